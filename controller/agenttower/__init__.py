@@ -1,0 +1,7 @@
+"""agenttower: a declarative reconciler that keeps multi-agent tmux layouts alive.
+
+Sub-packages: model (manifests), store (SQLite), runtime (tmux), events (audit),
+reconcile (observe/plan/execute), daemon (controller loop), cli (the commands).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,112 @@
+"""What every verb shares: the `-o` option, path options, and one error boundary.
+
+Errors leave with exit 1 and `error: <code>: <message>` on stderr, or as
+`{"error": {...}}` on stdout with `-o json`; `internal_error` never carries exception
+text (the traceback goes to the log only when AGENTTOWER_DEBUG is set).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OUTPUTS = ("table", "wide", "json", "yaml", "name")
+
+
+class Exit(Exception):
+    """A verb's chosen exit code after it printed its own result."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def output_option(default: str = "table", choices: tuple[str, ...] = OUTPUTS) -> Callable[[F], F]:
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def path_options(func: F) -> F:
+    func = click.option(
+        "--desired-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Desired manifests dir [env AGENTTOWER_DESIRED_DIR].",
+    )(func)
+    func = click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="State dir [env AGENTTOWER_STATE_DIR].",
+    )(func)
+    return func
+
+
+def fail(error: Any, output: str, exit_code: int = 1) -> NoReturn:
+    wire = error.to_wire()
+    if output == "json":
+        click.echo(json.dumps({"error": wire}, indent=2))
+    else:
+        click.echo(f"error: {wire['code']}: {wire['message']}", err=True)
+    sys.exit(exit_code)
+
+
+def verb(error_exit: int = 1) -> Callable[[F], F]:
+    """Wrap a verb: closed-set errors out, internal errors without their text."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from agenttower.model.errors import AgentTowerError, ErrorCode
+
+            output = str(kwargs.get("output", "table"))
+            try:
+                return func(*args, **kwargs)
+            except Exit as done:
+                sys.exit(done.code)
+            except AgentTowerError as exc:
+                fail(exc, output, error_exit)
+            except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+                raise
+            except Exception:
+                if os.environ.get("AGENTTOWER_DEBUG"):
+                    traceback.print_exc()
+                fail(
+                    AgentTowerError(
+                        ErrorCode.INTERNAL_ERROR, "internal error (set AGENTTOWER_DEBUG=1 for details)"
+                    ),
+                    output,
+                    error_exit,
+                )
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def emit(data: Any, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    elif output == "yaml":
+        import yaml
+
+        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+    else:
+        raise ValueError(output)

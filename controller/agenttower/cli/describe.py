@@ -1,0 +1,86 @@
+"""`describe` output: an indented, kubectl-describe-like text built from plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agenttower.store.records import LayoutRecord, PaneRecord
+
+from .views import World, layout_item, pane_item
+
+
+def _chain(world: World, pane: PaneRecord) -> list[str]:
+    chain, seen = [], {pane.id}
+    pred = pane.predecessor_id
+    while pred and pred not in seen:
+        seen.add(pred)
+        rec = next((p for p in world.panes if p.id == pred), None)
+        if rec is None:
+            break
+        chain.append(f"{rec.id} ({rec.state}{', ' + rec.failed_stage if rec.failed_stage else ''})")
+        pred = rec.predecessor_id
+    return chain
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    payload = ", ".join(f"{k}={v}" for k, v in event.get("payload", {}).items() if v is not None)
+    who = event.get("pane") or event.get("layout") or ""
+    return f"{event['timestamp']}  {event['event_type']:<38} {who}  {payload}".rstrip()
+
+
+def layout(world: World, rec: LayoutRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
+    item = layout_item(world, rec)
+    panes = [pane_item(world, p) for p in world.panes if p.layout_id == rec.id]
+    return {**item, "panes": panes, "events": events}
+
+
+def pane(world: World, rec: PaneRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
+    item = pane_item(world, rec)
+    return {**item, "predecessorChain": _chain(world, rec), "events": events}
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"Name:         {data['metadata']['name']}", f"Kind:         {data['kind']}"]
+    status = data["status"]
+    for key in (
+        "id",
+        "state",
+        "failedStage",
+        "reason",
+        "exitCode",
+        "target",
+        "session",
+        "tmuxPaneId",
+        "chainDepth",
+        "predecessorId",
+        "agentId",
+        "logPath",
+        "sourceFile",
+    ):
+        if status.get(key) not in (None, ""):
+            lines.append(f"{key + ':':<14}{status[key]}")
+    if data["kind"] == "Pane":
+        spec = data["spec"]
+        lines.append(f"{'role:':<14}{spec['role']} ({spec['capability']})")
+        launch = spec.get("launch") or {}
+        lines.append(f"{'launch:':<14}{launch.get('profile')} {launch.get('command') or '(default shell)'}")
+        if launch.get("env"):
+            lines.append(f"{'env:':<14}{launch['env']}")
+    if data.get("panes"):
+        lines.append("Panes:")
+        for p in data["panes"]:
+            s = p["status"]
+            stage = f" ({s['failedStage']})" if s["failedStage"] else ""
+            pred = f" <- {s['predecessorId']}" if s["predecessorId"] else ""
+            lines.append(
+                f"  {p['metadata']['name']:<24} {s['state']}{stage}  {s['id']}"
+                f"  tmux {s['tmuxPaneId'] or '-'}{pred}"
+            )
+    if data.get("predecessorChain"):
+        lines.append("Predecessors:")
+        lines.extend(f"  {entry}" for entry in data["predecessorChain"])
+    lines.append("Events:")
+    lines.extend(f"  {_event_line(e)}" for e in data.get("events", [])) if data.get("events") else (
+        lines.append("  <none>")
+    )
+    return "\n".join(lines)

@@ -1,0 +1,24 @@
+"""The `agenttower` entry point: the click group and its verbs."""
+
+from __future__ import annotations
+
+import click
+
+from agenttower import __version__
+
+from .apply_cmd import apply_command, delete_command, diff_command
+from .get_cmd import describe_command, get_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agenttower")
+def cli() -> None:
+    """Keep multi-agent tmux layouts alive: declare them as YAML, agenttower converges tmux."""
+
+
+for command in (apply_command, diff_command, delete_command, get_command, describe_command):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="agenttower")

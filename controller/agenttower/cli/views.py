@@ -1,0 +1,132 @@
+"""Records as the objects `get` and `describe` show: camelCase, Kubernetes-shaped.
+
+`get` without `--all` shows the record that speaks for each slot of each live layout
+(an operator-removed slot shows as removed); `--all` shows the whole history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from agenttower.model.lifecycle import State
+from agenttower.model.resources import API_VERSION
+from agenttower.reconcile.plan import current_panes
+from agenttower.store.records import AgentRecord, LayoutRecord, PaneRecord
+from agenttower.store.repo import Store
+
+
+@dataclass(frozen=True)
+class World:
+    layouts: list[LayoutRecord]
+    panes: list[PaneRecord]
+    agents: list[AgentRecord]
+
+    @classmethod
+    def load(cls, store: Store, include_removed: bool) -> World:
+        return cls(store.layouts(include_removed=True), store.panes(), store.agents())
+
+    def layout_by_id(self, layout_id: str) -> LayoutRecord | None:
+        return next((rec for rec in self.layouts if rec.id == layout_id), None)
+
+    def agent_of(self, pane_id: str) -> AgentRecord | None:
+        return next((a for a in self.agents if a.pane_id == pane_id), None)
+
+
+def visible_layouts(world: World, show_all: bool) -> list[LayoutRecord]:
+    return [rec for rec in world.layouts if show_all or rec.state != State.REMOVED]
+
+
+def visible_panes(world: World, show_all: bool) -> list[PaneRecord]:
+    if show_all:
+        return list(world.panes)
+    shown: list[PaneRecord] = []
+    for rec in visible_layouts(world, False):
+        current = current_panes(p for p in world.panes if p.layout_id == rec.id)
+        shown.extend(
+            p
+            for p in sorted(current.values(), key=lambda p: p.slot)
+            if p.state != State.REMOVED or p.removed_by == "operator"
+        )
+    return shown
+
+
+def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
+    current = current_panes(p for p in world.panes if p.layout_id == rec.id)
+    live = [p for p in current.values() if p.state != State.REMOVED]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Layout",
+        "metadata": {"name": rec.name, "uid": rec.id, "creationTimestamp": rec.created_at},
+        "spec": rec.spec,
+        "status": {
+            "state": rec.state,
+            "readyPanes": sum(1 for p in live if p.state == State.READY),
+            "totalPanes": len(live),
+            "id": rec.id,
+            "target": rec.target_key,
+            "session": rec.session,
+            "sourceFile": rec.source_file,
+            "updatedAt": rec.updated_at,
+            "removedAt": rec.removed_at,
+        },
+    }
+
+
+def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
+    layout = world.layout_by_id(pane.layout_id)
+    layout_name = layout.name if layout else pane.layout_id
+    agent = world.agent_of(pane.id)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Pane",
+        "metadata": {
+            "name": f"{layout_name}/{pane.label}",
+            "layout": layout_name,
+            "uid": pane.id,
+            "creationTimestamp": pane.created_at,
+        },
+        "spec": {
+            "role": pane.role,
+            "capability": pane.capability,
+            "label": pane.label,
+            "launch": pane.launch,
+        },
+        "status": {
+            "state": pane.state,
+            "failedStage": pane.failed_stage,
+            "reason": pane.reason,
+            "exitCode": pane.exit_code,
+            "id": pane.id,
+            "tmuxPaneId": pane.tmux_pane_id,
+            "predecessorId": pane.predecessor_id,
+            "chainDepth": pane.chain_depth,
+            "agentId": agent.id if agent else None,
+            "specHash": pane.spec_hash,
+            "logPath": pane.log_path,
+            "target": layout.target_key if layout else None,
+            "readyAt": pane.ready_at,
+            "endedAt": pane.ended_at,
+        },
+    }
+
+
+def agent_item(agent: AgentRecord) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Agent",
+        "metadata": {"name": agent.id, "uid": agent.id, "creationTimestamp": agent.created_at},
+        "spec": {
+            "origin": agent.origin,
+            "pane": f"{agent.layout_name}/{agent.label}" if agent.layout_name else None,
+            "role": agent.role,
+            "capability": agent.capability,
+            "target": agent.target_key,
+        },
+        "status": {"paneId": agent.pane_id, "tmuxPaneId": agent.tmux_pane_id},
+    }
+
+
+def as_list(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": list(items)}

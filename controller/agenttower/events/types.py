@@ -1,0 +1,20 @@
+"""The FEAT-013 event types, as stable wire strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    LAYOUT_CREATED = "managed_layout_created"
+    LAYOUT_STATE_CHANGED = "managed_layout_state_changed"
+    PANE_CREATED = "managed_pane_created"
+    PANE_STATE_CHANGED = "managed_pane_state_changed"
+    PANE_RECREATED = "managed_pane_recreated"
+    PANE_REMOVED = "managed_pane_removed"
+    PANE_PENDING_MARKER_SET = "managed_pane_pending_marker_set"
+    PANE_PENDING_MARKER_CLEARED = "managed_pane_pending_marker_cleared"
+    PANE_LAUNCH_COMMAND_EXITED = "managed_pane_launch_command_exited"
+    PANE_LOG_ATTACH_FAILED = "managed_pane_log_attach_failed"
+    LAYOUT_RECOVERY_REATTACHED = "managed_layout_recovery_reattached"
+    LAYOUT_RECOVERY_FAILED = "managed_layout_recovery_failed"

@@ -1,0 +1,76 @@
+"""Identifier rules shared by every manifest field that ends up in tmux or on disk.
+
+FEAT-013 allows `[A-Za-z0-9_.-]{1,64}`; Template and LaunchProfile names may also hold
+`+` (the built-ins are `1m+2s`, `2m+2s`). tmux stores `.` and `:` in session names as
+`_`, so a session name may not hold `.`: whatever is accepted must round-trip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+SESSION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+TMUX_LAYOUT_RE = re.compile(r"[A-Za-z0-9_,.x{}\[\]-]{1,2048}")
+LABEL_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_.-]|\{ordinal\})+")
+
+
+def _matcher(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what} (allowed: {what_rule(regex)})")
+        return value
+
+    return check
+
+
+def what_rule(regex: re.Pattern[str]) -> str:
+    return {
+        NAME_RE.pattern: "[A-Za-z0-9_.-], 1 to 64 characters",
+        CATALOG_NAME_RE.pattern: "[A-Za-z0-9_.+-], 1 to 64 characters",
+        SESSION_RE.pattern: "[A-Za-z0-9_-], 1 to 64 characters; tmux rewrites '.' and ':'",
+        ENV_KEY_RE.pattern: "a letter or _, then letters, digits or _",
+        TMUX_LAYOUT_RE.pattern: "a tmux layout name or layout string",
+        LABEL_PATTERN_RE.pattern: "[A-Za-z0-9_.-] and {ordinal}",
+    }.get(regex.pattern, regex.pattern)
+
+
+def is_name(value: str) -> bool:
+    return NAME_RE.fullmatch(value) is not None
+
+
+Name = Annotated[str, AfterValidator(_matcher(NAME_RE, "name"))]
+CatalogName = Annotated[str, AfterValidator(_matcher(CATALOG_NAME_RE, "template/profile name"))]
+SessionName = Annotated[str, AfterValidator(_matcher(SESSION_RE, "session name"))]
+EnvKey = Annotated[str, AfterValidator(_matcher(ENV_KEY_RE, "environment variable name"))]
+TmuxLayoutName = Annotated[str, AfterValidator(_matcher(TMUX_LAYOUT_RE, "tmux layout"))]
+LabelPattern = Annotated[str, AfterValidator(_matcher(LABEL_PATTERN_RE, "label pattern"))]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _no_control(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path")
+    return value
+
+
+Arg = Annotated[str, AfterValidator(_no_nul)]
+AbsolutePath = Annotated[str, AfterValidator(_no_control), AfterValidator(_absolute)]
+PlainText = Annotated[str, AfterValidator(_no_control)]

@@ -1,0 +1,122 @@
+"""Turning YAML documents into validated resources, with errors that point at file:line.
+
+A manifest directory is scanned recursively for `*.yaml`/`*.yml`, skipping dot-files,
+dot-dirs and editor temp files, so a git checkout or an editor's swap files are safe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import AgentTowerError, SourceLocation, validation_failed
+from .resources import API_VERSION, KINDS, LaunchProfile, Layout, Template
+from .yamlload import Document, load_documents
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    kind: str
+    name: str
+    resource: Layout | Template | LaunchProfile
+    document: Document
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+    def where(self, *path: str | int) -> SourceLocation:
+        return self.document.where(tuple(path))
+
+
+def is_manifest_name(name: str) -> bool:
+    """Editor temp files (`.x.swp`, `x~`, `.#x`, `#x#`) and dot-files are never manifests."""
+    if name.startswith((".", "#")) or name.endswith("~"):
+        return False
+    return name.endswith(MANIFEST_SUFFIXES)
+
+
+def manifest_files(root: FsPath) -> list[FsPath]:
+    """Every manifest below `root`, sorted, following symlinks but never looping."""
+    if root.is_file():
+        return [root]
+    found: list[FsPath] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(FsPath(dirpath) / f for f in filenames if is_manifest_name(f))
+    return sorted(found)
+
+
+def parse_text(text: str, file: str) -> list[Manifest]:
+    return [_validate(doc) for doc in load_documents(text, file)]
+
+
+def parse_file(path: FsPath, display: str | None = None) -> list[Manifest]:
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise validation_failed("file", f"not UTF-8 text ({exc.reason})", SourceLocation(name)) from None
+    except OSError as exc:
+        raise validation_failed("file", f"cannot read: {exc.strerror}", SourceLocation(name)) from None
+    return parse_text(text, name)
+
+
+def check_unique(manifests: Iterable[Manifest]) -> None:
+    """One object (kind + name) defined twice is an error naming both places."""
+    first: dict[tuple[str, str], Manifest] = {}
+    for manifest in manifests:
+        earlier = first.setdefault(manifest.key, manifest)
+        if earlier is not manifest:
+            raise validation_failed(
+                "metadata.name",
+                f"{manifest.kind} {manifest.name!r} is defined twice: "
+                f"{earlier.where('metadata', 'name')} and {manifest.where('metadata', 'name')}",
+                manifest.where("metadata", "name"),
+            )
+
+
+def _validate(doc: Document) -> Manifest:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise validation_failed("document", "a manifest must be a mapping", doc.where())
+    kind = data.get("kind")
+    if data.get("apiVersion") != API_VERSION:
+        raise validation_failed("apiVersion", f"must be {API_VERSION!r}", doc.where(("apiVersion",)))
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None or not isinstance(kind, str):
+        raise validation_failed(
+            "kind", f"must be one of {', '.join(KINDS)} (got {kind!r})", doc.where(("kind",))
+        )
+    try:
+        resource = model.model_validate(data)
+    except ValidationError as exc:
+        raise _from_pydantic(exc, doc) from None
+    return Manifest(kind=kind, name=resource.metadata.name, resource=resource, document=doc)
+
+
+def _from_pydantic(exc: ValidationError, doc: Document) -> AgentTowerError:
+    error: Any = exc.errors()[0]
+    loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+    field = ".".join(str(part) for part in loc) or "document"
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        reason = "unknown field"
+    elif error["type"] == "string_type" and isinstance(error.get("input"), (int, float, bool)):
+        reason = f"must be a string (got {error['input']!r}; quote it)"
+    elif error["type"] == "list_type" and isinstance(error.get("input"), str):
+        reason = "must be a list of arguments (argv), not a shell string"
+    return validation_failed(field, reason, doc.where(loc))

@@ -1,0 +1,137 @@
+"""The three manifest kinds (Layout, Template, LaunchProfile) as frozen pydantic models.
+
+camelCase in YAML, unknown fields rejected, strict types (a string is never coerced
+into an argv list, a number never into a name), so a manifest means exactly one thing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from .identifiers import (
+    AbsolutePath,
+    Arg,
+    CatalogName,
+    EnvKey,
+    LabelPattern,
+    Name,
+    PlainText,
+    SessionName,
+    TmuxLayoutName,
+)
+
+API_VERSION = "agenttower.dev/v1alpha1"
+PRUNE_ANNOTATION = "agenttower.dev/prune"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,
+    )
+
+
+class Metadata(_Model):
+    name: Name
+    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class CatalogMetadata(_Model):
+    name: CatalogName
+    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class LogMount(_Model):
+    """A bind mount the operator declared, so a container's pane logs are host-readable."""
+
+    container_path: AbsolutePath
+    host_path: AbsolutePath
+
+
+class TargetSpec(_Model):
+    """Where the layout's tmux server runs: the host by default, or a container."""
+
+    container: Name | None = None
+    user: PlainText | None = None
+    socket: Name | None = None
+    socket_path: AbsolutePath | None = None
+    log_mount: LogMount | None = None
+
+    @model_validator(mode="after")
+    def _one_socket(self) -> TargetSpec:
+        if self.socket is not None and self.socket_path is not None:
+            raise ValueError("set at most one of socket and socketPath")
+        return self
+
+
+class TemplatePane(_Model):
+    role: Name
+    capability: Name
+    label_pattern: LabelPattern
+    launch: CatalogName | None = None
+
+
+class TemplateSpec(_Model):
+    panes: Annotated[list[TemplatePane], Field(min_length=1, max_length=64)]
+
+
+class LaunchProfileSpec(_Model):
+    command: Annotated[list[Arg], Field(min_length=1)]
+    env: dict[EnvKey, Arg] = Field(default_factory=dict)
+    working_dir: AbsolutePath | None = None
+
+
+RestartPolicy = Literal["Never", "OnFailure", "Always"]
+
+
+class LayoutSpec(_Model):
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    session: SessionName | None = None
+    template: CatalogName | None = None
+    panes: Annotated[list[TemplatePane], Field(min_length=1, max_length=64)] | None = None
+    launch: dict[str, CatalogName] = Field(default_factory=dict)
+    tmux_layout: TmuxLayoutName | None = None
+    restart_policy: RestartPolicy = "Never"
+
+    @model_validator(mode="after")
+    def _template_xor_panes(self) -> LayoutSpec:
+        if (self.template is None) == (self.panes is None):
+            raise ValueError("set exactly one of template and panes")
+        return self
+
+
+class Layout(_Model):
+    api_version: Literal["agenttower.dev/v1alpha1"]
+    kind: Literal["Layout"]
+    metadata: Metadata
+    spec: LayoutSpec
+
+
+class Template(_Model):
+    api_version: Literal["agenttower.dev/v1alpha1"]
+    kind: Literal["Template"]
+    metadata: CatalogMetadata
+    spec: TemplateSpec
+
+
+class LaunchProfile(_Model):
+    api_version: Literal["agenttower.dev/v1alpha1"]
+    kind: Literal["LaunchProfile"]
+    metadata: CatalogMetadata
+    spec: LaunchProfileSpec
+
+
+Resource = Layout | Template | LaunchProfile
+KINDS: dict[str, type[Layout] | type[Template] | type[LaunchProfile]] = {
+    "Layout": Layout,
+    "Template": Template,
+    "LaunchProfile": LaunchProfile,
+}

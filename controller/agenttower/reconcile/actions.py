@@ -1,0 +1,122 @@
+"""What a pass may do, as frozen values: each action carries the cause `diff` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agenttower.model.errors import AgentTowerError
+from agenttower.model.resolved import DesiredLayout, DesiredPane
+
+
+@dataclass(frozen=True)
+class CreateLayout:
+    layout: DesiredLayout
+    cause: str = "layout missing"
+
+    @property
+    def target_key(self) -> str:
+        return self.layout.target.key
+
+    def describe(self) -> str:
+        labels = ", ".join(p.label for p in self.layout.panes)
+        return f"create layout {self.layout.name} ({labels}) in session {self.layout.session}"
+
+
+@dataclass(frozen=True)
+class CreatePane:
+    """A new record for a slot of an existing layout (a slot added, or a recreate)."""
+
+    layout: DesiredLayout
+    layout_id: str
+    pane: DesiredPane
+    anchor: str | None  # tmux pane id to split from; None: the session is gone
+    cause: str
+    predecessor_id: str | None = None
+    chain_depth: int = 0
+
+    @property
+    def target_key(self) -> str:
+        return self.layout.target.key
+
+    def describe(self) -> str:
+        return f"create pane {self.layout.name}/{self.pane.label}"
+
+
+@dataclass(frozen=True)
+class ResumePane:
+    """A record left `creating` by an interrupted pass: finish its pipeline."""
+
+    layout: DesiredLayout
+    layout_id: str
+    pane_id: str
+    label: str
+    tmux_pane_id: str | None  # None: never spawned, spawn it now under the same record
+    anchor: str | None
+    cause: str
+
+    @property
+    def target_key(self) -> str:
+        return self.layout.target.key
+
+    def describe(self) -> str:
+        what = "finish creating" if self.tmux_pane_id else "spawn"
+        return f"{what} pane {self.layout.name}/{self.label}"
+
+
+@dataclass(frozen=True)
+class MarkPane:
+    """A state change seen from outside (process exited, pane vanished, TTL sweep)."""
+
+    pane_id: str
+    name: str
+    target_key: str
+    state: str
+    stage: str
+    cause: str
+    exit_code: int | None = None
+    exit_signal: int | None = None
+
+    def describe(self) -> str:
+        return f"mark pane {self.name} {self.state} ({self.stage})"
+
+
+@dataclass(frozen=True)
+class RemovePane:
+    pane_id: str
+    name: str
+    target_key: str
+    tmux_pane_id: str | None  # None or not observed: already gone, nothing to kill
+    cause: str
+    removed_by: str = "controller"
+
+    def describe(self) -> str:
+        return f"remove pane {self.name}"
+
+
+Action = CreateLayout | CreatePane | ResumePane | MarkPane | RemovePane
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A desired layout the pass cannot act on, and why (a closed-set error)."""
+
+    layout: str
+    error: AgentTowerError
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something `diff` and `get` should show that is not an action (e.g. outdated)."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+    notes: tuple[Note, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.actions)

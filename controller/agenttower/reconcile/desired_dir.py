@@ -1,0 +1,123 @@
+"""The desired dir on disk: loading it (with files about to be applied laid over it),
+writing applied files atomically, and cutting one object's document out of a file.
+
+Cutting keeps every other document of the file byte for byte, so a hand-written file
+with comments loses only what the operator deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from agenttower.model.desired import Desired, resolve
+from agenttower.model.legacy import LegacyCatalog
+from agenttower.model.manifests import Manifest, manifest_files, parse_file, parse_text
+from agenttower.model.yamlload import load_documents, split_documents
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A file handed to `apply -f`: where it will live, what it says, what to call it."""
+
+    destination: Path
+    text: str
+    display: str
+
+
+def destination(desired_dir: Path, source: Path, base: Path | None = None) -> Path:
+    """`<desired>/<basename>`, or the path relative to a directory given to `-f`,
+    unless the file already lives in the desired dir."""
+    resolved_dir = desired_dir.resolve()
+    resolved = source.resolve()
+    if resolved.is_relative_to(resolved_dir):
+        return desired_dir / resolved.relative_to(resolved_dir)
+    if base is not None:
+        return desired_dir / source.relative_to(base)
+    return desired_dir / source.name
+
+
+def collect(desired_dir: Path, paths: Iterable[Path]) -> list[Incoming]:
+    incoming: list[Incoming] = []
+    for path in paths:
+        base = path if path.is_dir() else None
+        for file in manifest_files(path):
+            incoming.append(Incoming(destination(desired_dir, file, base), _read(file), str(file)))
+    return incoming
+
+
+def _read(path: Path) -> str:
+    # parse_file gives the located error for unreadable/undecodable files
+    parse_file(path)
+    return path.read_text(encoding="utf-8")
+
+
+def load(desired_dir: Path, legacy: LegacyCatalog, incoming: Iterable[Incoming] = ()) -> Desired:
+    overlay = {item.destination.resolve(): item for item in incoming}
+    manifests: list[Manifest] = []
+    files = manifest_files(desired_dir) if desired_dir.is_dir() else []
+    for file in files:
+        if file.resolve() not in overlay:
+            manifests.extend(parse_file(file))
+    for item in overlay.values():
+        manifests.extend(parse_text(item.text, item.display))
+    return resolve(manifests, legacy)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def without_documents(text: str, indices: set[int], file: str) -> str:
+    """`text` minus the documents at `indices` (as `load_documents` counts them), each
+    with one adjacent `---` line; every other byte stays as it was."""
+    doc_at = {doc.span: doc.index for doc in load_documents(text, file)}
+    chunks = split_documents(text)
+    # segments: chunk0, sep0, chunk1, sep1, ... chunkN (sep i sits after chunk i)
+    keep_chunk = [doc_at.get((start, end)) not in indices for start, end, _ in chunks]
+    keep_sep = [True] * (len(chunks) - 1)
+    for k, kept in enumerate(keep_chunk):
+        if kept:
+            continue
+        if k > 0 and keep_sep[k - 1]:
+            keep_sep[k - 1] = False
+        elif k < len(keep_sep):
+            keep_sep[k] = False
+    parts: list[str] = []
+    for k, (start, end, _) in enumerate(chunks):
+        if keep_chunk[k]:
+            parts.append(text[start:end])
+        if k < len(keep_sep) and keep_sep[k]:
+            parts.append(text[end : chunks[k + 1][0]])
+    return "".join(parts)
+
+
+def remove_objects(manifests: Mapping[tuple[str, str], Manifest]) -> list[Path]:
+    """Cut each manifest's document out of its file; delete files left with none."""
+    by_file: dict[str, set[int]] = {}
+    for manifest in manifests.values():
+        by_file.setdefault(manifest.document.file, set()).add(manifest.document.index)
+    touched = []
+    for file, indices in by_file.items():
+        path = Path(file)
+        text = path.read_text(encoding="utf-8")
+        remaining = without_documents(text, indices, file)
+        if parse_text(remaining, file):
+            write_atomic(path, remaining)
+        else:
+            path.unlink()
+        touched.append(path)
+    return touched

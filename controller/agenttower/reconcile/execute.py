@@ -1,0 +1,123 @@
+"""Carrying out a plan, target by target: marks, then creations, then removals.
+
+Removals run last (prune last), so a pass that both creates and removes never
+leaves the user with fewer agents than before while it runs. Each target's actions
+run under that target's turn; one target failing never stops another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from agenttower.model.errors import AgentTowerError
+from agenttower.model.lifecycle import Stage, State
+from agenttower.runtime.batch import kill_line
+from agenttower.runtime.tmux import Tmux, TransientError
+from agenttower.store.repo import Store
+
+from .actions import Action, CreateLayout, CreatePane, MarkPane, Plan, RemovePane, ResumePane
+from .spawn import SpawnPipeline
+
+
+@dataclass
+class Outcome:
+    errors: list[AgentTowerError] = field(default_factory=list)
+
+
+@dataclass
+class Executor:
+    store: Store
+    runtimes: Mapping[str, Tmux]
+    logs_dir: Path
+    probe_delay: float
+    capacity: int
+    now: Callable[[], datetime]
+    actor: str
+    sleep: Callable[[float], None] = time.sleep
+
+    def execute(self, plan: Plan) -> Outcome:
+        outcome = Outcome()
+        by_target: dict[str, list[Action]] = {}
+        for action in plan.actions:
+            by_target.setdefault(action.target_key, []).append(action)
+        for key, actions in by_target.items():
+            self._target(self.runtimes[key], actions, outcome)
+        return outcome
+
+    def _target(self, tmux: Tmux, actions: Sequence[Action], outcome: Outcome) -> None:
+        marks = [a for a in actions if isinstance(a, MarkPane)]
+        creations = [a for a in actions if isinstance(a, CreateLayout | CreatePane | ResumePane)]
+        removals = [a for a in actions if isinstance(a, RemovePane)]
+        for mark in marks:
+            self._mark(mark)
+        if creations:
+            pipeline = SpawnPipeline(
+                self.store,
+                tmux,
+                self.logs_dir,
+                self.probe_delay,
+                self.capacity,
+                self.now,
+                self.actor,
+                self.sleep,
+            )
+            outcome.errors.extend(pipeline.run(creations))
+        if removals:
+            self._remove(tmux, removals)
+
+    def _mark(self, action: MarkPane) -> None:
+        pane = self.store.pane(action.pane_id)
+        if pane is None:
+            return
+        with self.store.write(self.now(), self.actor) as tx:
+            if action.stage == Stage.LAUNCH_COMMAND:
+                tx.emit(
+                    "managed_pane_launch_command_exited",
+                    pane.layout_id,
+                    pane.id,
+                    {"exit_code": action.exit_code, "signal": action.exit_signal},
+                )
+            tx.transition(
+                pane, State(action.state), stage=action.stage, reason=action.cause, exit_code=action.exit_code
+            )
+            if action.stage == Stage.RECOVERY_REATTACH:
+                tx.emit("managed_layout_recovery_failed", pane.layout_id, pane.id, {"reason": action.cause})
+            tx.refresh_layout_state(pane.layout_id)
+
+    def _remove(self, tmux: Tmux, removals: Sequence[RemovePane]) -> None:
+        lines = [kill_line(a.tmux_pane_id) for a in removals if a.tmux_pane_id]
+        survivors: set[str] = set()
+        if lines:
+            with contextlib.suppress(TransientError):  # the listing below decides
+                tmux.source(lines)
+            listing = tmux.list_panes()
+            if not listing.known:
+                survivors = {a.tmux_pane_id for a in removals if a.tmux_pane_id}
+            else:
+                survivors = {p.pane_id for p in listing.panes if p.owner == self.store.instance_id}
+        for action in removals:
+            pane = self.store.pane(action.pane_id)
+            if pane is None:
+                continue
+            with self.store.write(self.now(), self.actor) as tx:
+                if action.tmux_pane_id in survivors:
+                    if pane.state != State.FAILED:
+                        tx.transition(
+                            pane, State.FAILED, stage=Stage.TMUX_KILL, reason="tmux did not kill the pane"
+                        )
+                else:
+                    tx.transition(
+                        pane, State.REMOVED, removed_by=action.removed_by, requested_action="remove"
+                    )
+                    tx.emit(
+                        "managed_pane_removed",
+                        pane.layout_id,
+                        pane.id,
+                        {"cause": action.cause, "tmux_pane_id": action.tmux_pane_id},
+                    )
+                tx.refresh_layout_state(pane.layout_id)

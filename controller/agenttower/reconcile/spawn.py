@@ -1,0 +1,330 @@
+"""The creation pipeline for one target: pane_create, launch_command, registration,
+log_attach, then the pending marker cleared.
+
+Records are committed (state `creating`, marker token) before tmux is asked for
+anything, so a crash at any instant leaves nothing or a marked pane the next pass
+recognises. All panes of the target are spawned by one batch, probed by one listing
+and settled by one batch, whatever their number.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agenttower.model.errors import AgentTowerError
+from agenttower.model.lifecycle import Stage, State
+from agenttower.model.redaction import redact
+from agenttower.model.resolved import DesiredLayout, DesiredPane
+from agenttower.runtime.batch import PaneSpawn, layout_line, new_session_line, settle_line, split_line
+from agenttower.runtime.observe import Listing, ObservedPane
+from agenttower.runtime.tmux import Tmux, TransientError
+from agenttower.store.records import PaneRecord
+from agenttower.store.repo import NewPane, Store, Writer
+
+from . import logs
+from .actions import CreateLayout, CreatePane, ResumePane
+from .plan import capacity_error
+
+Creation = CreateLayout | CreatePane | ResumePane
+RETRY_WAITS = (1.0, 2.0)
+
+
+@dataclass
+class Spawning:
+    layout: DesiredLayout
+    layout_id: str
+    record: PaneRecord
+    pane: DesiredPane
+    anchor: str | None
+    tmux_pane_id: str | None = None
+    log_path: Path | None = None
+    log_error: str | None = None
+    spawned_at: float = 0.0
+
+
+def launch_payload(pane: DesiredPane) -> dict[str, Any]:
+    launch = pane.launch
+    return {
+        "profile": launch.profile,
+        "command": list(launch.command) if launch.command is not None else None,
+        "env": dict(launch.env),
+        "working_dir": launch.working_dir,
+    }
+
+
+@dataclass
+class SpawnPipeline:
+    store: Store
+    tmux: Tmux
+    logs_dir: Path
+    probe_delay: float
+    capacity: int
+    now: Callable[[], datetime]
+    actor: str
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, creations: Sequence[Creation]) -> list[AgentTowerError]:
+        errors: list[AgentTowerError] = []
+        spawns = self._record(creations, errors)
+        if not spawns:
+            return errors
+        for spawn in spawns:
+            if spawn.tmux_pane_id is None:
+                self._prepare_log(spawn)
+        stderr = self._spawn(spawns)
+        if self.probe_delay > 0:
+            self.sleep(self.probe_delay)
+        listing = self.tmux.list_panes()
+        settled = [s for s in spawns if self._conclude(s, listing, stderr)]
+        self._settle(settled)
+        return errors
+
+    # -- records first ----------------------------------------------------------------
+    def _record(self, creations: Sequence[Creation], errors: list[AgentTowerError]) -> list[Spawning]:
+        spawns: list[Spawning] = []
+        for action in creations:
+            try:
+                with self.store.write(self.now(), self.actor) as tx:
+                    spawns.extend(self._record_one(tx, action))
+            except AgentTowerError as exc:
+                errors.append(exc)
+        return spawns
+
+    def _record_one(self, tx: Writer, action: Creation) -> list[Spawning]:
+        if isinstance(action, ResumePane):
+            record = self.store.pane(action.pane_id)
+            assert record is not None
+            pane = action.layout.pane(action.label)
+            assert pane is not None
+            return [
+                Spawning(
+                    action.layout,
+                    action.layout_id,
+                    record,
+                    pane,
+                    action.anchor,
+                    action.tmux_pane_id,
+                    log_path=self._log_path(action.layout, pane),
+                )
+            ]
+        layout = action.layout
+        if isinstance(action, CreateLayout):
+            live = self.store.count_live_layouts()
+            if live >= self.capacity:
+                raise capacity_error(live, self.capacity)
+            layout_id = tx.insert_layout(
+                layout.name,
+                layout.target.key,
+                layout.session,
+                layout.spec,
+                layout.source.file if layout.source else None,
+            )
+            tx.emit(
+                "managed_layout_created",
+                layout_id,
+                None,
+                {
+                    "session": layout.session,
+                    "target": layout.target.key,
+                    "panes": [p.label for p in layout.panes],
+                },
+            )
+            panes, anchor, pred, depth = list(layout.panes), None, None, 0
+        else:
+            layout_id, panes, anchor = action.layout_id, [action.pane], action.anchor
+            pred, depth = action.predecessor_id, action.chain_depth
+        spawns = []
+        for pane in panes:
+            slot = next(i for i, p in enumerate(layout.panes) if p.label == pane.label)
+            record = tx.insert_pane(
+                layout_id,
+                NewPane(
+                    pane.label,
+                    pane.role,
+                    pane.capability,
+                    slot,
+                    pane.spec_hash,
+                    redact(launch_payload(pane)),
+                    pred,
+                    depth,
+                ),
+            )
+            tx.emit(
+                "managed_pane_created",
+                layout_id,
+                record.id,
+                {
+                    "label": pane.label,
+                    "role": pane.role,
+                    "capability": pane.capability,
+                    "launch": launch_payload(pane),
+                    "predecessor_id": pred,
+                    "chain_depth": depth,
+                },
+            )
+            if pred is not None:
+                tx.emit(
+                    "managed_pane_recreated",
+                    layout_id,
+                    record.id,
+                    {"predecessor_id": pred, "chain_depth": depth},
+                )
+            spawns.append(
+                Spawning(layout, layout_id, record, pane, anchor, log_path=self._log_path(layout, pane))
+            )
+        tx.refresh_layout_state(layout_id)
+        return spawns
+
+    def _log_path(self, layout: DesiredLayout, pane: DesiredPane) -> Path:
+        return logs.log_path(self.logs_dir, layout.target.key, layout.name, pane.label)
+
+    def _prepare_log(self, spawn: Spawning) -> None:
+        assert spawn.log_path is not None
+        spawn.log_error = logs.prepare(spawn.log_path)
+
+    # -- one batch ----------------------------------------------------------------------
+    def _spawn(self, spawns: list[Spawning]) -> str:
+        pending = [s for s in spawns if s.tmux_pane_id is None]
+        stderr = ""
+        for attempt in range(len(RETRY_WAITS) + 1):
+            if not pending:
+                break
+            try:
+                result = self.tmux.source(self._lines(pending), start_server=True)
+                stderr = result.stderr.strip()
+                break
+            except TransientError as exc:
+                stderr = str(exc)
+                if attempt == len(RETRY_WAITS):
+                    break
+                self.sleep(RETRY_WAITS[attempt])
+                listing = self.tmux.list_panes()  # observe again: never spawn a pane twice
+                if not listing.known:
+                    break
+                ours = {p.record_id for p in listing.panes if p.owner == self.store.instance_id}
+                pending = [s for s in pending if s.record.id not in ours]
+        started = time.monotonic()
+        for spawn in spawns:
+            spawn.spawned_at = started
+        return stderr
+
+    def _lines(self, spawns: list[Spawning]) -> list[str]:
+        lines: list[str] = []
+        sessions_started: set[str] = set()
+        for spawn in spawns:
+            layout = spawn.layout
+            pane_spawn = self._pane_spawn(spawn)
+            if spawn.anchor is not None:
+                lines.append(split_line(spawn.anchor, pane_spawn))
+            elif layout.session in sessions_started:
+                lines.append(split_line(f"={layout.session}:", pane_spawn))
+            else:
+                sessions_started.add(layout.session)
+                lines.append(new_session_line(layout.session, pane_spawn))
+        return lines
+
+    def _pane_spawn(self, spawn: Spawning) -> PaneSpawn:
+        launch = spawn.pane.launch
+        return PaneSpawn(
+            record_id=spawn.record.id,
+            owner=spawn.record.owner,
+            token=spawn.record.marker_token,
+            spec_hash=spawn.pane.spec_hash,
+            label=spawn.pane.label,
+            command=launch.command,
+            env=launch.env,
+            working_dir=launch.working_dir,
+            log_path=str(spawn.log_path) if spawn.log_path and not spawn.log_error else None,
+        )
+
+    # -- probe, register, log ------------------------------------------------------------
+    def _conclude(self, spawn: Spawning, listing: Listing, stderr: str) -> bool:
+        """Move one pane out of `creating`; True when it has a tmux pane to settle."""
+        obs = self._find(spawn, listing)
+        if obs is None and not listing.known:
+            return False  # cannot tell: the record stays `creating`, the next pass resumes
+        with self.store.write(self.now(), self.actor) as tx:
+            record = spawn.record
+            if obs is None:
+                reason = stderr or "tmux did not create the pane"
+                tx.transition(record, State.FAILED, stage=Stage.PANE_CREATE, reason=reason)
+                tx.refresh_layout_state(spawn.layout_id)
+                return False
+            spawn.tmux_pane_id = obs.pane_id
+            tx.attach(record.id, obs.pane_id, str(spawn.log_path) if spawn.log_path else None)
+            tx.emit(
+                "managed_pane_pending_marker_set",
+                spawn.layout_id,
+                record.id,
+                {"token": record.marker_token, "tmux_pane_id": obs.pane_id},
+            )
+            self._outcome(tx, spawn, obs)
+            tx.refresh_layout_state(spawn.layout_id)
+        return True
+
+    def _find(self, spawn: Spawning, listing: Listing) -> ObservedPane | None:
+        for obs in listing.panes:
+            if obs.record_id == spawn.record.id and obs.owner == spawn.record.owner:
+                return obs
+        return None
+
+    def _outcome(self, tx: Writer, spawn: Spawning, obs: ObservedPane) -> None:
+        record = spawn.record
+        if obs.dead:
+            elapsed = int((time.monotonic() - spawn.spawned_at) * 1000)
+            tx.emit(
+                "managed_pane_launch_command_exited",
+                spawn.layout_id,
+                record.id,
+                {"exit_code": obs.dead_status, "signal": obs.dead_signal, "elapsed_ms": elapsed},
+            )
+            tx.transition(
+                record,
+                State.DEGRADED,
+                stage=Stage.LAUNCH_COMMAND,
+                reason=f"launch command {obs.exit_description}",
+                exit_code=obs.dead_status,
+            )
+            return
+        try:
+            layout = self.store.layout(spawn.layout_id)
+            assert layout is not None
+            tx.register_agent(record, layout, obs.pane_id)
+        except sqlite3.Error as exc:
+            tx.transition(record, State.FAILED, stage=Stage.REGISTRATION, reason=str(exc))
+            return
+        log_error = spawn.log_error or (logs.still_writable(spawn.log_path) if spawn.log_path else None)
+        if log_error:
+            tx.emit("managed_pane_log_attach_failed", spawn.layout_id, record.id, {"reason": log_error})
+            tx.transition(record, State.DEGRADED, stage=Stage.LOG_ATTACH, reason=log_error)
+            return
+        tx.transition(record, State.READY)
+
+    # -- settle -------------------------------------------------------------------------------
+    def _settle(self, spawns: list[Spawning]) -> None:
+        if not spawns:
+            return
+        lines = [settle_line(s.tmux_pane_id, s.pane.label) for s in spawns if s.tmux_pane_id]
+        anchors: dict[str, tuple[str, str]] = {}
+        for s in spawns:
+            if s.layout.tmux_layout and s.tmux_pane_id:
+                anchors.setdefault(s.layout_id, (s.tmux_pane_id, s.layout.tmux_layout))
+        lines += [layout_line(pane_id, name) for pane_id, name in anchors.values()]
+        try:
+            self.tmux.source(lines)
+        except TransientError:
+            return  # markers stay set; the panes are already recorded and usable
+        with self.store.write(self.now(), self.actor) as tx:
+            for s in spawns:
+                tx.emit(
+                    "managed_pane_pending_marker_cleared",
+                    s.layout_id,
+                    s.record.id,
+                    {"token": s.record.marker_token},
+                )

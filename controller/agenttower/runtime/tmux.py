@@ -1,0 +1,79 @@
+"""Running tmux for one target: one listing per pass, batches on stdin.
+
+Written by hand because libtmux runs one process per command and cannot send a
+whole layout as one `source-file -` batch, which is what keeps creation at a
+constant number of invocations and keeps env values out of `ps`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
+
+from .observe import FORMAT, Listing, ListingStatus, classify_failure, parse_listing
+from .target import ExecTarget
+
+STAGE_TIMEOUT_S = 30.0
+
+
+class TransientError(Exception):
+    """A tmux call that timed out or could not connect for a reason that may pass."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Tmux:
+    target: ExecTarget
+    timeout: float = STAGE_TIMEOUT_S
+    invocations: int = field(default=0)
+
+    def run(self, args: Sequence[str], stdin: str | None = None) -> RunResult:
+        self.invocations += 1
+        try:
+            proc = subprocess.run(
+                self.target.argv(*args),
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                env=self.target.environment(),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise TransientError(f"tmux timed out after {self.timeout:.0f}s") from exc
+        except OSError as exc:
+            raise TransientError(f"cannot run tmux: {exc.strerror}") from exc
+        return RunResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def list_panes(self) -> Listing:
+        """One invocation (plus up to two retries after 1 s and 2 s if it timed out)."""
+        try:
+            return self._list_with_retry()
+        except TransientError as exc:
+            return Listing(self.target.key, ListingStatus.INDETERMINATE, (), str(exc))
+
+    @retry(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(3),
+        wait=wait_chain(wait_fixed(1), wait_fixed(2)),
+        reraise=True,
+    )
+    def _list_with_retry(self) -> Listing:
+        result = self.run(["list-panes", "-a", "-F", FORMAT])
+        if result.returncode == 0:
+            return parse_listing(self.target.key, result.stdout)
+        return classify_failure(self.target.key, result.stderr)
+
+    def source(self, lines: Sequence[str], start_server: bool = False) -> RunResult:
+        """Run a batch, one independent line per pane; a failing line skips only itself."""
+        args = ["start-server", ";", "source-file", "-"] if start_server else ["source-file", "-"]
+        return self.run(args, stdin="".join(line + "\n" for line in lines))

@@ -1,0 +1,96 @@
+"""What the store hands out: frozen snapshots of layout, pane and agent rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from agenttower.model.lifecycle import NON_TERMINAL, State
+
+
+@dataclass(frozen=True)
+class LayoutRecord:
+    id: str
+    name: str
+    target_key: str
+    session: str
+    state: str
+    spec: dict[str, Any]
+    source_file: str | None
+    created_at: str
+    updated_at: str
+    removed_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> LayoutRecord:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            target_key=row["target_key"],
+            session=row["session"],
+            state=row["state"],
+            spec=json.loads(row["spec_json"]),
+            source_file=row["source_file"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            removed_at=row["removed_at"],
+        )
+
+
+@dataclass(frozen=True)
+class PaneRecord:
+    id: str
+    layout_id: str
+    label: str
+    role: str
+    capability: str
+    slot: int
+    state: str
+    failed_stage: str | None
+    reason: str | None
+    exit_code: int | None
+    spec_hash: str
+    launch: dict[str, Any]
+    marker_token: str
+    owner: str
+    tmux_pane_id: str | None
+    predecessor_id: str | None
+    chain_depth: int
+    removed_by: str | None
+    log_path: str | None
+    created_at: str
+    updated_at: str
+    ready_at: str | None
+    ended_at: str | None
+
+    @property
+    def live(self) -> bool:
+        """Non-terminal: creating, ready or degraded (holds its label)."""
+        return State(self.state) in NON_TERMINAL
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> PaneRecord:
+        data = {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a Mapping
+        data["launch"] = json.loads(data.pop("launch_json"))
+        data.pop("event_seq", None)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: str
+    pane_id: str | None
+    origin: str
+    target_key: str
+    tmux_pane_id: str | None
+    layout_name: str | None
+    label: str | None
+    role: str | None
+    capability: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AgentRecord:
+        return cls(**{k: row[k] for k in row.keys()})  # noqa: SIM118

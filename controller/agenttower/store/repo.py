@@ -1,0 +1,327 @@
+"""The store's one entry point: reads, and writes that each carry their event.
+
+Callers mutate only inside `Store.write()`; every pane transition is checked against
+the FEAT-013 state machine here, at the lowest level, so no caller can skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agenttower.model.errors import AgentTowerError, ErrorCode
+from agenttower.model.lifecycle import NON_TERMINAL, State, can_transition, layout_state
+from agenttower.model.redaction import redact
+
+from .db import connect, immediate
+from .records import AgentRecord, LayoutRecord, PaneRecord
+
+LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
+
+
+def rfc3339(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+@dataclass(frozen=True)
+class NewPane:
+    """What the caller decides for a pane record about to be created."""
+
+    label: str
+    role: str
+    capability: str
+    slot: int
+    spec_hash: str
+    launch: Mapping[str, Any]
+    predecessor_id: str | None = None
+    chain_depth: int = 0
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.instance_id = self._instance_id()
+        self._writing = False
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        return cls(connect(path))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _instance_id(self) -> str:
+        with immediate(self.conn):
+            row = self.conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
+            if row:
+                return str(row[0])
+            value = uuid.uuid4().hex[:12]
+            self.conn.execute("INSERT INTO meta(key, value) VALUES ('instance_id', ?)", (value,))
+            return value
+
+    # ---- reads -------------------------------------------------------------------------
+    def layouts(self, include_removed: bool = False) -> list[LayoutRecord]:
+        sql = "SELECT * FROM layouts"
+        if not include_removed:
+            sql += " WHERE state != 'removed'"
+        return [LayoutRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id")]
+
+    def layout(self, layout_id: str) -> LayoutRecord | None:
+        row = self.conn.execute("SELECT * FROM layouts WHERE id=?", (layout_id,)).fetchone()
+        return LayoutRecord.from_row(row) if row else None
+
+    def layout_by_name(self, name: str) -> LayoutRecord | None:
+        """The live record of `name`, else its most recent removed one."""
+        row = self.conn.execute(
+            "SELECT * FROM layouts WHERE name=? ORDER BY state = 'removed', created_at DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        return LayoutRecord.from_row(row) if row else None
+
+    def panes(self, layout_id: str | None = None) -> list[PaneRecord]:
+        sql, args = "SELECT * FROM panes", ()
+        if layout_id is not None:
+            sql, args = sql + " WHERE layout_id=?", (layout_id,)  # type: ignore[assignment]
+        return [PaneRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id", args)]
+
+    def pane(self, pane_id: str) -> PaneRecord | None:
+        row = self.conn.execute("SELECT * FROM panes WHERE id=?", (pane_id,)).fetchone()
+        return PaneRecord.from_row(row) if row else None
+
+    def agents(self) -> list[AgentRecord]:
+        return [
+            AgentRecord.from_row(r) for r in self.conn.execute("SELECT * FROM agents ORDER BY created_at")
+        ]
+
+    def count_live_layouts(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM layouts WHERE state != 'removed'").fetchone()[0])
+
+    def unwritten_events(self, limit: int = 10_000) -> list[tuple[int, str, str]]:
+        rows = self.conn.execute(
+            "SELECT seq, event_id, body FROM outbox WHERE written=0 ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def event_seq_of(self, event_id: str) -> int | None:
+        row = self.conn.execute("SELECT seq FROM outbox WHERE event_id=?", (event_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    def events(
+        self, layout_id: str | None = None, pane_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Events oldest first (the outbox keeps them all); `limit` keeps the newest."""
+        rows = [json.loads(r[0]) for r in self.conn.execute("SELECT body FROM outbox ORDER BY seq")]
+        if layout_id is not None:
+            rows = [e for e in rows if e.get("layout_id") == layout_id]
+        if pane_id is not None:
+            rows = [e for e in rows if e.get("pane_id") == pane_id]
+        return rows[-limit:] if limit else rows
+
+    def mark_written_through(self, seq: int) -> None:
+        with immediate(self.conn):
+            self.conn.execute("UPDATE outbox SET written=1 WHERE written=0 AND seq<=?", (seq,))
+
+    # ---- writes ------------------------------------------------------------------------
+    @contextmanager
+    def write(self, now: datetime, actor: str) -> Iterator[Writer]:
+        with immediate(self.conn):
+            yield Writer(self, rfc3339(now), actor)
+
+
+class Writer:
+    """Mutations inside one transaction; each method writes its event to the outbox."""
+
+    def __init__(self, store: Store, now: str, actor: str) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.now = now
+        self.actor = actor
+
+    def emit(
+        self,
+        event_type: str,
+        layout_id: str | None,
+        pane_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        layout = self.conn.execute(
+            "UPDATE layouts SET event_seq = event_seq + 1 WHERE id=? RETURNING name, event_seq",
+            (layout_id,),
+        ).fetchone()
+        pane = self.conn.execute(
+            "UPDATE panes SET event_seq = event_seq + 1 WHERE id=? RETURNING label, event_seq",
+            (pane_id,),
+        ).fetchone()
+        body = {
+            "event_id": new_id("evt"),
+            "timestamp": self.now,
+            "event_type": event_type,
+            "actor": self.actor,
+            "layout": layout["name"] if layout else None,
+            "layout_id": layout_id,
+            "pane": f"{layout['name']}/{pane['label']}" if layout and pane else None,
+            "pane_id": pane_id,
+            "layout_seq": layout["event_seq"] if layout else None,
+            "pane_seq": pane["event_seq"] if pane else None,
+            "payload": redact(dict(payload or {})),
+        }
+        self.conn.execute(
+            "INSERT INTO outbox(event_id, body) VALUES (?, ?)",
+            (body["event_id"], json.dumps(body, separators=(",", ":"), sort_keys=False)),
+        )
+
+    def insert_layout(
+        self, name: str, target_key: str, session: str, spec: Mapping[str, Any], source: str | None
+    ) -> str:
+        layout_id = new_id("lay")
+        try:
+            self.conn.execute(
+                "INSERT INTO layouts(id, name, target_key, session, state, spec_json, source_file,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    layout_id,
+                    name,
+                    target_key,
+                    session,
+                    State.CREATING,
+                    json.dumps(spec),
+                    source,
+                    self.now,
+                    self.now,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise AgentTowerError(
+                ErrorCode.VALIDATION_FAILED,
+                f"layout {name!r} already has a live record",
+                {"field": "metadata.name", "reason": "layout exists"},
+            ) from None
+        return layout_id
+
+    def update_layout_spec(self, layout_id: str, spec: Mapping[str, Any], source: str | None) -> None:
+        self.conn.execute(
+            "UPDATE layouts SET spec_json=?, source_file=?, updated_at=? WHERE id=?",
+            (json.dumps(spec), source, self.now, layout_id),
+        )
+
+    def insert_pane(self, layout_id: str, pane: NewPane) -> PaneRecord:
+        pane_id = new_id("pane")
+        token = uuid.uuid4().hex[:12]
+        self.conn.execute(
+            "INSERT INTO panes(id, layout_id, label, role, capability, slot, state, spec_hash,"
+            " launch_json, marker_token, owner, predecessor_id, chain_depth, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                pane_id,
+                layout_id,
+                pane.label,
+                pane.role,
+                pane.capability,
+                pane.slot,
+                State.CREATING,
+                pane.spec_hash,
+                json.dumps(dict(pane.launch)),
+                token,
+                self.store.instance_id,
+                pane.predecessor_id,
+                pane.chain_depth,
+                self.now,
+                self.now,
+            ),
+        )
+        record = self.store.pane(pane_id)
+        assert record is not None
+        return record
+
+    def transition(
+        self,
+        pane: PaneRecord,
+        new_state: State,
+        *,
+        stage: str | None = None,
+        reason: str | None = None,
+        exit_code: int | None = None,
+        removed_by: str | None = None,
+        requested_action: str = "transition",
+    ) -> None:
+        current = self.store.pane(pane.id)
+        assert current is not None
+        if not can_transition(current.state, new_state):
+            raise AgentTowerError(
+                ErrorCode.PANE_ILLEGAL_TRANSITION,
+                f"pane {pane.id} cannot go from {current.state} to {new_state}",
+                {"pane_id": pane.id, "current_state": current.state, "requested_action": requested_action},
+            )
+        ended = self.now if new_state in (State.FAILED, State.REMOVED) else None
+        self.conn.execute(
+            "UPDATE panes SET state=?, failed_stage=coalesce(?, failed_stage), reason=coalesce(?, reason),"
+            " exit_code=coalesce(?, exit_code), removed_by=coalesce(?, removed_by),"
+            " ready_at=CASE WHEN ?='ready' THEN ? ELSE ready_at END,"
+            " ended_at=coalesce(ended_at, ?), updated_at=? WHERE id=?",
+            (new_state, stage, reason, exit_code, removed_by, new_state, self.now, ended, self.now, pane.id),
+        )
+        payload: dict[str, Any] = {"from": current.state, "to": str(new_state)}
+        if stage:
+            payload["failed_stage"] = stage
+        if reason:
+            payload["reason"] = reason
+        self.emit("managed_pane_state_changed", pane.layout_id, pane.id, payload)
+
+    def attach(self, pane_id: str, tmux_pane_id: str | None, log_path: str | None = None) -> None:
+        self.conn.execute(
+            "UPDATE panes SET tmux_pane_id=coalesce(?, tmux_pane_id), log_path=coalesce(?, log_path),"
+            " updated_at=? WHERE id=?",
+            (tmux_pane_id, log_path, self.now, pane_id),
+        )
+
+    def register_agent(self, pane: PaneRecord, layout: LayoutRecord, tmux_pane_id: str | None) -> str:
+        agent_id = new_id("agt")
+        self.conn.execute(
+            "INSERT INTO agents(id, pane_id, origin, target_key, tmux_pane_id, layout_name, label,"
+            " role, capability, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                agent_id,
+                pane.id,
+                "managed",
+                layout.target_key,
+                tmux_pane_id,
+                layout.name,
+                pane.label,
+                pane.role,
+                pane.capability,
+                self.now,
+            ),
+        )
+        return agent_id
+
+    def refresh_layout_state(self, layout_id: str) -> str:
+        """Recompute the layout's state from its current panes (one per slot/label)."""
+        row = self.conn.execute("SELECT state FROM layouts WHERE id=?", (layout_id,)).fetchone()
+        states = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT state FROM panes p WHERE layout_id=? AND NOT EXISTS"
+                " (SELECT 1 FROM panes q WHERE q.predecessor_id = p.id)",
+                (layout_id,),
+            )
+        ]
+        new = str(layout_state(states))
+        if row and row[0] != new:
+            self.conn.execute(
+                "UPDATE layouts SET state=?, updated_at=?,"
+                " removed_at=CASE WHEN ?='removed' THEN ? ELSE NULL END WHERE id=?",
+                (new, self.now, new, self.now, layout_id),
+            )
+            self.emit("managed_layout_state_changed", layout_id, None, {"from": row[0], "to": new})
+        return new

@@ -1,0 +1,75 @@
+"""Versioned migrations, applied in order and recorded in `PRAGMA user_version`."""
+
+from __future__ import annotations
+
+_STATES = "'creating','ready','degraded','failed','removed'"
+_STAGES = "'pane_create','launch_command','registration','log_attach','tmux_kill','recovery_reattach'"
+
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE layouts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        session TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ({_STATES})),
+        spec_json TEXT NOT NULL,
+        source_file TEXT,
+        event_seq INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT
+    );
+    CREATE UNIQUE INDEX layouts_live_name ON layouts(name) WHERE state != 'removed';
+    CREATE TABLE panes (
+        id TEXT PRIMARY KEY,
+        layout_id TEXT NOT NULL REFERENCES layouts(id),
+        label TEXT NOT NULL,
+        role TEXT NOT NULL,
+        capability TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ({_STATES})),
+        failed_stage TEXT CHECK (failed_stage IS NULL OR failed_stage IN ({_STAGES})),
+        reason TEXT,
+        exit_code INTEGER,
+        spec_hash TEXT NOT NULL,
+        launch_json TEXT NOT NULL,
+        marker_token TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        tmux_pane_id TEXT,
+        predecessor_id TEXT REFERENCES panes(id),
+        chain_depth INTEGER NOT NULL DEFAULT 0,
+        removed_by TEXT,
+        log_path TEXT,
+        event_seq INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        ready_at TEXT,
+        ended_at TEXT
+    );
+    CREATE UNIQUE INDEX panes_live_label ON panes(layout_id, label)
+        WHERE state IN ('creating', 'ready', 'degraded');
+    CREATE INDEX panes_layout ON panes(layout_id);
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        pane_id TEXT REFERENCES panes(id),
+        origin TEXT NOT NULL CHECK (origin IN ('managed', 'adopted')),
+        target_key TEXT NOT NULL,
+        tmux_pane_id TEXT,
+        layout_name TEXT,
+        label TEXT,
+        role TEXT,
+        capability TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX agents_pane ON agents(pane_id) WHERE pane_id IS NOT NULL;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL,
+        written INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_unwritten ON outbox(seq) WHERE written = 0;
+    """,
+)

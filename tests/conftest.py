@@ -1,0 +1,132 @@
+"""Shared fixtures: every test gets its own HOME, XDG dirs and tmux server.
+
+`$TMUX` overrides `TMUX_TMPDIR`, so it is removed: a test run inside a developer's tmux
+must never talk to that server. Each test's server is killed at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Env:
+    root: Path
+    home: Path
+    state_dir: Path
+    desired_dir: Path
+    config_dir: Path
+    tmux_log: Path
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the real tmux against this test's server (not counted by the shim)."""
+        return subprocess.run(
+            [REAL_TMUX or "tmux", *args], capture_output=True, text=True, check=check, env=dict(os.environ)
+        )
+
+    def panes(self) -> list[dict[str, str]]:
+        fmt = "#{session_name}\t#{pane_id}\t#{@agenttower_pane}\t#{pane_dead}\t#{pane_title}"
+        out = self.tmux("list-panes", "-a", "-F", fmt, check=False)
+        if out.returncode != 0:
+            return []
+        rows = []
+        for line in out.stdout.splitlines():
+            session, pane_id, record, dead, title = line.split("\t", 4)
+            rows.append(
+                {"session": session, "pane_id": pane_id, "record": record, "dead": dead, "title": title}
+            )
+        return rows
+
+    def server_running(self) -> bool:
+        return self.tmux("list-sessions", check=False).returncode == 0
+
+    def tmux_calls(self) -> list[str]:
+        """Every tmux process agenttower started, one argv line each (via the PATH shim)."""
+        if not self.tmux_log.exists():
+            return []
+        return self.tmux_log.read_text().splitlines()
+
+    def reset_calls(self) -> None:
+        self.tmux_log.unlink(missing_ok=True)
+
+
+REAL_TMUX = shutil.which("tmux")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    root = tmp_path
+    home = root / "home"
+    home.mkdir()
+    shim_dir = root / "bin"
+    shim_dir.mkdir()
+    tmux_log = root / "tmux-calls.log"
+    if REAL_TMUX:
+        shim = shim_dir / "tmux"
+        shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmux_log}"\nexec "{REAL_TMUX}" "$@"\n')
+        shim.chmod(0o755)
+    for var in ("TMUX", "TMUX_PANE", "AGENTTOWER_STATE_DIR", "AGENTTOWER_DESIRED_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    tmpdir = Path("/tmp") / f"at-{os.getpid()}-{root.name[-12:]}"  # short: unix socket paths are limited
+    tmpdir.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmpdir))
+    monkeypatch.setenv("XDG_STATE_HOME", str(root / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "config"))
+    monkeypatch.setenv("PATH", f"{shim_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", os.environ.get("AGENTTOWER_TEST_PROBE_DELAY", "300ms"))
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    e = Env(
+        root=root,
+        home=home,
+        state_dir=root / "state" / "opensoft" / "agenttower",
+        desired_dir=root / "config" / "opensoft" / "agenttower" / "desired",
+        config_dir=root / "config" / "opensoft" / "agenttower",
+        tmux_log=tmux_log,
+    )
+    try:
+        yield e
+    finally:
+        if REAL_TMUX:
+            subprocess.run([REAL_TMUX, "kill-server"], capture_output=True, env=dict(os.environ))
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def run_cli(*args: str) -> Result:
+    from agenttower.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def at() -> type[AtCli]:
+    return AtCli
+
+
+class AtCli:
+    """`at.run("apply", "-f", ...)`: the real CLI, in-process (same code as the console script)."""
+
+    @staticmethod
+    def run(*args: str) -> Result:
+        return run_cli(*args)
+
+    @staticmethod
+    def json(*args: str) -> object:
+        import json
+
+        result = run_cli(*args, "-o", "json")
+        assert result.exit_code == 0, result.output + result.stderr
+        return json.loads(result.stdout)
+
+
+requires_tmux = pytest.mark.skipif(REAL_TMUX is None, reason="tmux is not installed")
