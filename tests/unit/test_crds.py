@@ -196,15 +196,20 @@ def test_the_json_schema_agrees_with_the_models(doc: Json, label: str) -> None:
     "doc",
     [
         pytest.param(LAYOUT, id="template"),
-        pytest.param(_with(_with(LAYOUT, "spec.template", _DELETE), "spec.panes",
-                           TEMPLATE["spec"]["panes"]), id="panes"),
+        pytest.param(
+            _with(_with(LAYOUT, "spec.template", _DELETE), "spec.panes", TEMPLATE["spec"]["panes"]),
+            id="panes",
+        ),
         pytest.param(_with(LAYOUT, "spec.panes", TEMPLATE["spec"]["panes"]), id="both"),
         pytest.param(_with(LAYOUT, "spec.template", _DELETE), id="neither"),
         pytest.param(_with(LAYOUT, "spec.panes", None), id="template-and-null-panes"),
-        pytest.param(_with(LAYOUT, "spec.target", {"socket": "s", "socketPath": "/s"}),
-                     id="socket-and-socketPath"),
-        pytest.param(_with(LAYOUT, "spec.target", {"socket": None, "socketPath": "/s"}),
-                     id="null-socket-and-socketPath"),
+        pytest.param(
+            _with(LAYOUT, "spec.target", {"socket": "s", "socketPath": "/s"}), id="socket-and-socketPath"
+        ),
+        pytest.param(
+            _with(LAYOUT, "spec.target", {"socket": None, "socketPath": "/s"}),
+            id="null-socket-and-socketPath",
+        ),
     ],
 )
 def test_the_json_schema_states_the_cross_field_rules(doc: Json) -> None:
@@ -226,8 +231,14 @@ _CRD_KEYWORDS = {
     "x-kubernetes-map-type", "x-kubernetes-validations",
 }  # fmt: skip
 _JUNCTORS = ("allOf", "anyOf", "oneOf", "not")
-_NOT_IN_JUNCTORS = {"type", "description", "default", "nullable", "additionalProperties",
-                    "x-kubernetes-preserve-unknown-fields"}
+_NOT_IN_JUNCTORS = {
+    "type",
+    "description",
+    "default",
+    "nullable",
+    "additionalProperties",
+    "x-kubernetes-preserve-unknown-fields",
+}
 
 
 def _structural_problems(node: Json, where: str, in_junctor: bool = False) -> Iterator[str]:
@@ -249,11 +260,10 @@ def _structural_problems(node: Json, where: str, in_junctor: bool = False) -> It
         yield f"{where}: both properties and additionalProperties"
     if isinstance(node.get("additionalProperties"), bool):
         yield f"{where}: boolean additionalProperties"
-    if node.get("type") == "object" and not in_junctor:
-        # An object must say what it holds, or the API server prunes everything in it.
-        if not ({"properties", "additionalProperties"} & set(node)
-                or node.get("x-kubernetes-preserve-unknown-fields")):
-            yield f"{where}: object without properties"
+    # An object must say what it holds, or the API server prunes everything in it.
+    holds = {"properties", "additionalProperties", "x-kubernetes-preserve-unknown-fields"}
+    if node.get("type") == "object" and not in_junctor and not holds & set(node):
+        yield f"{where}: object without properties"
     for name, sub in node.get("properties", {}).items():
         yield from _structural_problems(sub, f"{where}.{name}", in_junctor)
     for key in ("items", "additionalProperties"):

@@ -8,6 +8,7 @@ from agenttower import __version__
 
 from .apply_cmd import apply_command, delete_command, diff_command
 from .get_cmd import describe_command, get_command
+from .schema_cmd import schema_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +17,14 @@ def cli() -> None:
     """Keep multi-agent tmux layouts alive: declare them as YAML, agenttower converges tmux."""
 
 
-for command in (apply_command, diff_command, delete_command, get_command, describe_command):
+for command in (
+    apply_command,
+    diff_command,
+    delete_command,
+    get_command,
+    describe_command,
+    schema_command,
+):
     cli.add_command(command)
 
 

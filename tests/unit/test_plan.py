@@ -1,0 +1,243 @@
+"""The planner, pure: unit cases and the fixpoint property (plan, apply, plan -> nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agenttower.model.desired import resolve
+from agenttower.model.manifests import parse_text
+from agenttower.model.resolved import DesiredLayout
+from agenttower.reconcile.actions import CreateLayout, CreatePane, MarkPane, RemovePane, ResumePane
+from agenttower.reconcile.plan import PlanSettings, plan
+from agenttower.runtime.observe import ListingStatus
+from tests.manifests import SLEEP, layout, profile
+
+from .world import NOW, OWNER, World, foreign, layout_record, observed, pane_record
+
+
+def desired(*docs: dict[str, object]) -> dict[str, DesiredLayout]:
+    import json
+
+    text = "\n---\n".join(json.dumps(d) for d in docs)
+    return dict(resolve(parse_text(text, "t.yaml")).layouts)
+
+
+TEAM = desired(layout("team"))["team"]
+
+
+def converged(layout_: DesiredLayout = TEAM) -> World:
+    rec = layout_record(layout_)
+    panes = [pane_record(rec.id, p, i, tmux_pane_id=f"%{i}") for i, p in enumerate(layout_.panes)]
+    obs = [observed(p, layout_.session) for p in panes]
+    return World([rec], panes, {layout_.target.key: obs}, {})
+
+
+def run(world: World, want: dict[str, DesiredLayout], deletes: tuple[str, ...] = (), **kw: object):  # type: ignore[no-untyped-def]
+    return plan(want, world.snapshot(), world.listings(), OWNER, NOW, deletes, PlanSettings(**kw))  # type: ignore[arg-type]
+
+
+def test_fr001_missing_layout_is_created_with_template_labels() -> None:
+    result = run(World([], [], {"host": []}, {}), {"team": TEAM})
+    assert len(result.actions) == 1 and isinstance(result.actions[0], CreateLayout)
+    assert [p.label for p in result.actions[0].layout.panes] == ["m1", "s1", "s2"]
+    assert result.actions[0].cause == "layout missing"
+
+
+def test_converged_world_plans_nothing() -> None:
+    assert run(converged(), {"team": TEAM}).actions == ()
+
+
+def test_fr013_vanished_pane_fails_recovery_reattach_and_dead_pane_degrades() -> None:
+    world = converged()
+    world.tmux["host"] = [world.tmux["host"][0], replace(world.tmux["host"][1], dead=True, dead_status=7)]
+    actions = run(world, {"team": TEAM}).actions
+    assert {(a.name, a.state, a.stage, a.exit_code) for a in actions if isinstance(a, MarkPane)} == {
+        ("team/s1", "degraded", "launch_command", 7),
+        ("team/s2", "failed", "recovery_reattach", None),
+    }
+
+
+def test_indeterminate_listing_leaves_records_untouched() -> None:
+    world = converged()
+    world.tmux["host"] = []
+    world.status["host"] = ListingStatus.INDETERMINATE
+    assert run(world, {"team": TEAM}).actions == ()
+    world.status["host"] = ListingStatus.EMPTY
+    assert len(run(world, {"team": TEAM}).actions) == 3
+
+
+def test_fr016_foreign_session_blocks_creation() -> None:
+    world = World([], [], {"host": [foreign("team")]}, {})
+    result = run(world, {"team": TEAM})
+    assert result.actions == ()
+    assert result.blocked[0].error.code == "managed_session_name_conflict"
+    assert result.blocked[0].error.details == {
+        "container_id": "host",
+        "tmux_session_name": "team",
+        "file": "t.yaml",
+        "line": 1,
+    }
+
+
+def test_fr025_capacity_blocks_the_layout_over_the_limit() -> None:
+    many = desired(*(layout(f"l{i}") for i in range(3)))
+    result = run(World([], [], {"host": []}, {}), many, capacity=2)
+    assert [a.layout.name for a in result.actions if isinstance(a, CreateLayout)] == ["l0", "l1"]
+    error = result.blocked[0].error
+    assert (error.code, error.details) == (
+        "managed_layout_capacity_exceeded",
+        {"current_count": 2, "limit": 2},
+    )
+
+
+def test_panes_of_other_owners_are_never_matched() -> None:
+    world = converged()
+    world.tmux["host"] = [replace(o, owner="someone-else") for o in world.tmux["host"]]
+    actions = run(world, {"team": TEAM}).actions
+    assert all(isinstance(a, MarkPane) and a.stage == "recovery_reattach" for a in actions)
+
+
+def test_option_seen_on_another_pane_id_is_not_ours() -> None:
+    """A `#{@agenttower_pane}` inherited from a global option must not count as the pane."""
+    world = converged()
+    world.tmux["host"][0] = replace(world.tmux["host"][0], pane_id="%99")
+    actions = run(world, {"team": TEAM}).actions
+    assert [(a.name, a.stage) for a in actions if isinstance(a, MarkPane)] == [
+        ("team/m1", "recovery_reattach")
+    ]
+
+
+def test_fr020_interrupted_creation_resumes_under_the_same_record() -> None:
+    world = converged()
+    world.set_pane(world.panes[1].id, state="creating", tmux_pane_id=None)
+    world.tmux["host"].pop(1)
+    actions = run(world, {"team": TEAM}).actions
+    assert len(actions) == 1 and isinstance(actions[0], ResumePane)
+    assert actions[0].pane_id == world.panes[1].id and actions[0].tmux_pane_id is None
+    assert actions[0].anchor == world.tmux["host"][0].pane_id
+
+
+def test_fr022_creating_past_ttl_is_swept_with_the_right_stage() -> None:
+    world = converged()
+    old = (NOW - timedelta(minutes=6)).isoformat().replace("+00:00", "Z")
+    world.set_pane(world.panes[0].id, state="creating", created_at=old)
+    world.set_pane(world.panes[1].id, state="creating", created_at=old, tmux_pane_id=None)
+    world.tmux["host"].pop(1)
+    marks = {a.name: a.stage for a in run(world, {"team": TEAM}).actions if isinstance(a, MarkPane)}
+    assert marks == {"team/m1": "registration", "team/s1": "pane_create"}
+
+
+def test_pane_dropped_from_manifest_is_removed_and_added_pane_created() -> None:
+    world = converged()
+    smaller = desired(
+        layout(
+            "team",
+            None,
+            panes=[
+                {"role": "master", "capability": "orchestrator", "labelPattern": "m1"},
+                {"role": "slave", "capability": "worker", "labelPattern": "s1"},
+                {"role": "slave", "capability": "worker", "labelPattern": "x1"},
+            ],
+        )
+    )
+    actions = run(world, smaller).actions
+    assert {(type(a).__name__, a.describe()) for a in actions} == {
+        ("CreatePane", "create pane team/x1"),
+        ("RemovePane", "remove pane team/s2"),
+    }
+
+
+def test_spec_change_is_a_note_not_an_action() -> None:
+    changed = desired(layout("team", launch={"master:m1": "p"}), profile("p", SLEEP))
+    result = run(converged(), changed)
+    assert result.actions == ()
+    assert [n.name for n in result.notes] == ["team/m1"]
+
+
+def test_delete_removes_every_current_pane_as_operator() -> None:
+    actions = run(converged(), {}, deletes=("team",)).actions
+    assert all(isinstance(a, RemovePane) and a.removed_by == "operator" for a in actions)
+    assert len(actions) == 3
+
+
+def test_operator_removed_slot_is_not_recreated() -> None:
+    world = converged()
+    world.set_pane(world.panes[2].id, state="removed", removed_by="operator")
+    world.tmux["host"].pop(2)
+    assert run(world, {"team": TEAM}).actions == ()
+    world.set_pane(world.panes[2].id, removed_by="controller")
+    assert [type(a) for a in run(world, {"team": TEAM}).actions] == [CreatePane]
+
+
+# ---- the fixpoint property ---------------------------------------------------------------
+
+PANE_FATES = st.sampled_from(
+    ["alive", "dead", "missing", "creating", "creating-spawned", "failed", "removed", "degraded"]
+)
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> tuple[World, dict[str, DesiredLayout], tuple[str, ...]]:
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4))
+    templates = {n: draw(st.sampled_from(["1m+2s", "2m+2s"])) for n in names}
+    want = desired(*(layout(n, templates[n]) for n in names)) if names else {}
+    world = World([], [], {"host": []}, {})
+    for name in draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4)):
+        shape = want.get(name) or desired(layout(name, draw(st.sampled_from(["1m+2s", "2m+2s"]))))[name]
+        rec = layout_record(shape)
+        world.layouts.append(rec)
+        for slot, pane in enumerate(shape.panes):
+            fate = draw(PANE_FATES)
+            state = {
+                "alive": "ready",
+                "dead": "ready",
+                "missing": "ready",
+                "creating-spawned": "creating",
+            }.get(fate, fate)
+            record = pane_record(
+                rec.id,
+                pane,
+                slot,
+                state,
+                tmux_pane_id=f"%p{slot}{name}",
+                removed_by=draw(st.sampled_from([None, "operator"])),
+            )
+            world.panes.append(record)
+            if fate in ("alive", "dead", "creating-spawned", "degraded"):
+                world.tmux["host"].append(observed(record, shape.session, dead=fate == "dead"))
+        world.refresh(rec.id)
+    for session in draw(st.lists(st.sampled_from(["a", "b", "x"]), unique=True, max_size=2)):
+        if session not in {rec.name for rec in world.layouts}:
+            world.tmux["host"].append(foreign(session))
+    deletes = tuple(draw(st.lists(st.sampled_from(["a", "b"]), unique=True, max_size=1)))
+    return world, want, deletes
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds())
+def test_property_planning_after_applying_a_plan_yields_nothing(
+    case: tuple[World, dict[str, DesiredLayout], tuple[str, ...]],
+) -> None:
+    world, want, deletes = case
+    world.apply(run(world, want, deletes))
+    again = run(world, want, deletes)
+    assert again.actions == (), again.actions
+
+
+@settings(max_examples=200, deadline=None)
+@given(worlds())
+def test_property_plan_is_deterministic_and_never_touches_foreign_panes(
+    case: tuple[World, dict[str, DesiredLayout], tuple[str, ...]],
+) -> None:
+    world, want, deletes = case
+    first, second = run(world, want, deletes), run(world, want, deletes)
+    assert (first.actions, first.notes) == (second.actions, second.notes)
+    assert [(b.layout, b.error.to_wire()) for b in first.blocked] == [
+        (b.layout, b.error.to_wire()) for b in second.blocked
+    ]
+    foreign_ids = {o.pane_id for o in world.tmux["host"] if o.owner != OWNER}
+    assert not {a.tmux_pane_id for a in first.actions if isinstance(a, RemovePane)} & foreign_ids
