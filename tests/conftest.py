@@ -73,7 +73,13 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     tmux_log = root / "tmux-calls.log"
     if REAL_TMUX:
         shim = shim_dir / "tmux"
-        shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmux_log}"\nexec "{REAL_TMUX}" "$@"\n')
+        shim.write_text(
+            "#!/bin/sh\n"
+            f'printf "%s\\n" "$*" >> "{tmux_log}"\n'
+            # AT_HANG_AT=N: the N-th tmux call (and later ones) hang, to kill agenttower mid-pass
+            f'if [ -n "$AT_HANG_AT" ] && [ "$(wc -l < "{tmux_log}")" -ge "$AT_HANG_AT" ]; then exec sleep 600; fi\n'
+            f'exec "{REAL_TMUX}" "$@"\n'
+        )
         shim.chmod(0o755)
     for var in ("TMUX", "TMUX_PANE", "AGENTTOWER_STATE_DIR", "AGENTTOWER_DESIRED_DIR"):
         monkeypatch.delenv(var, raising=False)

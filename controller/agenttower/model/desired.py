@@ -142,19 +142,22 @@ def _resolve_template_panes(
             )
         seen.add(label)
         profile_name = overrides.get(f"{pane.role}:{label}") or pane.launch or SHELL_PROFILE
-        launch = _launch(manifest, catalog, profile_name, f"{pane.role}:{label}" in overrides, at)
+        key = f"{pane.role}:{label}"
+        launch = _launch(
+            manifest, catalog, profile_name, manifest.where("spec", "launch", key) if key in overrides else at
+        )
         resolved.append(DesiredPane(label, pane.role, pane.capability, launch, spec_hash(launch, target)))
     _check_overrides(manifest, overrides, {f"{p.role}:{p.label}" for p in resolved})
     return resolved
 
 
-def _launch(manifest: Manifest, catalog: Catalog, name: str, overridden: bool, at: SourceLocation) -> Launch:
+def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation) -> Launch:
     if name not in catalog.profiles:
         raise AgentTowerError(
             ErrorCode.LAUNCH_COMMAND_NOT_FOUND,
             f"launch profile {name!r} not found",
             {"profile_name": name, "known_profiles": catalog.known_profiles()},
-            manifest.where("spec", "launch") if overridden else at,
+            at,
         )
     profile = catalog.profiles[name]
     if profile is None:

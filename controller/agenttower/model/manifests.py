@@ -110,7 +110,7 @@ def _validate(doc: Document) -> Manifest:
 
 def _from_pydantic(exc: ValidationError, doc: Document) -> AgentTowerError:
     error: Any = exc.errors()[0]
-    loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+    loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "[key]")))
     field = ".".join(str(part) for part in loc) or "document"
     reason = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -186,6 +186,7 @@ class _Builder:
                     f"duplicate key {key!r}",
                     self._loc(key_node),
                 )
+            self.lines[(*path, key)] = self.first_line + key_node.start_mark.line + 1
             result[key] = self.build(value_node, (*path, key))
         return result
 
