@@ -77,7 +77,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             "#!/bin/sh\n"
             f'printf "%s\\n" "$*" >> "{tmux_log}"\n'
             # AT_HANG_AT=N: the N-th tmux call (and later ones) hang, to kill agenttower mid-pass
-            f'if [ -n "$AT_HANG_AT" ] && [ "$(wc -l < "{tmux_log}")" -ge "$AT_HANG_AT" ]; then exec sleep 600; fi\n'
+            f'if [ -n "$AT_HANG_AT" ] && [ "$(wc -l < "{tmux_log}")" -ge "$AT_HANG_AT" ]; then\n'
+            "  exec sleep 600\nfi\n"
             f'exec "{REAL_TMUX}" "$@"\n'
         )
         shim.chmod(0o755)
