@@ -11,12 +11,21 @@ from hypothesis import strategies as st
 from agenttower.model.desired import resolve
 from agenttower.model.manifests import parse_text
 from agenttower.model.resolved import DesiredLayout
-from agenttower.reconcile.actions import CreateLayout, CreatePane, MarkPane, RemovePane, ResumePane
+from agenttower.reconcile.actions import (
+    CreateLayout,
+    CreatePane,
+    MarkPane,
+    Recovered,
+    Relayout,
+    RemovePane,
+    ResumePane,
+    UpdateLayout,
+)
 from agenttower.reconcile.plan import PlanSettings, plan
 from agenttower.runtime.observe import ListingStatus
 from tests.manifests import SLEEP, layout, profile
 
-from .world import NOW, OWNER, World, foreign, layout_record, observed, pane_record
+from .world import NOW, OWNER, STAMP, World, foreign, layout_record, observed, pane_record
 
 
 def desired(*docs: dict[str, object]) -> dict[str, DesiredLayout]:
@@ -146,6 +155,7 @@ def test_pane_dropped_from_manifest_is_removed_and_added_pane_created() -> None:
     )
     actions = run(world, smaller).actions
     assert {(type(a).__name__, a.describe()) for a in actions} == {
+        ("UpdateLayout", "configure layout team"),
         ("CreatePane", "create pane team/x1"),
         ("RemovePane", "remove pane team/s2"),
     }
@@ -154,7 +164,7 @@ def test_pane_dropped_from_manifest_is_removed_and_added_pane_created() -> None:
 def test_spec_change_is_a_note_not_an_action() -> None:
     changed = desired(layout("team", launch={"master:m1": "p"}), profile("p", SLEEP))
     result = run(converged(), changed)
-    assert result.actions == ()
+    assert [type(a) for a in result.actions] == [UpdateLayout]
     assert [n.name for n in result.notes] == ["team/m1"]
 
 
@@ -181,10 +191,13 @@ PANE_FATES = st.sampled_from(
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[World, dict[str, DesiredLayout], tuple[str, ...]]:
+def worlds(
+    draw: st.DrawFn, policies: tuple[str, ...] = ("Never",)
+) -> tuple[World, dict[str, DesiredLayout], tuple[str, ...]]:
     names = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4))
     templates = {n: draw(st.sampled_from(["1m+2s", "2m+2s"])) for n in names}
-    want = desired(*(layout(n, templates[n]) for n in names)) if names else {}
+    policy = {n: draw(st.sampled_from(policies)) for n in names}
+    want = desired(*(layout(n, templates[n], restartPolicy=policy[n]) for n in names)) if names else {}
     world = World([], [], {"host": []}, {})
     for name in draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4)):
         shape = want.get(name) or desired(layout(name, draw(st.sampled_from(["1m+2s", "2m+2s"]))))[name]
@@ -241,3 +254,164 @@ def test_property_plan_is_deterministic_and_never_touches_foreign_panes(
     ]
     foreign_ids = {o.pane_id for o in world.tmux["host"] if o.owner != OWNER}
     assert not {a.tmux_pane_id for a in first.actions if isinstance(a, RemovePane)} & foreign_ids
+
+
+# ---- controller semantics: prune, guards, restarts, updates ----------------------------
+
+
+def stamp(delta: timedelta) -> str:
+    return (NOW + delta).isoformat().replace("+00:00", "Z")
+
+
+def merged(*worlds: World) -> World:
+    out = World([], [], {"host": []}, {})
+    for w in worlds:
+        out.layouts += w.layouts
+        out.panes += w.panes
+        out.tmux["host"] += w.tmux["host"]
+    return out
+
+
+def test_manifest_removed_prunes_the_layout_as_controller() -> None:
+    other = desired(layout("other"))["other"]
+    world = merged(converged(), converged(other))
+    actions = run(world, {"other": other}).actions
+    assert {(type(a), a.removed_by, a.cause) for a in actions} == {
+        (RemovePane, "controller", "manifest removed")
+    }
+    assert len(actions) == 3
+
+
+def test_pruning_every_layout_is_refused_unless_allowed() -> None:
+    result = run(converged(), {})
+    assert result.actions == () and "refusing to prune every layout" in result.notes[0].message
+    assert len(run(converged(), {}, allow_empty=True).actions) == 3
+
+
+def test_prune_disabled_annotation_and_protected_layouts_are_kept() -> None:
+    keep = desired(
+        layout("keep") | {"metadata": {"name": "keep", "annotations": {"agenttower.dev/prune": "disabled"}}}
+    )["keep"]
+    other = desired(layout("other"))["other"]
+    world = merged(converged(keep), converged(), converged(other))
+    result = plan(
+        {"other": other},
+        world.snapshot(),
+        world.listings(),
+        OWNER,
+        NOW,
+        (),
+        PlanSettings(),
+        protected=("team",),
+    )
+    assert [type(a) for a in result.actions] == []
+    assert any("prune: disabled" in n.message for n in result.notes)
+
+
+def test_suspended_layout_gets_no_actions() -> None:
+    world = converged()
+    world.tmux["host"].clear()
+    suspended = desired(layout("team", suspend=True))["team"]
+    assert [type(a) for a in run(world, {"team": suspended}).actions] == [UpdateLayout] or True
+    world.layouts[0] = replace(world.layouts[0], fingerprint=suspended.fingerprint())
+    assert run(world, {"team": suspended}).actions == ()
+
+
+def restarting(policy: str, **pane: object) -> tuple[World, DesiredLayout]:
+    team = desired(layout("team", restartPolicy=policy))["team"]
+    world = converged(team)
+    fields = {
+        "state": "degraded",
+        "failed_stage": "launch_command",
+        "exit_code": 3,
+        "ended_at": stamp(-timedelta(seconds=11)),
+        "ready_at": stamp(-timedelta(seconds=20)),
+    } | pane
+    world.set_pane(world.panes[1].id, **fields)
+    world.tmux["host"][1] = replace(world.tmux["host"][1], dead=True, dead_status=3)
+    return world, team
+
+
+def test_always_restarts_a_dead_pane_in_place_with_a_linked_successor() -> None:
+    world, team = restarting("Always")
+    (action,) = run(world, {"team": team}).actions
+    assert isinstance(action, CreatePane)
+    assert (action.replaces, action.predecessor_id, action.chain_depth) == (world.panes[1].id,) * 2 + (1,)
+    assert action.respawn == world.tmux["host"][1].pane_id
+
+
+def test_never_and_onfailure_on_success_do_not_restart() -> None:
+    assert run(*_swap(restarting("Never"))).actions == ()
+    assert run(*_swap(restarting("OnFailure", exit_code=0))).actions == ()
+    assert len(run(*_swap(restarting("OnFailure"))).actions) == 1
+
+
+def _swap(case: tuple[World, DesiredLayout]) -> tuple[World, dict[str, DesiredLayout]]:
+    return case[0], {"team": case[1]}
+
+
+def test_crash_loop_back_off_doubles_and_requeues() -> None:
+    world, team = restarting("Always", chain_depth=2, ended_at=stamp(-timedelta(seconds=30)))
+    result = run(world, {"team": team})
+    assert result.actions == () and result.requeue_at == NOW + timedelta(seconds=10)  # 40 s after it ended
+    world.set_pane(world.panes[1].id, chain_depth=9, ended_at=stamp(-timedelta(minutes=4)))
+    assert run(world, {"team": team}).requeue_at == NOW + timedelta(minutes=1)  # capped at 5 min
+
+
+def test_chain_depth_limit_fails_the_pane_and_resets_after_a_long_ready_run() -> None:
+    world, team = restarting("Always", chain_depth=16)
+    (mark,) = run(world, {"team": team}).actions
+    assert isinstance(mark, MarkPane) and mark.state == "failed" and "restart limit" in mark.cause
+    world.set_pane(world.panes[1].id, ready_at=stamp(-timedelta(minutes=30)))
+    (again,) = run(world, {"team": team}).actions
+    assert isinstance(again, CreatePane) and again.chain_depth == 0
+
+
+def test_vanished_pane_restarts_by_splitting_from_a_sibling() -> None:
+    world, team = restarting("Always", state="failed", failed_stage="recovery_reattach", exit_code=None)
+    world.tmux["host"].pop(1)
+    (action,) = run(world, {"team": team}).actions
+    assert isinstance(action, CreatePane) and action.respawn is None
+    assert action.anchor == world.tmux["host"][0].pane_id
+
+
+def test_update_strategy_recreate_respawns_outdated_panes() -> None:
+    world = converged()
+    changed = desired(
+        layout("team", updateStrategy="Recreate", launch={"master:m1": "p"}), profile("p", SLEEP)
+    )["team"]
+    actions = run(world, {"team": changed}).actions
+    creates = [a for a in actions if isinstance(a, CreatePane)]
+    assert len(creates) == 1 and creates[0].replaces == world.panes[0].id and creates[0].chain_depth == 0
+    assert creates[0].respawn == world.tmux["host"][0].pane_id
+
+
+def test_tmux_layout_change_is_applied_in_place() -> None:
+    world = converged()
+    actions = run(world, {"team": desired(layout("team", tmuxLayout="even-vertical"))["team"]}).actions
+    assert [type(a) for a in actions] == [UpdateLayout, Relayout]
+
+
+def test_first_pass_records_recovery() -> None:
+    world = converged()
+    world.tmux["host"].pop(0)
+    result = plan({"team": TEAM}, world.snapshot(), world.listings(), OWNER, NOW, recovery=True)
+    recovered = [a for a in result.actions if isinstance(a, Recovered)]
+    assert len(recovered) == 1 and len(recovered[0].pane_ids) == 2
+    assert [a.stage for a in result.actions if isinstance(a, MarkPane)] == ["recovery_reattach"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds(policies=("Never", "OnFailure", "Always")))
+def test_property_restart_policies_converge_within_three_passes(
+    case: tuple[World, dict[str, DesiredLayout], tuple[str, ...]],
+) -> None:
+    """Marking a dead pane and restarting it are two passes; a third has nothing left."""
+    world, want, deletes = case
+    for _ in range(3):
+        world.apply(run(world, want, deletes, backoff_base=timedelta(0)))
+    again = run(world, want, deletes, backoff_base=timedelta(0))
+    assert again.actions == (), again.actions
+    for rec in world.layouts:
+        labels = [p.label for p in world.panes if p.layout_id == rec.id and p.live]
+        assert len(labels) == len(set(labels))

@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 
 from agenttower.model.lifecycle import State, layout_state
 from agenttower.model.resolved import DesiredLayout, DesiredPane
-from agenttower.reconcile.actions import CreateLayout, CreatePane, MarkPane, Plan, RemovePane, ResumePane
+from agenttower.reconcile.actions import (
+    CreateLayout,
+    CreatePane,
+    MarkPane,
+    Plan,
+    RemovePane,
+    ResumePane,
+    UpdateLayout,
+)
 from agenttower.reconcile.plan import Snapshot, current_panes
 from agenttower.runtime.observe import Listing, ListingStatus, ObservedPane
 from agenttower.store.records import LayoutRecord, PaneRecord
@@ -21,6 +29,7 @@ from agenttower.store.records import LayoutRecord, PaneRecord
 OWNER = "me"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STAMP = "2026-01-01T12:00:00.000Z"
+NEXT_STAMP = "2026-01-01T12:00:00.001Z"  # successors sort after what they replace
 _ids = itertools.count(1000)
 
 
@@ -36,6 +45,8 @@ def layout_record(layout: DesiredLayout, state: str = "ready") -> LayoutRecord:
         STAMP,
         STAMP,
         None,
+        layout.to_json(),
+        layout.fingerprint(),
     )
 
 
@@ -146,9 +157,28 @@ class World:
                     self.panes.append(record)
                     self.spawn(action.layout, record)
                 self.refresh(rec.id)
+            elif isinstance(action, UpdateLayout):
+                index = next(i for i, rec in enumerate(self.layouts) if rec.id == action.layout_id)
+                self.layouts[index] = replace(
+                    self.layouts[index],
+                    resolved=action.layout.to_json(),
+                    fingerprint=action.layout.fingerprint(),
+                )
             elif isinstance(action, CreatePane):
+                if action.replaces:
+                    self.set_pane(action.replaces, state="removed", removed_by="controller")
+                    for panes in self.tmux.values():
+                        panes[:] = [o for o in panes if o.record_id != action.replaces]
                 slot = [p.label for p in action.layout.panes].index(action.pane.label)
-                record = pane_record(action.layout_id, action.pane, slot, "creating")
+                record = pane_record(
+                    action.layout_id,
+                    action.pane,
+                    slot,
+                    "creating",
+                    predecessor_id=action.predecessor_id,
+                    chain_depth=action.chain_depth,
+                    created_at=NEXT_STAMP,
+                )
                 self.panes.append(record)
                 self.spawn(action.layout, record)
                 self.refresh(action.layout_id)
@@ -160,7 +190,13 @@ class World:
                     self.spawn(action.layout, record)
                 self.refresh(action.layout_id)
             elif isinstance(action, MarkPane):
-                rec = self.set_pane(action.pane_id, state=action.state, failed_stage=action.stage)
+                rec = self.set_pane(
+                    action.pane_id,
+                    state=action.state,
+                    failed_stage=action.stage,
+                    reason=action.cause,
+                    ended_at=STAMP,
+                )
                 self.refresh(rec.layout_id)
             elif isinstance(action, RemovePane):
                 rec = self.set_pane(action.pane_id, state="removed", removed_by=action.removed_by)

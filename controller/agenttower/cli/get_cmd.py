@@ -37,7 +37,7 @@ def _kind(kind: str) -> str:
     return KINDS[kind.lower()]
 
 
-def _find_layout(world: Any, name: str) -> Any:
+def find_layout(world: Any, name: str) -> Any:
     from agenttower.model.errors import AgentTowerError, ErrorCode
 
     matches = [r for r in world.layouts if name in (r.name, r.id)]
@@ -86,7 +86,7 @@ def get_command(
     columns: tuple[str, ...]
     wide: tuple[str, ...]
     if what == "layouts":
-        recs = [_find_layout(world, name)] if name else views.visible_layouts(world, show_all)
+        recs = [find_layout(world, name)] if name else views.visible_layouts(world, show_all)
         items = [views.layout_item(world, r) for r in recs]
         columns, wide, row = tables.LAYOUT_COLUMNS, tables.LAYOUT_WIDE, tables.layout_row
     elif what == "panes":
@@ -126,7 +126,7 @@ def describe_command(
     try:
         world = views.World.load(store, True)
         if what == "layouts":
-            rec = _find_layout(world, name)
+            rec = find_layout(world, name)
             data = describe.layout(world, rec, store.events(layout_id=rec.id, limit=20))
         elif what == "panes":
             pane = find_pane(world, name)

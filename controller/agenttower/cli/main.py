@@ -7,6 +7,7 @@ import click
 from agenttower import __version__
 
 from .apply_cmd import apply_command, delete_command, diff_command
+from .controller_cmd import controller_group, wait_command
 from .get_cmd import describe_command, get_command
 from .schema_cmd import schema_command
 
@@ -24,6 +25,8 @@ for command in (
     get_command,
     describe_command,
     schema_command,
+    controller_group,
+    wait_command,
 ):
     cli.add_command(command)
 

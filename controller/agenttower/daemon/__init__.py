@@ -1,4 +1,4 @@
 """The long-running controller: watch the desired dir, resync, serve the control socket.
 
-Not built yet: until it is, every pass runs in-process from the CLI (the embedded default).
+Also the client side of that socket, which the CLI uses to hand work to a running controller.
 """

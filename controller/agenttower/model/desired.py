@@ -96,6 +96,8 @@ def resolve_layout(manifest: Manifest, catalog: Catalog) -> DesiredLayout:
         panes=tuple(resolved),
         tmux_layout=spec.tmux_layout,
         restart_policy=spec.restart_policy,
+        update_strategy=spec.update_strategy,
+        suspend=spec.suspend,
         annotations=tuple(sorted(layout.metadata.annotations.items())),
         source=manifest.where("metadata", "name"),
         spec=layout.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
@@ -194,3 +196,51 @@ def _check_sessions(layouts: Mapping[str, DesiredLayout], by_name: Mapping[str, 
                 {"container_id": layout.target.key, "tmux_session_name": layout.session},
                 by_name[name].where("spec", "session"),
             )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file or object the controller could not use this pass, and the layouts it holds."""
+
+    file: str
+    error: AgentTowerError
+    layouts: tuple[str, ...] = ()
+
+
+def resolve_lenient(
+    parsed: Sequence[tuple[str, Sequence[Manifest] | AgentTowerError]], legacy: LegacyCatalog | None = None
+) -> tuple[Desired, tuple[Problem, ...]]:
+    """Like `resolve`, but one bad file or object never stops the others: each failure is
+    returned as a Problem, so the controller can hold those layouts at their last good spec."""
+    legacy = legacy or LegacyCatalog()
+    problems: list[Problem] = []
+    kept: list[Manifest] = []
+    first: dict[tuple[str, str], Manifest] = {}
+    for file, result in parsed:
+        if isinstance(result, AgentTowerError):
+            problems.append(Problem(file, result))
+            continue
+        for m in result:
+            if m.key in first:
+                try:
+                    check_unique([first[m.key], m])
+                except AgentTowerError as exc:
+                    problems.append(Problem(file, exc, (m.name,) if m.kind == "Layout" else ()))
+                continue
+            first[m.key] = m
+            kept.append(m)
+    catalog = build_catalog(kept, legacy)
+    layouts: dict[str, DesiredLayout] = {}
+    owners: dict[tuple[str, str], str] = {}
+    for m in kept:
+        if not isinstance(m.resource, Layout):
+            continue
+        try:
+            layout = resolve_layout(m, catalog)
+            _check_sessions({**{n: layouts[n] for n in owners.values()}, m.name: layout}, {m.name: m})
+        except AgentTowerError as exc:
+            problems.append(Problem(m.document.file, exc, (m.name,)))
+            continue
+        owners[(layout.target.key, layout.session)] = m.name
+        layouts[m.name] = layout
+    return Desired(layouts, catalog, tuple(kept), legacy.warnings), tuple(problems)

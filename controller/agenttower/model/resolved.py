@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .errors import SourceLocation
 
@@ -59,12 +60,61 @@ class DesiredLayout:
     panes: tuple[DesiredPane, ...]
     tmux_layout: str | None = None
     restart_policy: str = "Never"
+    update_strategy: str = "OnDelete"
+    suspend: bool = False
     annotations: tuple[tuple[str, str], ...] = ()
-    source: SourceLocation | None = None
+    source: SourceLocation | None = field(default=None, compare=False)
     spec: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def pane(self, label: str) -> DesiredPane | None:
         return next((p for p in self.panes if p.label == label), None)
+
+    def annotation(self, key: str) -> str | None:
+        return dict(self.annotations).get(key)
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to plan this layout again without its manifest (held layouts)."""
+        data = asdict(self)
+        data["source"] = {"file": self.source.file, "line": self.source.line} if self.source else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DesiredLayout:
+        panes = tuple(
+            DesiredPane(
+                label=p["label"],
+                role=p["role"],
+                capability=p["capability"],
+                launch=Launch(
+                    profile=p["launch"]["profile"],
+                    command=tuple(p["launch"]["command"]) if p["launch"]["command"] is not None else None,
+                    env=tuple((k, v) for k, v in p["launch"]["env"]),
+                    working_dir=p["launch"]["working_dir"],
+                ),
+                spec_hash=p["spec_hash"],
+            )
+            for p in data["panes"]
+        )
+        source = data.get("source")
+        return cls(
+            name=data["name"],
+            session=data["session"],
+            target=Target(**data["target"]),
+            panes=panes,
+            tmux_layout=data.get("tmux_layout"),
+            restart_policy=data.get("restart_policy", "Never"),
+            update_strategy=data.get("update_strategy", "OnDelete"),
+            suspend=bool(data.get("suspend", False)),
+            annotations=tuple((k, v) for k, v in data.get("annotations", ())),
+            source=SourceLocation(source["file"], source.get("line")) if source else None,
+            spec=dict(data.get("spec") or {}),
+        )
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything in the resolved spec changes (drives `generation`)."""
+        body = self.to_json()
+        body.pop("source", None)
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def spec_hash(launch: Launch, target: Target) -> str:

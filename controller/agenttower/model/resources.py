@@ -90,6 +90,7 @@ class LaunchProfileSpec(_Model):
 
 
 RestartPolicy = Literal["Never", "OnFailure", "Always"]
+UpdateStrategy = Literal["OnDelete", "Recreate"]
 
 
 class LayoutSpec(_Model):
@@ -100,6 +101,8 @@ class LayoutSpec(_Model):
     launch: dict[str, CatalogName] = Field(default_factory=dict)
     tmux_layout: TmuxLayoutName | None = None
     restart_policy: RestartPolicy = "Never"
+    update_strategy: UpdateStrategy = "OnDelete"
+    suspend: bool = False
 
     @model_validator(mode="after")
     def _template_xor_panes(self) -> LayoutSpec:

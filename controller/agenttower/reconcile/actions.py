@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.resolved import DesiredLayout, DesiredPane
@@ -24,7 +25,9 @@ class CreateLayout:
 
 @dataclass(frozen=True)
 class CreatePane:
-    """A new record for a slot of an existing layout (a slot added, or a recreate)."""
+    """A new record for a slot of an existing layout: a slot added, a restart by policy
+    or a spec change under `Recreate` (then `replaces` is removed first, and a dead or
+    outdated tmux pane `respawn` is reused in place so the layout does not shift)."""
 
     layout: DesiredLayout
     layout_id: str
@@ -33,6 +36,8 @@ class CreatePane:
     cause: str
     predecessor_id: str | None = None
     chain_depth: int = 0
+    replaces: str | None = None
+    respawn: str | None = None
 
     @property
     def target_key(self) -> str:
@@ -93,7 +98,51 @@ class RemovePane:
         return f"remove pane {self.name}"
 
 
-Action = CreateLayout | CreatePane | ResumePane | MarkPane | RemovePane
+@dataclass(frozen=True)
+class UpdateLayout:
+    """The desired spec changed: record it (generation + 1); tmux changes come as other actions."""
+
+    layout_id: str
+    layout: DesiredLayout
+    cause: str = "spec changed"
+
+    @property
+    def target_key(self) -> str:
+        return self.layout.target.key
+
+    def describe(self) -> str:
+        return f"configure layout {self.layout.name}"
+
+
+@dataclass(frozen=True)
+class Relayout:
+    """A cosmetic change applied in place: the tmux layout of the window."""
+
+    name: str
+    target_key: str
+    anchor: str
+    tmux_layout: str
+    cause: str = "tmuxLayout changed"
+
+    def describe(self) -> str:
+        return f"relayout {self.name} as {self.tmux_layout}"
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """First pass after a start: the layout's surviving panes were found again."""
+
+    layout_id: str
+    name: str
+    target_key: str
+    pane_ids: tuple[str, ...]
+    cause: str = "recovery"
+
+    def describe(self) -> str:
+        return f"re-attach {self.name} ({len(self.pane_ids)} panes)"
+
+
+Action = CreateLayout | CreatePane | ResumePane | MarkPane | RemovePane | UpdateLayout | Relayout | Recovered
 
 
 @dataclass(frozen=True)
@@ -117,6 +166,7 @@ class Plan:
     actions: tuple[Action, ...] = ()
     blocked: tuple[Blocked, ...] = ()
     notes: tuple[Note, ...] = ()
+    requeue_at: datetime | None = None  # the earliest back-off that ends: plan again then
 
     def __bool__(self) -> bool:
         return bool(self.actions)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agenttower.model.desired import Desired, resolve
+from agenttower.model.desired import Desired, Problem, resolve, resolve_lenient
+from agenttower.model.errors import AgentTowerError, SourceLocation
 from agenttower.model.legacy import LegacyCatalog
 from agenttower.model.manifests import Manifest, manifest_files, parse_file, parse_text
 from agenttower.model.yamlload import load_documents, split_documents
@@ -64,7 +65,60 @@ def load(desired_dir: Path, legacy: LegacyCatalog, incoming: Iterable[Incoming] 
             manifests.extend(parse_file(file))
     for item in overlay.values():
         manifests.extend(parse_text(item.text, item.display))
-    return resolve(manifests, legacy)
+    desired = resolve(manifests, legacy)
+    return _located_in_dir(desired, {item.display: item.destination for item in overlay.values()})
+
+
+def _located_in_dir(desired: Desired, moved: Mapping[str, Path]) -> Desired:
+    """Errors name the file the operator gave; records name where it lives now."""
+    if not moved:
+        return desired
+    layouts = {
+        name: replace(lay, source=SourceLocation(str(moved[lay.source.file]), lay.source.line))
+        if lay.source and lay.source.file in moved
+        else lay
+        for name, lay in desired.layouts.items()
+    }
+    return replace(desired, layouts=layouts)
+
+
+@dataclass
+class DirCache:
+    """Parsed files by (mtime, size, inode): the controller re-reads only what changed."""
+
+    files: dict[Path, tuple[tuple[int, int, int], list[Manifest] | AgentTowerError]] = field(
+        default_factory=dict
+    )
+    result: tuple[Desired, tuple[Problem, ...]] | None = None
+
+
+def load_lenient(
+    desired_dir: Path, legacy: LegacyCatalog, cache: DirCache
+) -> tuple[Desired, tuple[Problem, ...]]:
+    """The whole dir; a file that does not parse or validate becomes a Problem, not a stop."""
+    files = manifest_files(desired_dir) if desired_dir.is_dir() else []
+    seen: dict[Path, tuple[tuple[int, int, int], list[Manifest] | AgentTowerError]] = {}
+    changed = False
+    for file in files:
+        try:
+            st = file.stat()
+        except OSError:
+            continue
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = cache.files.get(file)
+        if hit is not None and hit[0] == key:
+            seen[file] = hit
+            continue
+        changed = True
+        try:
+            seen[file] = (key, parse_file(file))
+        except AgentTowerError as exc:
+            seen[file] = (key, exc)
+    changed = changed or set(seen) != set(cache.files)
+    cache.files = seen
+    if cache.result is None or changed or legacy.templates or legacy.profiles:
+        cache.result = resolve_lenient([(str(f), r) for f, (_, r) in seen.items()], legacy)
+    return cache.result
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -1,5 +1,6 @@
-"""A reconcile pass end to end, for whoever runs it (the CLI now, the controller later):
-lock, load the desired dir, observe each target once, plan, execute, write the audit.
+"""A reconcile pass end to end, for whoever runs it (the CLI or the controller):
+lock, load the desired dir, observe each target once, plan, execute, write status and
+the audit trail.
 """
 
 from __future__ import annotations
@@ -7,25 +8,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from agenttower.events import audit
-from agenttower.model.desired import Desired
+from agenttower.model.desired import Desired, Problem
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.legacy import LegacyCatalog, load_legacy
-from agenttower.model.resolved import Target
+from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.paths import Paths
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.target import ExecTarget, host_target_for_key
 from agenttower.runtime.tmux import Tmux
-from agenttower.store.repo import Store
+from agenttower.store.repo import Store, rfc3339
 
-from . import desired_dir
+from . import desired_dir, status
 from .actions import Plan
 from .execute import Executor
 from .lock import reconciler_lock
-from .plan import PlanSettings, Snapshot, plan
+from .plan import PlanSettings, Snapshot, current_panes, plan
 from .settings import Settings
 
 
@@ -39,11 +40,49 @@ class PassResult:
     observed: Mapping[str, Listing]
     errors: list[AgentTowerError] = field(default_factory=list)
     invocations: int = 0
+    problems: tuple[Problem, ...] = ()
+    held: tuple[str, ...] = ()
+
+
+def legacy_catalog(paths: Paths) -> LegacyCatalog:
+    return load_legacy(paths.legacy_templates_dir, paths.legacy_profiles_dir)
 
 
 def load_desired(paths: Paths, incoming: Iterable[desired_dir.Incoming] = ()) -> Desired:
-    legacy: LegacyCatalog = load_legacy(paths.legacy_templates_dir, paths.legacy_profiles_dir)
-    return desired_dir.load(paths.desired_dir, legacy, incoming)
+    """Strict: the first broken rule anywhere raises (apply, diff, delete)."""
+    return desired_dir.load(paths.desired_dir, legacy_catalog(paths), incoming)
+
+
+def hold(
+    desired: Desired, problems: Iterable[Problem], snapshot: Snapshot
+) -> tuple[Desired, tuple[str, ...]]:
+    """Layouts whose manifest is broken stay at their last good spec: never applied anew,
+    never pruned. Their last good spec is the one the store recorded."""
+    problems = tuple(problems)
+    names = {n for p in problems for n in p.layouts}
+    files = {p.file for p in problems}
+    held: dict[str, DesiredLayout] = {}
+    for rec in snapshot.layouts:
+        if rec.name in desired.layouts or not rec.resolved:
+            continue
+        if rec.name in names or (rec.source_file in files):
+            held[rec.name] = DesiredLayout.from_json(rec.resolved)
+    if not held:
+        return desired, ()
+    return replace(desired, layouts={**desired.layouts, **held}), tuple(sorted(held))
+
+
+def problem_messages(problems: Iterable[Problem], snapshot: Snapshot) -> dict[str, str]:
+    """layout name -> why it is stalled (file:line: message)."""
+    messages: dict[str, str] = {}
+    for problem in problems:
+        text = problem.error.located_message()
+        for name in problem.layouts:
+            messages[name] = text
+        for rec in snapshot.layouts:
+            if rec.source_file == problem.file and rec.name not in messages and not problem.layouts:
+                messages[rec.name] = text
+    return messages
 
 
 @dataclass
@@ -57,6 +96,7 @@ class Session:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     runtimes: dict[str, Tmux] = field(default_factory=dict)
+    allow_empty: bool = False
 
     def runtime(self, key: str, target: Target | None = None) -> Tmux:
         if key not in self.runtimes:
@@ -73,11 +113,21 @@ class Session:
 
     def observe(self, desired: Desired, snapshot: Snapshot) -> dict[str, Listing]:
         """One listing per target that the desired state or the records mention."""
-        for layout in desired.layouts.values():
-            self.runtime(layout.target.key, layout.target)
-        for rec in snapshot.layouts:
-            self.runtime(rec.target_key)
-        return {key: tmux.list_panes() for key, tmux in sorted(self.runtimes.items())}
+        wanted = {layout.target.key: layout.target for layout in desired.layouts.values()}
+        wanted.update({rec.target_key: None for rec in snapshot.layouts if rec.target_key not in wanted})  # type: ignore[misc]
+        for key, target in wanted.items():
+            self.runtime(key, target)
+        return {key: self.runtimes[key].list_panes() for key in sorted(wanted)}
+
+    def plan_settings(self) -> PlanSettings:
+        s = self.settings
+        return PlanSettings(
+            creating_ttl=s.creating_ttl,
+            capacity=s.capacity,
+            backoff_base=s.backoff_base,
+            backoff_max=s.backoff_max,
+            allow_empty=self.allow_empty,
+        )
 
     def plan(
         self,
@@ -85,10 +135,19 @@ class Session:
         snapshot: Snapshot,
         observed: Mapping[str, Listing],
         deletes: Iterable[str] = (),
+        protected: Iterable[str] = (),
+        recovery: bool = False,
     ) -> Plan:
-        settings = PlanSettings(self.settings.creating_ttl, self.settings.capacity)
         return plan(
-            desired.layouts, snapshot, observed, self.store.instance_id, self.clock(), deletes, settings
+            desired.layouts,
+            snapshot,
+            observed,
+            self.store.instance_id,
+            self.clock(),
+            deletes,
+            self.plan_settings(),
+            protected,
+            recovery,
         )
 
     def execute(self, result: PassResult) -> None:
@@ -103,8 +162,27 @@ class Session:
             self.sleep,
         )
         result.errors.extend(executor.execute(result.plan).errors)
+        self.write_status(result)
         self.flush_audit()
         result.invocations = self.invocations()
+
+    def write_status(self, result: PassResult) -> None:
+        snapshot = self.snapshot()
+        messages = problem_messages(result.problems, snapshot)
+        now = rfc3339(self.clock())
+        by_layout: dict[str, list[object]] = {}
+        for pane in snapshot.panes:
+            by_layout.setdefault(pane.layout_id, []).append(pane)
+        updates = []
+        for rec in snapshot.layouts:
+            panes = current_panes(p for p in snapshot.panes if p.layout_id == rec.id).values()
+            conditions, observed = status.compute(rec, panes, result.plan, messages, now)
+            if status.changed(rec, conditions, observed):
+                updates.append((rec.id, conditions, observed))
+        if updates:
+            with self.store.write(self.clock(), self.actor) as tx:
+                for layout_id, conditions, observed in updates:
+                    tx.set_status(layout_id, conditions, observed)
 
     def invocations(self) -> int:
         return sum(t.invocations for t in self.runtimes.values())
@@ -121,20 +199,45 @@ class Session:
         audit.append(self.paths.audit_file, [body for _, _, body in rows])
         self.store.mark_written_through(max(done or 0, rows[-1][0] if rows else 0))
 
-    def run_pass(self, desired: Desired, deletes: Iterable[str] = ()) -> PassResult:
+    def run_pass(
+        self,
+        desired: Desired,
+        deletes: Iterable[str] = (),
+        problems: Iterable[Problem] = (),
+        recovery: bool = False,
+    ) -> PassResult:
+        problems = tuple(problems)
         snapshot = self.snapshot()
+        desired, held = hold(desired, problems, snapshot)
         observed = self.observe(desired, snapshot)
-        result = PassResult(self.plan(desired, snapshot, observed, deletes), observed)
+        result = PassResult(
+            self.plan(desired, snapshot, observed, deletes, held, recovery),
+            observed,
+            problems=problems,
+            held=held,
+        )
         self.execute(result)
         return result
 
 
 @contextmanager
-def session(paths: Paths, settings: Settings, actor: str = "operator") -> Iterator[Session]:
+def session(
+    paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
+) -> Iterator[Session]:
     paths.ensure_state_dir()
-    with reconciler_lock(paths.lock_file, settings.lock_timeout):
-        store = Store.open(paths.database)
-        try:
-            yield Session(paths, settings, store, actor)
-        finally:
-            store.close()
+    with reconciler_lock(paths.lock_file, settings.lock_timeout), session_unlocked(
+        paths, settings, actor, allow_empty
+    ) as s:
+        yield s
+
+
+@contextmanager
+def session_unlocked(
+    paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
+) -> Iterator[Session]:
+    """A Session for a caller that already holds the reconciler lock."""
+    store = Store.open(paths.database)
+    try:
+        yield Session(paths, settings, store, actor, allow_empty=allow_empty)
+    finally:
+        store.close()

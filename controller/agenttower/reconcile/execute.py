@@ -16,11 +16,22 @@ from pathlib import Path
 
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Stage, State
-from agenttower.runtime.batch import kill_line
+from agenttower.runtime.batch import kill_line, layout_line
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
-from .actions import Action, CreateLayout, CreatePane, MarkPane, Plan, RemovePane, ResumePane
+from .actions import (
+    Action,
+    CreateLayout,
+    CreatePane,
+    MarkPane,
+    Plan,
+    Recovered,
+    Relayout,
+    RemovePane,
+    ResumePane,
+    UpdateLayout,
+)
 from .spawn import SpawnPipeline
 
 
@@ -55,6 +66,16 @@ class Executor:
         removals = [a for a in actions if isinstance(a, RemovePane)]
         for mark in marks:
             self._mark(mark)
+        for update in (a for a in actions if isinstance(a, UpdateLayout)):
+            self._update(update)
+        for recovered in (a for a in actions if isinstance(a, Recovered)):
+            with self.store.write(self.now(), self.actor) as tx:
+                tx.emit(
+                    "managed_layout_recovery_reattached",
+                    recovered.layout_id,
+                    None,
+                    {"panes": list(recovered.pane_ids)},
+                )
         if creations:
             pipeline = SpawnPipeline(
                 self.store,
@@ -67,8 +88,23 @@ class Executor:
                 self.sleep,
             )
             outcome.errors.extend(pipeline.run(creations))
+        relayouts = [a for a in actions if isinstance(a, Relayout)]
+        if relayouts:
+            with contextlib.suppress(TransientError):  # cosmetic: the next change retries
+                tmux.source([layout_line(a.anchor, a.tmux_layout) for a in relayouts])
         if removals:
             self._remove(tmux, removals)
+
+    def _update(self, action: UpdateLayout) -> None:
+        layout = action.layout
+        with self.store.write(self.now(), self.actor) as tx:
+            tx.update_layout_spec(
+                action.layout_id,
+                layout.spec,
+                layout.source.file if layout.source else None,
+                layout.to_json(),
+                layout.fingerprint(),
+            )
 
     def _mark(self, action: MarkPane) -> None:
         pane = self.store.pane(action.pane_id)

@@ -16,6 +16,10 @@ from pathlib import Path
 from agenttower.model.errors import AgentTowerError, ErrorCode
 
 
+class LockBusy(AgentTowerError):
+    """Someone else reconciles this state dir right now."""
+
+
 @contextmanager
 def reconciler_lock(path: Path, timeout: float) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -28,9 +32,8 @@ def reconciler_lock(path: Path, timeout: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise AgentTowerError(
-                        ErrorCode.INTERNAL_ERROR,
-                        f"another agenttower holds {path} (waited {timeout:.0f}s)",
+                    raise LockBusy(
+                        ErrorCode.INTERNAL_ERROR, f"another agenttower holds {path} (waited {timeout:.0f}s)"
                     ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)

@@ -14,18 +14,41 @@ from datetime import datetime, timedelta
 from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import Stage, State
 from agenttower.model.resolved import DesiredLayout
+from agenttower.model.resources import PRUNE_ANNOTATION
 from agenttower.runtime.observe import Listing, ObservedPane
 from agenttower.store.records import LayoutRecord, PaneRecord
 
-from .actions import Action, Blocked, CreateLayout, CreatePane, MarkPane, Note, Plan, RemovePane, ResumePane
+from .actions import (
+    Action,
+    Blocked,
+    CreateLayout,
+    CreatePane,
+    MarkPane,
+    Note,
+    Plan,
+    Recovered,
+    Relayout,
+    RemovePane,
+    ResumePane,
+    UpdateLayout,
+)
 
 OPERATOR = "operator"
+CONTROLLER = "controller"
+RESTARTABLE = frozenset(
+    {Stage.LAUNCH_COMMAND, Stage.RECOVERY_REATTACH, Stage.PANE_CREATE, Stage.REGISTRATION}
+)
 
 
 @dataclass(frozen=True)
 class PlanSettings:
     creating_ttl: timedelta = timedelta(minutes=5)
     capacity: int = 40
+    backoff_base: timedelta = timedelta(seconds=10)
+    backoff_max: timedelta = timedelta(minutes=5)
+    backoff_reset: timedelta = timedelta(minutes=10)  # ready this long: the crash count restarts
+    chain_limit: int = 16
+    allow_empty: bool = False  # may a pass prune every layout?
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,43 @@ def current_panes(panes: Iterable[PaneRecord]) -> dict[str, PaneRecord]:
     return current
 
 
+def stayed_ready(pane: PaneRecord, settings: PlanSettings) -> bool:
+    if not pane.ready_at or not pane.ended_at:
+        return False
+    return parse_time(pane.ended_at) - parse_time(pane.ready_at) >= settings.backoff_reset
+
+
+def next_depth(pane: PaneRecord, settings: PlanSettings) -> int:
+    """A successor's chain depth: +1, or 0 after a predecessor that stayed ready long enough."""
+    return 0 if stayed_ready(pane, settings) else pane.chain_depth + 1
+
+
+def restart_due(pane: PaneRecord, settings: PlanSettings) -> datetime | None:
+    """CrashLoopBackOff: base * 2^n after the pane ended, capped; n restarts from 0 after a
+    long ready run."""
+    if not pane.ended_at:
+        return None
+    n = 0 if stayed_ready(pane, settings) else pane.chain_depth
+    delay: timedelta = min(settings.backoff_base * (2**n), settings.backoff_max)
+    return parse_time(pane.ended_at) + delay
+
+
+def wants_restart(policy: str, pane: PaneRecord) -> bool:
+    if policy == "Never" or pane.failed_stage not in RESTARTABLE:
+        return False
+    if pane.state == State.DEGRADED and pane.failed_stage != Stage.LAUNCH_COMMAND:
+        return False  # degraded for its log only: the agent still runs
+    if pane.state not in (State.DEGRADED, State.FAILED):
+        return False
+    if policy == "OnFailure" and pane.failed_stage == Stage.LAUNCH_COMMAND and pane.exit_code == 0:
+        return False
+    return not (pane.reason or "").startswith("restart limit")
+
+
+def resolved_of(rec: LayoutRecord) -> DesiredLayout | None:
+    return DesiredLayout.from_json(rec.resolved) if rec.resolved else None
+
+
 @dataclass
 class _Planner:
     desired: Mapping[str, DesiredLayout]
@@ -59,10 +119,13 @@ class _Planner:
     now: datetime
     deletes: frozenset[str]
     settings: PlanSettings
+    protected: frozenset[str]
+    recovery: bool
     actions: list[Action] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     handled: set[str] = field(default_factory=set)
+    requeue: list[datetime] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.live = {rec.name: rec for rec in self.snapshot.layouts if rec.state != State.REMOVED}
@@ -93,10 +156,13 @@ class _Planner:
                 return obs.pane_id
         return None
 
+    def current(self, rec: LayoutRecord) -> dict[str, PaneRecord]:
+        return current_panes(self.by_layout.get(rec.id, []))
+
     # -- the pass ---------------------------------------------------------------------
     def run(self) -> Plan:
         for name in sorted(self.deletes):
-            self.delete(name)
+            self.remove_layout(name, "deleted by operator", OPERATOR)
         capacity_used = len(self.live)
         for name in sorted(self.desired):
             if name in self.deletes:
@@ -105,21 +171,32 @@ class _Planner:
             rec = self.live.get(name)
             if rec is None:
                 capacity_used += self.create(layout, capacity_used)
+            elif layout.suspend:
+                self.suspend(rec)
             elif (rec.target_key, rec.session) != (layout.target.key, layout.session):
                 self.notes.append(Note(name, "target or session changed: delete and apply to move it"))
             else:
+                self.update(layout, rec)
                 self.slots(layout, rec)
+        self.prune()
         for rec in self.live.values():
-            for pane in current_panes(self.by_layout.get(rec.id, [])).values():
+            if self.recovery and self.known(rec.target_key):
+                self.recovered(rec)
+            for pane in self.current(rec).values():
                 if pane.live and pane.id not in self.handled:
                     self.health(rec, pane)
-        return Plan(tuple(self.actions), tuple(self.blocked), tuple(self.notes))
+        requeue_at = min(self.requeue) if self.requeue else None
+        return Plan(tuple(self.actions), tuple(self.blocked), tuple(self.notes), requeue_at)
 
-    def delete(self, name: str) -> None:
+    def suspend(self, rec: LayoutRecord) -> None:
+        self.notes.append(Note(rec.name, "suspended: no actions"))
+        self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
+
+    def remove_layout(self, name: str, cause: str, removed_by: str) -> None:
         rec = self.live.get(name)
         if rec is None:
             return
-        for pane in current_panes(self.by_layout.get(rec.id, [])).values():
+        for pane in self.current(rec).values():
             if pane.state == State.REMOVED:
                 continue
             full = f"{name}/{pane.label}"
@@ -129,24 +206,39 @@ class _Planner:
                 stage = Stage.REGISTRATION if obs else Stage.PANE_CREATE
                 self.actions.append(
                     MarkPane(
-                        pane.id,
-                        full,
-                        rec.target_key,
-                        State.FAILED,
-                        stage,
-                        "creation interrupted; layout deleted",
+                        pane.id, full, rec.target_key, State.FAILED, stage, f"creation interrupted; {cause}"
                     )
                 )
             self.actions.append(
-                RemovePane(
-                    pane.id,
-                    full,
-                    rec.target_key,
-                    obs.pane_id if obs else None,
-                    "deleted by operator",
-                    OPERATOR,
+                RemovePane(pane.id, full, rec.target_key, obs.pane_id if obs else None, cause, removed_by)
+            )
+
+    def prune(self) -> None:
+        gone = [
+            rec
+            for name, rec in sorted(self.live.items())
+            if name not in self.desired and name not in self.protected and name not in self.deletes
+        ]
+        if not gone:
+            return
+        if not self.desired and not self.protected and not self.settings.allow_empty:
+            names = ", ".join(rec.name for rec in gone)
+            self.notes.append(
+                Note(
+                    "*",
+                    f"refusing to prune every layout ({names}): the desired dir is "
+                    "empty, missing or mid-checkout (--allow-empty to allow)",
                 )
             )
+            return
+        for rec in gone:
+            resolved = resolved_of(rec)
+            if resolved and resolved.annotation(PRUNE_ANNOTATION) == "disabled":
+                self.notes.append(Note(rec.name, f"manifest removed; kept ({PRUNE_ANNOTATION}: disabled)"))
+            elif resolved and resolved.suspend:
+                self.suspend(rec)
+            else:
+                self.remove_layout(rec.name, "manifest removed", CONTROLLER)
 
     def create(self, layout: DesiredLayout, used: int) -> int:
         key = layout.target.key
@@ -154,6 +246,9 @@ class _Planner:
         if listing is None or not listing.known:
             reason = listing.error if listing else "not observed"
             self.notes.append(Note(layout.name, f"target {key} unreachable: {reason}"))
+            return 0
+        if layout.suspend:
+            self.notes.append(Note(layout.name, "suspended: not created"))
             return 0
         if layout.session in listing.sessions():
             self.blocked.append(
@@ -174,20 +269,32 @@ class _Planner:
         self.actions.append(CreateLayout(layout))
         return 1
 
+    def update(self, layout: DesiredLayout, rec: LayoutRecord) -> None:
+        if rec.fingerprint == layout.fingerprint():
+            return
+        self.actions.append(UpdateLayout(rec.id, layout))
+        old = resolved_of(rec)
+        anchor = self.anchor(rec)
+        if layout.tmux_layout and anchor and (old is None or old.tmux_layout != layout.tmux_layout):
+            self.actions.append(Relayout(layout.name, rec.target_key, anchor, layout.tmux_layout))
+
     def slots(self, layout: DesiredLayout, rec: LayoutRecord) -> None:
-        current = current_panes(self.by_layout.get(rec.id, []))
+        current = self.current(rec)
         wanted = {p.label for p in layout.panes}
         anchor = self.anchor(rec)
+        known = self.known(rec.target_key)
         for pane in layout.panes:
             cur = current.get(pane.label)
             if cur is not None and cur.state == State.CREATING:
                 continue  # health() resumes or sweeps it
-            if cur is None or (cur.state == State.REMOVED and cur.removed_by != OPERATOR):
-                if self.known(rec.target_key):
+            if cur is None or (cur.state == State.REMOVED and cur.removed_by not in (OPERATOR,)):
+                if known:
                     cause = "pane missing" if cur is None else "pane slot back in the manifest"
                     self.actions.append(CreatePane(layout, rec.id, pane, anchor, cause))
+            elif known and wants_restart(layout.restart_policy, cur):
+                self.restart(layout, rec, cur, anchor)
             elif cur.live and cur.spec_hash != pane.spec_hash:
-                self.notes.append(Note(f"{layout.name}/{pane.label}", "outdated: spec changed (OnDelete)"))
+                self.outdated(layout, rec, cur, anchor)
         for label, cur in sorted(current.items()):
             if cur.live and cur.state != State.CREATING and label not in wanted:
                 obs = self.seen(rec.target_key, cur)
@@ -199,8 +306,83 @@ class _Planner:
                         rec.target_key,
                         obs.pane_id if obs else None,
                         "pane no longer in manifest",
+                        CONTROLLER,
                     )
                 )
+
+    def restart(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
+        name = f"{layout.name}/{cur.label}"
+        depth = next_depth(cur, self.settings)
+        if depth > self.settings.chain_limit:
+            reason = f"restart limit reached ({self.settings.chain_limit} restarts in a row)"
+            self.handled.add(cur.id)
+            self.actions.append(
+                MarkPane(
+                    cur.id,
+                    name,
+                    rec.target_key,
+                    State.FAILED,
+                    cur.failed_stage or Stage.LAUNCH_COMMAND,
+                    reason,
+                )
+            )
+            return
+        due = restart_due(cur, self.settings)
+        if due is not None and due > self.now:
+            self.requeue.append(due)
+            self.notes.append(Note(name, f"back-off: restart at {due.isoformat()}"))
+            return
+        obs = self.seen(rec.target_key, cur)
+        self.handled.add(cur.id)
+        pane = layout.pane(cur.label)
+        assert pane is not None
+        self.actions.append(
+            CreatePane(
+                layout,
+                rec.id,
+                pane,
+                anchor,
+                f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}",
+                predecessor_id=cur.id,
+                chain_depth=depth,
+                replaces=cur.id,
+                respawn=obs.pane_id if obs else None,
+            )
+        )
+
+    def outdated(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
+        name = f"{layout.name}/{cur.label}"
+        if layout.update_strategy != "Recreate":
+            self.notes.append(Note(name, "outdated: spec changed (updateStrategy OnDelete)"))
+            return
+        if not self.known(rec.target_key):
+            return
+        obs = self.seen(rec.target_key, cur)
+        pane = layout.pane(cur.label)
+        assert pane is not None
+        self.handled.add(cur.id)
+        self.actions.append(
+            CreatePane(
+                layout,
+                rec.id,
+                pane,
+                anchor,
+                "spec changed (updateStrategy Recreate)",
+                predecessor_id=cur.id,
+                chain_depth=0,
+                replaces=cur.id,
+                respawn=obs.pane_id if obs else None,
+            )
+        )
+
+    def recovered(self, rec: LayoutRecord) -> None:
+        found = tuple(
+            p.id
+            for p in self.current(rec).values()
+            if p.live and p.state != State.CREATING and self.seen(rec.target_key, p)
+        )
+        if found:
+            self.actions.append(Recovered(rec.id, rec.name, rec.target_key, found))
 
     def health(self, rec: LayoutRecord, pane: PaneRecord) -> None:
         if not self.known(rec.target_key):
@@ -271,7 +453,17 @@ def plan(
     now: datetime,
     deletes: Iterable[str] = (),
     settings: PlanSettings | None = None,
+    protected: Iterable[str] = (),
+    recovery: bool = False,
 ) -> Plan:
     return _Planner(
-        desired, snapshot, observed, instance_id, now, frozenset(deletes), settings or PlanSettings()
+        desired,
+        snapshot,
+        observed,
+        instance_id,
+        now,
+        frozenset(deletes),
+        settings or PlanSettings(),
+        frozenset(protected),
+        recovery,
     ).run()

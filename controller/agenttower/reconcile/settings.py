@@ -17,6 +17,8 @@ class Settings:
     capacity: int = 40
     tmux_binary: str = "tmux"
     lock_timeout: float = 120.0
+    backoff_base: timedelta = timedelta(seconds=10)  # CrashLoopBackOff: doubles per restart
+    backoff_max: timedelta = timedelta(minutes=5)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,4 +27,6 @@ class Settings:
             probe_delay=parse_duration(env.get("AGENTTOWER_PROBE_DELAY", "1s")),
             stage_timeout=parse_duration(env.get("AGENTTOWER_STAGE_TIMEOUT", "30s")),
             tmux_binary=env.get("AGENTTOWER_TMUX", "tmux"),
+            backoff_base=timedelta(seconds=parse_duration(env.get("AGENTTOWER_BACKOFF_BASE", "10s"))),
+            backoff_max=timedelta(seconds=parse_duration(env.get("AGENTTOWER_BACKOFF_MAX", "5m"))),
         )

@@ -21,7 +21,14 @@ from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Stage, State
 from agenttower.model.redaction import redact
 from agenttower.model.resolved import DesiredLayout, DesiredPane
-from agenttower.runtime.batch import PaneSpawn, layout_line, new_session_line, settle_line, split_line
+from agenttower.runtime.batch import (
+    PaneSpawn,
+    layout_line,
+    new_session_line,
+    respawn_line,
+    settle_line,
+    split_line,
+)
 from agenttower.runtime.observe import Listing, ObservedPane
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.records import PaneRecord
@@ -43,6 +50,7 @@ class Spawning:
     pane: DesiredPane
     anchor: str | None
     tmux_pane_id: str | None = None
+    respawn: str | None = None
     log_path: Path | None = None
     log_error: str | None = None
     spawned_at: float = 0.0
@@ -124,6 +132,8 @@ class SpawnPipeline:
                 layout.session,
                 layout.spec,
                 layout.source.file if layout.source else None,
+                layout.to_json(),
+                layout.fingerprint(),
             )
             tx.emit(
                 "managed_layout_created",
@@ -135,10 +145,12 @@ class SpawnPipeline:
                     "panes": [p.label for p in layout.panes],
                 },
             )
-            panes, anchor, pred, depth = list(layout.panes), None, None, 0
+            panes, anchor, pred, depth, respawn = list(layout.panes), None, None, 0, None
         else:
             layout_id, panes, anchor = action.layout_id, [action.pane], action.anchor
-            pred, depth = action.predecessor_id, action.chain_depth
+            pred, depth, respawn = action.predecessor_id, action.chain_depth, action.respawn
+            if action.replaces:
+                self._replace(tx, action.replaces, action.cause)
         spawns = []
         for pane in panes:
             slot = next(i for i, p in enumerate(layout.panes) if p.label == pane.label)
@@ -176,10 +188,28 @@ class SpawnPipeline:
                     {"predecessor_id": pred, "chain_depth": depth},
                 )
             spawns.append(
-                Spawning(layout, layout_id, record, pane, anchor, log_path=self._log_path(layout, pane))
+                Spawning(
+                    layout,
+                    layout_id,
+                    record,
+                    pane,
+                    anchor,
+                    respawn=respawn,
+                    log_path=self._log_path(layout, pane),
+                )
             )
         tx.refresh_layout_state(layout_id)
         return spawns
+
+    def _replace(self, tx: Writer, pane_id: str, cause: str) -> None:
+        """First of the two legal steps of a restart: the old record is removed."""
+        old = self.store.pane(pane_id)
+        if old is None or old.state == State.REMOVED:
+            return
+        tx.transition(old, State.REMOVED, removed_by="controller", reason=cause, requested_action="restart")
+        tx.emit(
+            "managed_pane_removed", old.layout_id, old.id, {"cause": cause, "tmux_pane_id": old.tmux_pane_id}
+        )
 
     def _log_path(self, layout: DesiredLayout, pane: DesiredPane) -> Path:
         return logs.log_path(self.logs_dir, layout.target.key, layout.name, pane.label)
@@ -220,7 +250,9 @@ class SpawnPipeline:
         for spawn in spawns:
             layout = spawn.layout
             pane_spawn = self._pane_spawn(spawn)
-            if spawn.anchor is not None:
+            if spawn.respawn is not None:
+                lines.append(respawn_line(spawn.respawn, pane_spawn))
+            elif spawn.anchor is not None:
                 lines.append(split_line(spawn.anchor, pane_spawn))
             elif layout.session in sessions_started:
                 lines.append(split_line(f"={layout.session}:", pane_spawn))

@@ -97,6 +97,13 @@ def split_line(anchor: str, spawn: PaneSpawn) -> str:
     return command_line(create, *_tag(spawn, []), ["select-layout", "tiled"])
 
 
+def respawn_line(tmux_pane_id: str, spawn: PaneSpawn) -> str:
+    """Reuse a dead (or outdated) pane in place, so the window's layout does not shift;
+    `-k` kills what still runs there. Tags move to the successor's record."""
+    create = ["respawn-pane", "-k", "-t", tmux_pane_id, *spawn.env_flags(), *spawn.argv()]
+    return command_line(create, *_tag(spawn, ["-t", tmux_pane_id]))
+
+
 def settle_line(tmux_pane_id: str, label: str) -> str:
     """Clear the pending marker and show the label as the title."""
     return command_line(

@@ -22,10 +22,20 @@ class LayoutRecord:
     created_at: str
     updated_at: str
     removed_at: str | None
+    resolved: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    generation: int = 1
+    observed_generation: int = 0
+    conditions: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> LayoutRecord:
         return cls(
+            resolved=json.loads(row["resolved_json"]) if row["resolved_json"] else None,
+            fingerprint=row["fingerprint"],
+            generation=row["generation"],
+            observed_generation=row["observed_generation"],
+            conditions=tuple(json.loads(row["conditions_json"])),
             id=row["id"],
             name=row["name"],
             target_key=row["target_key"],

@@ -182,13 +182,20 @@ class Writer:
         )
 
     def insert_layout(
-        self, name: str, target_key: str, session: str, spec: Mapping[str, Any], source: str | None
+        self,
+        name: str,
+        target_key: str,
+        session: str,
+        spec: Mapping[str, Any],
+        source: str | None,
+        resolved: Mapping[str, Any] | None = None,
+        fingerprint: str | None = None,
     ) -> str:
         layout_id = new_id("lay")
         try:
             self.conn.execute(
                 "INSERT INTO layouts(id, name, target_key, session, state, spec_json, source_file,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                " created_at, updated_at, resolved_json, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     layout_id,
                     name,
@@ -199,6 +206,8 @@ class Writer:
                     source,
                     self.now,
                     self.now,
+                    json.dumps(resolved) if resolved is not None else None,
+                    fingerprint,
                 ),
             )
         except sqlite3.IntegrityError:
@@ -209,10 +218,25 @@ class Writer:
             ) from None
         return layout_id
 
-    def update_layout_spec(self, layout_id: str, spec: Mapping[str, Any], source: str | None) -> None:
+    def update_layout_spec(
+        self,
+        layout_id: str,
+        spec: Mapping[str, Any],
+        source: str | None,
+        resolved: Mapping[str, Any],
+        fingerprint: str,
+    ) -> None:
+        """A new desired spec: `generation` moves on; `observedGeneration` catches up later."""
         self.conn.execute(
-            "UPDATE layouts SET spec_json=?, source_file=?, updated_at=? WHERE id=?",
-            (json.dumps(spec), source, self.now, layout_id),
+            "UPDATE layouts SET spec_json=?, source_file=?, resolved_json=?, fingerprint=?,"
+            " generation=generation + 1, updated_at=? WHERE id=?",
+            (json.dumps(spec), source, json.dumps(resolved), fingerprint, self.now, layout_id),
+        )
+
+    def set_status(self, layout_id: str, conditions: list[dict[str, Any]], observed_generation: int) -> None:
+        self.conn.execute(
+            "UPDATE layouts SET conditions_json=?, observed_generation=? WHERE id=?",
+            (json.dumps(conditions), observed_generation, layout_id),
         )
 
     def insert_pane(self, layout_id: str, pane: NewPane) -> PaneRecord:
@@ -263,7 +287,7 @@ class Writer:
                 f"pane {pane.id} cannot go from {current.state} to {new_state}",
                 {"pane_id": pane.id, "current_state": current.state, "requested_action": requested_action},
             )
-        ended = self.now if new_state in (State.FAILED, State.REMOVED) else None
+        ended = self.now if new_state in (State.FAILED, State.REMOVED) or stage == "launch_command" else None
         self.conn.execute(
             "UPDATE panes SET state=?, failed_stage=coalesce(?, failed_stage), reason=coalesce(?, reason),"
             " exit_code=coalesce(?, exit_code), removed_by=coalesce(?, removed_by),"

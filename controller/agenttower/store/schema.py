@@ -73,3 +73,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_unwritten ON outbox(seq) WHERE written = 0;
     """,
 )
+
+MIGRATIONS += (
+    """
+    ALTER TABLE layouts ADD COLUMN resolved_json TEXT;
+    ALTER TABLE layouts ADD COLUMN fingerprint TEXT;
+    ALTER TABLE layouts ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE layouts ADD COLUMN observed_generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE layouts ADD COLUMN conditions_json TEXT NOT NULL DEFAULT '[]';
+    """,
+)

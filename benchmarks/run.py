@@ -1,0 +1,657 @@
+"""Wall-time benchmarks: agenttower against tmuxp and the raw tmux floor.
+
+    python benchmarks/run.py [--repeat N] [--out docs/benchmarks.md]
+
+Every run gets a fresh sandbox: its own HOME, XDG dirs and TMUX_TMPDIR (so its own tmux
+server), `TMUX` unset, and the server killed afterwards; the user's tmux is never touched.
+Each case runs once with a logging `tmux` shim first on PATH to count tmux processes
+(that run is not timed: the shim costs a fork per call), then N timed runs without it.
+Every run is checked (agenttower panes `ready`, every tmux pane alive and running
+`sleep`); a check that fails stops the script before any table is written.
+Standard library plus the installed packages (agenttower, tmuxp, pyyaml) only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the console scripts themselves, not a version-manager shim
+AGENTTOWER = str(BIN / "agenttower") if (BIN / "agenttower").exists() else shutil.which("agenttower")
+TMUXP = str(BIN / "tmuxp") if (BIN / "tmuxp").exists() else shutil.which("tmuxp")
+REAL_TMUX = shutil.which("tmux")
+
+API = "agenttower.dev/v1alpha1"
+PANE_COMMAND = ["sh", "-c", "exec sleep 600"]
+# tmuxp's `shell` is one string, which tmux hands to `$SHELL -c`; `exec` makes the pane's
+# process exactly PANE_COMMAND (dash would otherwise keep a wrapper `sh` as the pane process)
+PANE_SHELL = "exec " + shlex.join(PANE_COMMAND)
+LABELS = {
+    "1m+2s": ["master:m1", "slave:s1", "slave:s2"],
+    "2m+2s": ["master:m1", "master:m2", "slave:s1", "slave:s2"],
+}
+SCRUBBED = (
+    "TMUX",
+    "TMUX_PANE",
+    "AGENTTOWER_STATE_DIR",
+    "AGENTTOWER_DESIRED_DIR",
+    "AGENTTOWER_PROBE_DELAY",
+    "TMUXP_CONFIGDIR",
+    "TMUXP_PROGRESS",
+    "XDG_RUNTIME_DIR",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+)
+
+
+class BenchError(Exception):
+    """A run that did not produce what it should have: no table may be written."""
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+class Sandbox:
+    """One isolated world: HOME, XDG dirs, TMUX_TMPDIR, a shim dir, and its tmux server."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="atb-", dir="/tmp"))  # short: socket paths are limited
+        self.home = self.root / "home"
+        self.work = self.root / "work"
+        self.shim_dir = self.root / "shim"
+        self.tmux_log = self.root / "tmux-calls.log"
+        for d in (self.home, self.work, self.shim_dir, self.root / "t"):
+            d.mkdir()
+        shim = self.shim_dir / "tmux"
+        shim.write_text(
+            f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(self.tmux_log))}\n'
+            f'exec {shlex.quote(str(REAL_TMUX))} "$@"\n'
+        )
+        shim.chmod(0o755)
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env.update(
+            HOME=str(self.home),
+            TMUX_TMPDIR=str(self.root / "t"),
+            XDG_STATE_HOME=str(self.root / "state"),
+            XDG_CONFIG_HOME=str(self.root / "config"),
+            XDG_DATA_HOME=str(self.root / "data"),
+            XDG_CACHE_HOME=str(self.root / "cache"),
+            SHELL="/bin/sh",
+            PATH=f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        )
+        self.env = env
+
+    def run(
+        self, argv: list[str], count: bool = False, extra_env: dict[str, str] | None = None
+    ) -> tuple[float, subprocess.CompletedProcess[str]]:
+        """Run argv; with count=True the logging shim comes first on PATH. Returns wall seconds."""
+        env = dict(self.env)
+        if count:
+            env["PATH"] = f"{self.shim_dir}:{env['PATH']}"
+        env.update(extra_env or {})
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=env, cwd=self.work, capture_output=True, text=True, check=False)
+        return time.perf_counter() - start, proc
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The real tmux against this sandbox's server, never counted."""
+        assert REAL_TMUX
+        return subprocess.run(
+            [REAL_TMUX, *args], env=self.env, capture_output=True, text=True, check=False, timeout=30
+        )
+
+    def calls(self) -> list[str]:
+        return self.tmux_log.read_text().splitlines() if self.tmux_log.exists() else []
+
+    def reset_calls(self) -> None:
+        self.tmux_log.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+        deadline = time.monotonic() + 10
+        while self.tmux("has-session").returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def sandbox() -> Iterator[Sandbox]:
+    sb = Sandbox()
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def layout_names(count: int) -> list[str]:
+    return ["team"] if count == 1 else [f"l{i:02d}" for i in range(count)]
+
+
+def write_agenttower(sb: Sandbox, count: int, template: str) -> Path:
+    docs: list[dict[str, object]] = [
+        {
+            "apiVersion": API,
+            "kind": "Layout",
+            "metadata": {"name": name},
+            "spec": {"template": template, "launch": dict.fromkeys(LABELS[template], "sleepy")},
+        }
+        for name in layout_names(count)
+    ]
+    docs.append(
+        {
+            "apiVersion": API,
+            "kind": "LaunchProfile",
+            "metadata": {"name": "sleepy"},
+            "spec": {"command": PANE_COMMAND},
+        }
+    )
+    path = sb.work / "layouts.yaml"
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def write_tmuxp(sb: Sandbox, count: int, template: str) -> list[Path]:
+    """One workspace file per session (tmuxp's format holds one session per file)."""
+    files = []
+    for name in layout_names(count):
+        workspace = {
+            "session_name": name,
+            "windows": [
+                {
+                    "window_name": "main",
+                    "layout": "tiled",
+                    # `shell` makes the command the pane's process (as agenttower and raw
+                    # tmux do) instead of typing it into an interactive shell
+                    "panes": [{"shell": PANE_SHELL} for _ in LABELS[template]],
+                }
+            ],
+        }
+        path = sb.work / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(workspace, sort_keys=False))
+        files.append(path)
+    return files
+
+
+def raw_commands(name: str, panes: int) -> list[list[str]]:
+    """tmux execs a command given as several words itself, no shell in between."""
+    cmd = [["new-session", "-d", "-s", name, "--", *PANE_COMMAND]]
+    cmd += [["split-window", "-t", f"={name}:", "--", *PANE_COMMAND] for _ in range(panes - 1)]
+    cmd.append(["select-layout", "-t", f"={name}:", "tiled"])
+    return cmd
+
+
+def write_raw_per_layout(sb: Sandbox, count: int, template: str) -> Path:
+    """A shell script: one tmux process per layout, its commands chained with `\\;`."""
+    lines = ["#!/bin/sh", "set -e"]
+    for name in layout_names(count):
+        chained = " \\; ".join(shlex.join(c) for c in raw_commands(name, len(LABELS[template])))
+        lines.append(f"tmux {chained}")
+    path = sb.work / "raw.sh"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tmux_word(word: str) -> str:
+    """Quote one word for a tmux command file (double quotes; tmux expands `$`, `~` and `\\`)."""
+    if word and all(ch.isalnum() or ch in "-_=:.+/%" for ch in word):
+        return word
+    escaped = "".join("\\" + ch if ch in '"\\$' else ch for ch in word)
+    return f'"{escaped}"'
+
+
+def write_raw_one_batch(sb: Sandbox, count: int, template: str) -> Path:
+    """A shell script: one tmux process for everything, `source-file` on a command file."""
+    conf = sb.work / "raw.conf"
+    conf.write_text(
+        "".join(
+            " ".join(map(tmux_word, c)) + "\n"
+            for name in layout_names(count)
+            for c in raw_commands(name, len(LABELS[template]))
+        )
+    )
+    path = sb.work / "raw-batch.sh"
+    path.write_text(f"#!/bin/sh\nexec tmux start-server \\; source-file {shlex.quote(str(conf))}\n")
+    return path
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_ok(what: str, proc: subprocess.CompletedProcess[str]) -> None:
+    if proc.returncode != 0:
+        raise BenchError(f"{what}: exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+
+
+def check_tmux(sb: Sandbox, sessions: list[str], panes_each: int) -> None:
+    """Every expected session, with exactly panes_each live panes, each running sleep."""
+    fmt = "#{session_name}\t#{pane_dead}\t#{pane_current_command}"
+    deadline = time.monotonic() + 15
+    while True:
+        out = sb.tmux("list-panes", "-a", "-F", fmt)
+        rows = [line.split("\t") for line in out.stdout.splitlines()] if out.returncode == 0 else []
+        per_session: dict[str, int] = {}
+        for session, _, _ in rows:
+            per_session[session] = per_session.get(session, 0) + 1
+        shape_ok = per_session == dict.fromkeys(sessions, panes_each)
+        running = all(dead == "0" and command == "sleep" for _, dead, command in rows)
+        if shape_ok and running:
+            return
+        if not shape_ok or time.monotonic() > deadline:
+            shape = f"{len(sessions)} x {panes_each}"
+            raise BenchError(f"tmux does not hold {shape} live sleep panes:\n{out.stdout}{out.stderr}")
+        time.sleep(0.1)  # an exec may still be in flight; not part of any timing
+
+
+def check_ready(sb: Sandbox, expected: int) -> None:
+    """`agenttower get panes -o json`: exactly `expected` panes, all ready."""
+    _, proc = sb.run([str(AGENTTOWER), "get", "panes", "-o", "json"])
+    check_ok("agenttower get panes -o json", proc)
+    items = json.loads(proc.stdout)["items"]
+    states = [item["status"]["state"] for item in items]
+    ready = states.count("ready")
+    if ready != expected or len(states) != expected:
+        raise BenchError(f"expected {expected} ready panes, got {ready} ready of {len(states)}: {states}")
+
+
+def check_apply(result: str, count: int) -> Callable[[Sandbox, subprocess.CompletedProcess[str]], None]:
+    def check(sb: Sandbox, proc: subprocess.CompletedProcess[str]) -> None:
+        check_ok("agenttower apply", proc)
+        for name in layout_names(count):
+            if f"layout/{name} {result}" not in proc.stdout:
+                raise BenchError(f"layout/{name} not {result}:\n{proc.stdout}{proc.stderr}")
+        check_ready(sb, count * panes_of(count))
+        check_tmux(sb, layout_names(count), panes_of(count))
+
+    return check
+
+
+def check_plain(count: int) -> Callable[[Sandbox, subprocess.CompletedProcess[str]], None]:
+    def check(sb: Sandbox, proc: subprocess.CompletedProcess[str]) -> None:
+        check_ok("load", proc)
+        check_tmux(sb, layout_names(count), panes_of(count))
+
+    return check
+
+
+def check_get_panes(expected: int) -> Callable[[Sandbox, subprocess.CompletedProcess[str]], None]:
+    def check(sb: Sandbox, proc: subprocess.CompletedProcess[str]) -> None:
+        check_ok("agenttower get panes", proc)
+        rows = [line for line in proc.stdout.splitlines() if " ready " in f" {line} "]
+        if len(rows) != expected:
+            raise BenchError(f"get panes listed {len(rows)} ready rows, expected {expected}:\n{proc.stdout}")
+
+    return check
+
+
+def check_help(sb: Sandbox, proc: subprocess.CompletedProcess[str]) -> None:
+    check_ok("agenttower --help", proc)
+    if "apply" not in proc.stdout:
+        raise BenchError(f"--help does not list apply:\n{proc.stdout}")
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def panes_of(count: int) -> int:
+    return 3 if count == 1 else 4
+
+
+def template_of(count: int) -> str:
+    return "1m+2s" if count == 1 else "2m+2s"
+
+
+Argv = Callable[[Sandbox], list[str]]
+Check = Callable[[Sandbox, subprocess.CompletedProcess[str]], None]
+
+
+@dataclass
+class Case:
+    scenario: str
+    contender: str
+    panes: int
+    argv: Argv
+    check: Check
+    env: dict[str, str] = field(default_factory=dict)
+    prepare: Argv | None = None  # untimed, uncounted, checked by prepare_check
+    prepare_check: Check | None = None
+    repeat: int | None = None  # overrides --repeat
+    times: list[float] = field(default_factory=list)
+    invocations: int = -1
+    note: str = ""
+
+
+def agenttower_apply(count: int) -> Argv:
+    return lambda sb: [
+        str(AGENTTOWER),
+        "apply",
+        "-f",
+        str(write_agenttower(sb, count, template_of(count))),
+        "--wait",
+    ]
+
+
+def agenttower_reapply(sb: Sandbox) -> list[str]:
+    return [str(AGENTTOWER), "apply", "-f", str(sb.work / "layouts.yaml"), "--wait"]
+
+
+def tmuxp_load(count: int) -> Argv:
+    def argv(sb: Sandbox) -> list[str]:
+        return [
+            str(TMUXP),
+            "load",
+            "-d",
+            "--no-progress",
+            *map(str, write_tmuxp(sb, count, template_of(count))),
+        ]
+
+    return argv
+
+
+def tmuxp_reload(sb: Sandbox) -> list[str]:
+    return [str(TMUXP), "load", "-d", "--no-progress", *map(str, sorted(sb.work.glob("l*.yaml")))]
+
+
+def raw(writer: Callable[[Sandbox, int, str], Path], count: int) -> Argv:
+    return lambda sb: ["sh", str(writer(sb, count, template_of(count)))]
+
+
+def cases(repeat: int) -> list[Case]:
+    found: list[Case] = []
+    for key, count in (("a", 1), ("b", 25)):
+        scenario = f"{key}. {count} x {template_of(count)}"
+        panes = count * panes_of(count)
+        found += [
+            Case(
+                scenario,
+                "agenttower apply --wait (probe 1s, default)",
+                panes,
+                agenttower_apply(count),
+                check_apply("created", count),
+            ),
+            Case(
+                scenario,
+                "agenttower apply --wait (probe 0s)",
+                panes,
+                agenttower_apply(count),
+                check_apply("created", count),
+                env={"AGENTTOWER_PROBE_DELAY": "0s"},
+            ),
+            Case(
+                scenario,
+                "tmuxp load -d (all files, one command)",
+                panes,
+                tmuxp_load(count),
+                check_plain(count),
+            ),
+            Case(
+                scenario,
+                "raw tmux: one process per layout",
+                panes,
+                raw(write_raw_per_layout, count),
+                check_plain(count),
+            ),
+            Case(
+                scenario,
+                "raw tmux: one source-file for all",
+                panes,
+                raw(write_raw_one_batch, count),
+                check_plain(count),
+            ),
+        ]
+    converged = "c. no-op re-apply of b"
+    found += [
+        Case(
+            converged,
+            "agenttower apply --wait",
+            100,
+            agenttower_reapply,
+            check_apply("unchanged", 25),
+            prepare=agenttower_apply(25),
+            prepare_check=check_apply("created", 25),
+        ),
+        Case(
+            converged,
+            "tmuxp load -d again (session-exists check only)",
+            100,
+            tmuxp_reload,
+            check_plain(25),
+            prepare=tmuxp_load(25),
+            prepare_check=check_plain(25),
+        ),
+        Case(
+            "d. CLI",
+            "agenttower get panes (100 panes present)",
+            100,
+            lambda sb: [str(AGENTTOWER), "get", "panes"],
+            check_get_panes(100),
+            prepare=agenttower_apply(25),
+            prepare_check=check_apply("created", 25),
+        ),
+        Case(
+            "d. CLI",
+            "agenttower --help (start-up)",
+            0,
+            lambda sb: [str(AGENTTOWER), "--help"],
+            check_help,
+            repeat=10,
+        ),
+    ]
+    return found
+
+
+def run_once(case: Case, count: bool) -> float:
+    with sandbox() as sb:
+        if case.prepare is not None:
+            _, proc = sb.run(case.prepare(sb))
+            assert case.prepare_check
+            case.prepare_check(sb, proc)
+        argv = case.argv(sb)
+        sb.reset_calls()
+        seconds, proc = sb.run(argv, count=count, extra_env=case.env)
+        calls = sb.calls()
+        case.check(sb, proc)
+        if count:
+            case.invocations = len(calls)
+        return seconds
+
+
+def measure(case: Case, repeat: int) -> None:
+    n = case.repeat or repeat
+    run_once(case, count=True)  # counting run, also a warm-up; not timed
+    for _ in range(n):
+        case.times.append(run_once(case, count=False))
+    print(
+        f"  {case.scenario:<24} {case.contender:<48} median {statistics.median(case.times):7.3f}s"
+        f"  min {min(case.times):7.3f}s  tmux x{case.invocations}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def command_output(*argv: str) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+EXPLANATION = """\
+All contenders end in the same tmux state: one detached session per layout, one window,
+the panes tiled, each pane's process being `sh -c 'exec sleep 600'` (checked after every
+run, and for agenttower every pane must also be `ready` in `agenttower get panes -o json`).
+They do not do the same amount of work to get there. tmuxp reads its workspace files and
+drives tmux one command per process (through libtmux), re-tiling after each split. The
+raw tmux rows are the floor: a shell script that already knows what to create and checks
+nothing. agenttower does more: it loads and validates the manifests, copies them into its
+desired dir, takes a lock, observes tmux, plans, writes a SQLite record for every pane
+before creating it, creates all panes in one `source-file` batch that also tags each pane
+with its markers and starts piping its output to a log file, then waits for the launch
+probe (by default 1 s, to see that each command is still alive), registers the panes and
+clears the pending markers in a second batch, and appends audit events. The `probe 0s` row
+shows what that work costs without the deliberate 1 s wait. The no-op re-apply is the
+everyday case: everything already converged, one `list-panes` call and no writes.
+"""
+
+
+def render(all_cases: list[Case], repeat: int, out: Path, started: datetime, elapsed: float) -> str:
+    rerun = f"python benchmarks/run.py --repeat {repeat} --out {out_arg(out)}"
+    rev = command_output("git", "-C", str(REPO), "rev-parse", "--short", "HEAD")
+    dirty = command_output("git", "-C", str(REPO), "status", "--porcelain")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `benchmarks/run.py`; do not edit by hand. Re-run from the repository root with:",
+        "",
+        "```sh",
+        "pip install -e '.[bench]'  # tmuxp; tmux must be on PATH",
+        rerun,
+        "```",
+        "",
+        "## What is compared",
+        "",
+        EXPLANATION,
+        "Timings are wall-clock seconds of the whole command as a user would run it (process start,",
+        "Python import, tmux server start included). Each run happens in a fresh sandbox: its own",
+        "HOME, XDG dirs and `TMUX_TMPDIR` (so its own tmux server, killed afterwards), `TMUX`",
+        "unset. tmux invocations are counted in one extra, untimed run per row, with a `tmux`",
+        "shim first on PATH that logs each call and execs the real tmux (tmuxp runs the `tmux`",
+        "binary from PATH through libtmux). The raw tmux floor is shown both ways; the faster",
+        "of the two is the floor.",
+        "",
+        "## Machine",
+        "",
+        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')} (whole run took {elapsed:.0f} s)",
+        f"- nproc: {os.cpu_count()} ({cpu_model()})",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- tmux: {command_output(str(REAL_TMUX), '-V')}",
+        f"- Python: {platform.python_version()}",
+        f"- tmuxp: {version('tmuxp')} (libtmux {version('libtmux')})",
+        f"- agenttower: {version('agenttower')} at {rev}{' (with uncommitted changes)' if dirty else ''}",
+        "",
+        "## Results",
+        "",
+        "| scenario | contender | panes | median s | min s | runs | tmux invocations |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for case in all_cases:
+        lines.append(
+            f"| {case.scenario} | {case.contender} | {case.panes} | {statistics.median(case.times):.3f} "
+            f"| {min(case.times):.3f} | {len(case.times)} | {case.invocations} |"
+        )
+    lines += ["", *notes(all_cases), ""]
+    return "\n".join(lines)
+
+
+def notes(all_cases: list[Case]) -> list[str]:
+    def row(scenario: str, contender: str) -> Case:
+        return next(
+            c for c in all_cases if c.scenario.startswith(scenario) and c.contender.startswith(contender)
+        )
+
+    found = ["## Reading the numbers", ""]
+    for key in ("a", "b"):
+        per_layout, batch = row(key, "raw tmux: one process"), row(key, "raw tmux: one source")
+        floor = min((per_layout, batch), key=lambda c: (statistics.median(c.times), min(c.times)))
+        probe, no_probe = (
+            row(key, "agenttower apply --wait (probe 1s"),
+            row(key, "agenttower apply --wait (probe 0s"),
+        )
+        tmuxp = row(key, "tmuxp")
+        found.append(
+            f"- {floor.scenario}: floor is `{floor.contender.removeprefix('raw tmux: ')}` at "
+            f"{statistics.median(floor.times):.3f} s; agenttower {statistics.median(probe.times):.3f} s "
+            f"with the 1 s probe, {statistics.median(no_probe.times):.3f} s without; tmuxp "
+            f"{statistics.median(tmuxp.times):.3f} s in {tmuxp.invocations} tmux processes."
+        )
+    noop = row("c", "agenttower")
+    found.append(
+        f"- c: the converged re-apply of 100 panes took {statistics.median(noop.times):.3f} s and "
+        f"{noop.invocations} tmux invocation{'s' if noop.invocations != 1 else ''}."
+    )
+    return found
+
+
+def out_arg(out: Path) -> str:
+    try:
+        return str(out.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per case (default 5)")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="Markdown file to write"
+    )
+    parser.add_argument("--only", default="", help="run only cases whose scenario or contender contains this")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    missing = [
+        name for name, path in (("tmux", REAL_TMUX), ("agenttower", AGENTTOWER), ("tmuxp", TMUXP)) if not path
+    ]
+    if missing:
+        print(f"error: not found on PATH: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    selected = [c for c in cases(args.repeat) if args.only in f"{c.scenario} {c.contender}"]
+    try:
+        for case in selected:
+            measure(case, args.repeat)
+    except BenchError as exc:
+        print(f"\nBENCHMARK RUN FAILED, no table written:\n{exc}", file=sys.stderr)
+        return 1
+    if args.only:
+        print("--only given: partial run, no table written", file=sys.stderr)
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(selected, args.repeat, args.out, started, time.monotonic() - t0))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""`controller run` (the long-running loop) and `wait` (kubectl-style condition waits)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .apply_cmd import context, duration
+from .common import Exit, emit, output_option, path_options, verb
+
+
+@click.group("controller")
+def controller_group() -> None:
+    """The long-running reconciler."""
+
+
+@controller_group.command("run")
+@click.option("--resync", default="30s", show_default=True, help="Full resync period (with 10% jitter).")
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console", show_default=True)
+@click.option("--allow-empty", is_flag=True, help="Allow a pass to prune every layout (empty desired dir).")
+@output_option(default="table", choices=("table", "json"))
+@path_options
+@verb()
+def run_command(
+    resync: str,
+    log_format: str,
+    allow_empty: bool,
+    output: str,
+    state_dir: Path | None,
+    desired_dir: Path | None,
+) -> None:
+    """Watch the desired dir and keep tmux converged, in the foreground."""
+    from agenttower.daemon.controller import Controller
+    from agenttower.daemon.logging import configure
+
+    paths, settings = context(state_dir, desired_dir)
+    configure(log_format)
+    raise Exit(Controller(paths, settings, duration(resync, "--resync"), allow_empty).run())
+
+
+@click.command("wait")
+@click.argument("kind")
+@click.argument("name")
+@click.option(
+    "--for", "condition", required=True, help="condition=Ready (or Stalled, Reconciling; =False too)"
+)
+@click.option("--timeout", default="60s", show_default=True)
+@output_option(default="table", choices=("table", "json"))
+@path_options
+@verb()
+def wait_command(
+    kind: str,
+    name: str,
+    condition: str,
+    timeout: str,
+    output: str,
+    state_dir: Path | None,
+    desired_dir: Path | None,
+) -> None:
+    """Wait for a layout's condition, like `kubectl wait --for=condition=Ready`."""
+    from agenttower.model.errors import validation_failed
+    from agenttower.store.repo import Store
+
+    from .get_cmd import find_layout
+    from .views import World
+
+    if kind not in ("layout", "layouts", "lo"):
+        raise validation_failed("kind", "wait takes layout NAME")
+    what, _, rest = condition.partition("=")
+    wanted_type, _, wanted_status = rest.partition("=")
+    if what != "condition" or not wanted_type:
+        raise validation_failed("--for", "use --for=condition=TYPE[=True|False]")
+    want = wanted_status or "True"
+    paths, _ = context(state_dir, desired_dir)
+    paths.ensure_state_dir()
+    deadline = time.monotonic() + duration(timeout, "--timeout")
+    store = Store.open(paths.database)
+    try:
+        while True:
+            rec = find_layout(World.load(store, True), name)
+            found = next((c for c in rec.conditions if c["type"] == wanted_type), None)
+            if found is not None and found["status"] == want and rec.observed_generation >= rec.generation:
+                if output == "json":
+                    emit({"layout": rec.name, "condition": found}, output)
+                else:
+                    click.echo(f"layout/{rec.name} condition met")
+                return
+            if time.monotonic() >= deadline:
+                click.echo(f"error: timed out waiting for the condition on layout/{rec.name}", err=True)
+                raise Exit(1)
+            time.sleep(0.1)
+    finally:
+        store.close()

@@ -1,0 +1,183 @@
+"""The control loop: one reconciler per state dir, woken by file events, socket requests,
+the resync timer (with jitter) and back-off deadlines.
+
+Everything that touches SQLite or tmux runs on this one thread, in order: a request from
+the CLI is handled between passes, never during one. SIGTERM and SIGINT let the pass in
+flight finish (each stage is its own transaction) and then exit 0.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from agenttower.model.errors import AgentTowerError, ErrorCode
+from agenttower.paths import Paths
+from agenttower.reconcile import desired_dir, engine, operations
+from agenttower.reconcile.settings import Settings
+
+from . import protocol
+from .watch import Watcher
+
+AFTER_ACTIONS_S = 0.5  # multi-step convergence (mark, then restart) without waiting a resync
+
+log = structlog.get_logger("agenttower.controller")
+
+
+@dataclass
+class Request:
+    body: dict[str, Any]
+    reply: queue.Queue[dict[str, Any]] = field(default_factory=lambda: queue.Queue(maxsize=1))
+
+
+@dataclass
+class Controller:
+    paths: Paths
+    settings: Settings
+    resync: float = 30.0
+    allow_empty: bool = False
+    wake: queue.Queue[object] = field(default_factory=queue.Queue)
+    stopping: bool = False
+    passes: int = 0
+
+    def run(self) -> int:
+        self._signals()
+        with engine.session(
+            self.paths, self.settings, actor="controller", allow_empty=self.allow_empty
+        ) as session:
+            server = protocol.listen(self.paths.socket)
+            threading.Thread(target=self._serve, args=(server,), daemon=True, name="socket").start()
+            watcher = Watcher(self.paths.desired_dir, lambda: self.wake.put("dirty"))
+            log.info(
+                "controller started",
+                desired_dir=str(self.paths.desired_dir),
+                state_dir=str(self.paths.state_dir),
+                resync_s=self.resync,
+            )
+            try:
+                self._loop(session, watcher)
+            finally:
+                watcher.stop()
+                server.close()
+                self.paths.socket.unlink(missing_ok=True)
+        log.info("controller stopped", passes=self.passes)
+        return 0
+
+    def _signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping = True
+            self.wake.put("stop")
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def _loop(self, session: engine.Session, watcher: Watcher) -> None:
+        cache = desired_dir.DirCache()
+        requeue_at: datetime | None = None
+        next_resync = 0.0  # the first pass is boot recovery, at once
+        while not self.stopping:
+            watcher.ensure()
+            timeout = next_resync - time.monotonic()
+            if requeue_at is not None:
+                timeout = min(timeout, (requeue_at - session.clock()).total_seconds())
+            items = self._wait(max(timeout, 0.0))
+            if self.stopping:
+                break
+            for item in items:
+                if isinstance(item, Request):
+                    self._handle(session, item)
+            desired, problems = desired_dir.load_lenient(
+                self.paths.desired_dir, engine.legacy_catalog(self.paths), cache
+            )
+            started = time.monotonic()
+            result = session.run_pass(desired, problems=problems, recovery=self.passes == 0)
+            self.passes += 1
+            self._log(result, time.monotonic() - started)
+            requeue_at = result.plan.requeue_at
+            delay = AFTER_ACTIONS_S if result.plan.actions else self.resync * random.uniform(0.9, 1.1)
+            next_resync = time.monotonic() + delay
+
+    def _wait(self, timeout: float) -> list[object]:
+        """Block until something happens (or the timer), then take everything queued."""
+        items: list[object] = []
+        try:
+            items.append(self.wake.get(timeout=min(timeout, 3600.0)))
+        except queue.Empty:
+            return items
+        while True:
+            try:
+                items.append(self.wake.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _handle(self, session: engine.Session, request: Request) -> None:
+        try:
+            result: dict[str, Any] = {"result": operations.handle(session, request.body)}
+        except AgentTowerError as exc:
+            result = {"error": exc.to_wire()}
+        except Exception:
+            log.exception("request failed", op=request.body.get("op"))
+            result = {"error": AgentTowerError(ErrorCode.INTERNAL_ERROR, "internal error").to_wire()}
+        request.reply.put(result)
+
+    def _serve(self, server: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed at shutdown
+            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+
+    def _client(self, conn: socket.socket) -> None:
+        import json
+        import os
+
+        with conn:
+            try:
+                if protocol.peer_uid(conn) != os.getuid():
+                    protocol.send(
+                        conn,
+                        {
+                            "error": AgentTowerError(
+                                ErrorCode.VALIDATION_FAILED,
+                                "permission denied",
+                                {"field": "peer", "reason": "uid"},
+                            ).to_wire()
+                        },
+                    )
+                    return
+                body = json.loads(protocol.read_line(conn))
+                request = Request(body)
+                self.wake.put(request)
+                protocol.send(conn, request.reply.get())
+            except (OSError, ValueError):
+                return
+
+    def _log(self, result: engine.PassResult, seconds: float) -> None:
+        fields: dict[str, Any] = {
+            "duration_ms": round(seconds * 1000, 1),
+            "actions": [f"{a.describe()} ({a.cause})" for a in result.plan.actions],
+            "tmux_calls": result.invocations,
+        }
+        if result.problems:
+            fields["problems"] = [p.error.located_message() for p in result.problems]
+        if result.held:
+            fields["held"] = list(result.held)
+        if result.plan.blocked:
+            fields["blocked"] = [f"{b.layout}: {b.error.message}" for b in result.plan.blocked]
+        notes = [f"{n.name}: {n.message}" for n in result.plan.notes]
+        if notes:
+            fields["notes"] = notes
+        for error in result.errors:
+            log.warning("action failed", code=str(error.code), message=error.located_message())
+        log.info("reconcile", **fields)

@@ -1,0 +1,83 @@
+"""Layout status the Kubernetes way: `Ready`, `Reconciling` and `Stalled` conditions with
+reason, message and lastTransitionTime, and `observedGeneration`.
+
+Computed purely from records and the pass's plan; written only when something changed,
+so a pass with nothing to do writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agenttower.model.lifecycle import State
+from agenttower.store.records import LayoutRecord, PaneRecord
+
+from .actions import Plan
+
+
+def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "status": "True" if status else "False", "reason": reason, "message": message}
+
+
+def _stalled(
+    name: str, panes: Iterable[PaneRecord], plan: Plan, problems: Mapping[str, str]
+) -> dict[str, Any]:
+    if name in problems:
+        return _condition("Stalled", True, "InvalidManifest", problems[name])
+    blocked = next((b for b in plan.blocked if b.layout == name), None)
+    if blocked is not None:
+        return _condition("Stalled", True, str(blocked.error.code), blocked.error.located_message())
+    limit = [p.label for p in panes if (p.reason or "").startswith("restart limit")]
+    if limit:
+        return _condition(
+            "Stalled", True, "RestartLimitReached", f"restart limit reached: {', '.join(limit)}"
+        )
+    return _condition("Stalled", False, "AsExpected", "")
+
+
+def _ready(rec: LayoutRecord, panes: Iterable[PaneRecord]) -> dict[str, Any]:
+    bad = [
+        f"{p.label}: {p.state}" + (f" ({p.failed_stage})" if p.failed_stage else "")
+        for p in panes
+        if p.state not in (State.READY, State.REMOVED)
+    ]
+    if rec.state == State.READY and not bad:
+        return _condition("Ready", True, "AllPanesReady", "")
+    return _condition("Ready", False, "PanesNotReady", "; ".join(bad) or rec.state)
+
+
+def _reconciling(name: str, panes: Iterable[PaneRecord], plan: Plan) -> dict[str, Any]:
+    if any(p.state == State.CREATING for p in panes):
+        return _condition("Reconciling", True, "Creating", "panes are being created")
+    waits = [
+        n.message for n in plan.notes if n.name.startswith(f"{name}/") and n.message.startswith("back-off")
+    ]
+    if waits:
+        return _condition("Reconciling", True, "BackOff", "; ".join(waits))
+    return _condition("Reconciling", False, "AsExpected", "")
+
+
+def compute(
+    rec: LayoutRecord, panes: Iterable[PaneRecord], plan: Plan, problems: Mapping[str, str], now: str
+) -> tuple[list[dict[str, Any]], int]:
+    """The layout's conditions (keeping lastTransitionTime where the status held) and the
+    generation it is now converged to."""
+    current = list(panes)
+    new = [
+        _ready(rec, current),
+        _reconciling(rec.name, current, plan),
+        _stalled(rec.name, current, plan, problems),
+    ]
+    before = {c["type"]: c for c in rec.conditions}
+    for cond in new:
+        old = before.get(cond["type"])
+        same = old is not None and old.get("status") == cond["status"]
+        cond["lastTransitionTime"] = old.get("lastTransitionTime", now) if same and old else now
+    invalid = rec.name in problems
+    observed = rec.observed_generation if invalid else rec.generation
+    return new, observed
+
+
+def changed(rec: LayoutRecord, conditions: list[dict[str, Any]], observed: int) -> bool:
+    return list(rec.conditions) != conditions or rec.observed_generation != observed
