@@ -167,9 +167,16 @@ def diff_command(
         session = engine.Session(paths, settings, store, "operator")
         snapshot = session.snapshot()
         desired_held, held = engine.hold(desired, (), snapshot)
-        plan = session.plan(desired_held, snapshot, session.observe(desired_held, snapshot), protected=held)
+        observed = session.observe(desired_held, snapshot)
+        plan = session.plan(desired_held, snapshot, observed, protected=held)
     finally:
         store.close()
+    unknown = {k: v.error for k, v in observed.items() if not v.known}
+    if unknown:
+        from agenttower.model.errors import AgentTowerError, ErrorCode
+
+        key, why = sorted(unknown.items())[0]
+        raise AgentTowerError(ErrorCode.INTERNAL_ERROR, f"cannot observe target {key}: {why}")
     if plan.blocked:
         raise plan.blocked[0].error
     rows = operations.action_rows(plan)
@@ -225,6 +232,8 @@ def delete_command(
     for error in result["errors"]:
         click.echo(f"error: {error['code']}: {error['message']}", err=True)
     deleted = result["layouts"]
+    if result["errors"]:
+        raise Exit(1)
     if output == "table":
         for name in deleted:
             click.echo(f"layout/{name} deleted")

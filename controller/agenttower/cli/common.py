@@ -85,6 +85,9 @@ def verb(error_exit: int = 1) -> Callable[[F], F]:
                 fail(exc, output, error_exit)
             except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
                 raise
+            except BrokenPipeError:  # `agenttower get panes | head`: the reader left
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(0)
             except Exception:
                 if os.environ.get("AGENTTOWER_DEBUG"):
                     traceback.print_exc()

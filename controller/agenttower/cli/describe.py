@@ -30,7 +30,8 @@ def _event_line(event: dict[str, Any]) -> str:
 
 def layout(world: World, rec: LayoutRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
     item = layout_item(world, rec)
-    panes = [pane_item(world, p) for p in world.panes if p.layout_id == rec.id]
+    mine = sorted((p for p in world.panes if p.layout_id == rec.id), key=lambda p: (p.slot, p.created_at))
+    panes = [pane_item(world, p) for p in mine]
     return {**item, "panes": panes, "events": events}
 
 

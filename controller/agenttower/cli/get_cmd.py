@@ -95,6 +95,10 @@ def get_command(
         columns, wide, row = tables.PANE_COLUMNS, tables.PANE_WIDE, tables.pane_row
     else:
         agents = [a for a in world.agents if not name or a.id == name]
+        if name and not agents:
+            from agenttower.model.errors import AgentTowerError, ErrorCode
+
+            raise AgentTowerError(ErrorCode.PANE_NOT_FOUND, f"agent {name!r} not found", {"pane_id": name})
         items = [views.agent_item(a) for a in agents]
         columns, wide, row = tables.AGENT_COLUMNS, (), tables.agent_row
     if output in ("json", "yaml"):

@@ -58,7 +58,12 @@ def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "Layout",
-        "metadata": {"name": rec.name, "uid": rec.id, "creationTimestamp": rec.created_at},
+        "metadata": {
+            "name": rec.name,
+            "uid": rec.id,
+            "creationTimestamp": rec.created_at,
+            "generation": rec.generation,
+        },
         "spec": rec.spec,
         "status": {
             "state": rec.state,
@@ -70,8 +75,29 @@ def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
             "sourceFile": rec.source_file,
             "updatedAt": rec.updated_at,
             "removedAt": rec.removed_at,
+            "observedGeneration": rec.observed_generation,
+            "conditions": list(rec.conditions),
         },
     }
+
+
+def _restart_info(layout: LayoutRecord | None, pane: PaneRecord) -> dict[str, Any]:
+    """`outdated` (spec changed under OnDelete) and, under a restart policy, when the
+    next restart is due (CrashLoopBackOff)."""
+    from agenttower.reconcile.plan import PlanSettings, restart_due, wants_restart
+    from agenttower.reconcile.settings import Settings
+
+    info: dict[str, Any] = {"outdated": False}
+    resolved = (layout.resolved or {}) if layout else {}
+    wanted = next((p for p in resolved.get("panes", []) if p["label"] == pane.label), None)
+    if wanted is not None and pane.state != "removed":
+        info["outdated"] = wanted["spec_hash"] != pane.spec_hash
+    policy = resolved.get("restart_policy", "Never")
+    if wants_restart(policy, pane):
+        env = Settings.from_env()
+        due = restart_due(pane, PlanSettings(backoff_base=env.backoff_base, backoff_max=env.backoff_max))
+        info["nextRestartAt"] = due.isoformat().replace("+00:00", "Z") if due else None
+    return info
 
 
 def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
@@ -91,7 +117,7 @@ def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
             "role": pane.role,
             "capability": pane.capability,
             "label": pane.label,
-            "launch": pane.launch,
+            "launch": {_camel(k): v for k, v in pane.launch.items()},
         },
         "status": {
             "state": pane.state,
@@ -108,8 +134,14 @@ def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
             "target": layout.target_key if layout else None,
             "readyAt": pane.ready_at,
             "endedAt": pane.ended_at,
+            **_restart_info(layout, pane),
         },
     }
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def agent_item(agent: AgentRecord) -> dict[str, Any]:

@@ -22,21 +22,20 @@ DEBOUNCE_MS = 100
 STEP_MS = 30
 
 
-def watch_roots(desired_dir: Path) -> list[Path]:
-    """The desired dir (resolved), the parent it would appear in, and the resolved
-    parents of symlinked manifests."""
-    roots: set[Path] = set()
-    if desired_dir.exists():
-        roots.add(desired_dir.resolve())
-        for file in manifest_files(desired_dir):
-            if file.is_symlink() or any(p.is_symlink() for p in file.parents if p != p.parent):
-                roots.add(file.resolve().parent)
-    else:
+def watch_roots(desired_dir: Path) -> tuple[list[Path], bool]:
+    """What to watch and whether recursively: the desired dir (resolved) and the resolved
+    parents of symlinked manifests; while the dir does not exist, only the nearest
+    existing ancestor, not recursively (it may hold the busy state dir)."""
+    if not desired_dir.exists():
         parent = desired_dir.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
-        roots.add(parent.resolve())
-    return sorted(roots)
+        return [parent.resolve()], False
+    roots = {desired_dir.resolve()}
+    for file in manifest_files(desired_dir):
+        if file.resolve().parent != file.parent.resolve() or file.is_symlink():
+            roots.add(file.resolve().parent)
+    return sorted(roots), True
 
 
 class Watcher:
@@ -46,28 +45,31 @@ class Watcher:
         self.desired_dir = desired_dir
         self.on_change = on_change
         self.roots: list[Path] = []
+        self.recursive = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def ensure(self) -> None:
         """(Re)start watching when the set of roots changed (a new symlink, the dir appeared)."""
-        roots = watch_roots(self.desired_dir)
-        if roots == self.roots and self._thread and self._thread.is_alive():
+        roots, recursive = watch_roots(self.desired_dir)
+        if (roots, recursive) == (self.roots, self.recursive) and self._thread and self._thread.is_alive():
             return
         self.stop()
-        self.roots = roots
+        self.roots, self.recursive = roots, recursive
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(roots, self._stop), daemon=True, name="watch")
+        self._thread = threading.Thread(
+            target=self._run, args=(roots, recursive, self._stop), daemon=True, name="watch"
+        )
         self._thread.start()
 
-    def _run(self, roots: list[Path], stop: threading.Event) -> None:
+    def _run(self, roots: list[Path], recursive: bool, stop: threading.Event) -> None:
         try:
             for _changes in watchfiles.watch(
                 *roots,
                 debounce=DEBOUNCE_MS,
                 step=STEP_MS,
                 stop_event=stop,
-                recursive=True,
+                recursive=recursive,
                 raise_interrupt=False,
                 ignore_permission_denied=True,
                 watch_filter=None,

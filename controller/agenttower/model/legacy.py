@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from .errors import AgentTowerError
+from .identifiers import CATALOG_NAME_RE
 from .resources import LaunchProfileSpec, TemplateSpec
 from .yamlload import load_documents
 
@@ -35,42 +36,72 @@ def load_legacy(templates_dir: Path | None, profiles_dir: Path | None) -> Legacy
     return LegacyCatalog(templates, profiles, tuple(warnings))
 
 
+_TEMPLATE_KEYS = {"name", "panes"}
+_PANE_KEYS = {"role", "capability", "label_pattern", "default_launch_command_ref"}
+_PROFILE_KEYS = {"name", "command", "env", "working_dir"}
+
+
+def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
 def _template(data: dict[str, Any]) -> TemplateSpec:
-    panes = [
-        {
-            "role": p.get("role"),
-            "capability": p.get("capability"),
-            "labelPattern": p.get("label_pattern"),
-            **({"launch": p["default_launch_command_ref"]} if p.get("default_launch_command_ref") else {}),
+    _only(data, _TEMPLATE_KEYS, "template")
+    panes = []
+    for index, pane in enumerate(data.get("panes") or []):
+        if not isinstance(pane, dict):
+            raise ValueError(f"panes.{index}: expected a mapping")
+        _only(pane, _PANE_KEYS, f"panes.{index}")
+        body = {
+            "role": pane.get("role"),
+            "capability": pane.get("capability"),
+            "labelPattern": pane.get("label_pattern"),
         }
-        for p in data.get("panes") or []
-        if isinstance(p, dict)
-    ]
+        if pane.get("default_launch_command_ref"):
+            body["launch"] = pane["default_launch_command_ref"]
+        panes.append(body)
     return TemplateSpec.model_validate({"panes": panes})
 
 
 def _profile(data: dict[str, Any]) -> LaunchProfileSpec:
+    _only(data, _PROFILE_KEYS, "launch command")
     body: dict[str, Any] = {"command": data.get("command"), "env": data.get("env") or {}}
     if data.get("working_dir") is not None:
         body["workingDir"] = data["working_dir"]
     return LaunchProfileSpec.model_validate(body)
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, AgentTowerError):
+        return exc.located_message()
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
 def _load_dir(
     directory: Path | None, build: Callable[[dict[str, Any]], T], warnings: list[str]
 ) -> dict[str, T]:
+    """A file loads whole or not at all; a bad one is skipped with a warning saying why."""
     found: dict[str, T] = {}
     if directory is None or not directory.is_dir():
         return found
     for path in sorted(directory.glob("*.y*ml")):
+        from_file: dict[str, T] = {}
         try:
-            docs = load_documents(path.read_text(encoding="utf-8"), str(path))
-            for doc in docs:
+            for doc in load_documents(path.read_text(encoding="utf-8"), str(path)):
                 data = doc.data
-                if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-                    raise ValueError("expected a mapping with a string `name`")
-                found[data["name"]] = build(data)
+                name = data.get("name") if isinstance(data, dict) else None
+                if not isinstance(name, str) or not CATALOG_NAME_RE.fullmatch(name):
+                    raise ValueError(f"line {doc.start_line}: expected a mapping with a valid `name`")
+                from_file[name] = build(data)
         except (OSError, UnicodeDecodeError, ValueError, ValidationError, AgentTowerError) as exc:
-            reason = exc.located_message() if isinstance(exc, AgentTowerError) else str(exc)
-            warnings.append(f"skipped malformed override {path}: {reason.splitlines()[0]}")
+            warnings.append(f"skipped malformed override {path}: {_reason(exc)}")
+            continue
+        found.update(from_file)
     return found

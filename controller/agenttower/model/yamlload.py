@@ -2,11 +2,12 @@
 
 Written by hand because PyYAML's loaders silently keep the last of duplicate keys,
 turn `on`/`no` into booleans and `012` into 10, and expand alias bombs lazily. This
-loader resolves only the YAML 1.2 core scalars, rejects duplicate keys and explicit
-tags, caps the expanded size of aliases, and remembers the line of every value so an
-error can name `file:line`. Documents are split on column-0 `---` lines and parsed one
-by one, which also gives each document's exact byte span (used to delete one document
-while keeping the rest of the file byte for byte).
+loader resolves only the YAML 1.2 core scalars, rejects duplicate keys and tags other
+than the core ones (`!!str 10` is a string, `!!python/...` an error), caps the expanded
+size of aliases, and remembers the line of every value so an error can name
+`file:line`. Documents are split on column-0 `---` lines and parsed one by one, which
+also gives each document's exact byte span (used to delete one document while keeping
+the rest of the file byte for byte).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MAX_EXPANDED_NODES = 20_000
 Path = tuple[str | int, ...]
 
 _SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
+_BARE_SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
@@ -31,6 +33,8 @@ _FLOAT = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
 _STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 class _CoreResolver(yaml.resolver.Resolver):
@@ -91,9 +95,13 @@ def split_documents(text: str) -> list[tuple[int, int, int]]:
     chunks: list[tuple[int, int, int]] = []
     start, start_line, offset = 0, 0, 0
     for number, line in enumerate(text.splitlines(keepends=True)):
-        if _SEPARATOR.match(line.rstrip("\r\n")):
+        bare = line.rstrip("\r\n")
+        if _BARE_SEPARATOR.match(bare):
             chunks.append((start, offset, start_line))
             start, start_line = offset + len(line), number + 1
+        elif _SEPARATOR.match(bare):  # `--- {a: 1}`: the document starts on the separator line
+            chunks.append((start, offset, start_line))
+            start, start_line = offset + 3, number
         offset += len(line)
     chunks.append((start, len(text), start_line))
     return chunks
@@ -168,6 +176,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.lines.setdefault(path, self.first_line + node.start_mark.line + 1)
+        expected = _MAP_TAG if isinstance(node, yaml.MappingNode) else _SEQ_TAG
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag != expected:
+            raise validation_failed("yaml", f"explicit tag {node.tag} is not allowed", self._loc(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -195,12 +206,17 @@ class _Builder:
         tag = node.tag
         if tag == _STR_TAG:
             return value
-        if tag == "tag:yaml.org,2002:null":
-            return None
-        if tag == "tag:yaml.org,2002:bool":
-            return value.lower() == "true"
-        if tag == "tag:yaml.org,2002:int":
-            return int(value, 0) if value[:2] in ("0o", "0x") else int(value)
-        if tag == "tag:yaml.org,2002:float":
-            return float(value.replace("inf", "Infinity").replace("Inf", "Infinity"))
+        try:
+            if tag == "tag:yaml.org,2002:null":
+                return None
+            if tag == "tag:yaml.org,2002:bool":
+                return value.lower() == "true"
+            if tag == "tag:yaml.org,2002:int":
+                return int(value, 0) if value[:2] in ("0o", "0x") else int(value)
+            if tag == "tag:yaml.org,2002:float":
+                return float(value.replace("inf", "Infinity").replace("Inf", "Infinity"))
+        except ValueError:
+            raise validation_failed(
+                "yaml", f"{value!r} is not a valid {tag.rsplit(':', 1)[-1]}", self._loc(node)
+            ) from None
         raise validation_failed("yaml", f"explicit tag {tag} is not allowed", self._loc(node))

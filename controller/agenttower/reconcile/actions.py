@@ -142,7 +142,32 @@ class Recovered:
         return f"re-attach {self.name} ({len(self.pane_ids)} panes)"
 
 
-Action = CreateLayout | CreatePane | ResumePane | MarkPane | RemovePane | UpdateLayout | Relayout | Recovered
+@dataclass(frozen=True)
+class SettlePane:
+    """A ready pane still carrying its pending marker (a settle batch was lost): clear it."""
+
+    pane_id: str
+    name: str
+    target_key: str
+    tmux_pane_id: str
+    label: str
+    cause: str = "pending marker left set"
+
+    def describe(self) -> str:
+        return f"clear pending marker of {self.name}"
+
+
+Action = (
+    SettlePane
+    | CreateLayout
+    | CreatePane
+    | ResumePane
+    | MarkPane
+    | RemovePane
+    | UpdateLayout
+    | Relayout
+    | Recovered
+)
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,7 @@ class Session:
         recovery: bool = False,
     ) -> PassResult:
         problems = tuple(problems)
+        calls_before = self.invocations()
         snapshot = self.snapshot()
         desired, held = hold(desired, problems, snapshot)
         observed = self.observe(desired, snapshot)
@@ -217,6 +218,7 @@ class Session:
             held=held,
         )
         self.execute(result)
+        result.invocations -= calls_before
         return result
 
 
@@ -225,9 +227,10 @@ def session(
     paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
 ) -> Iterator[Session]:
     paths.ensure_state_dir()
-    with reconciler_lock(paths.lock_file, settings.lock_timeout), session_unlocked(
-        paths, settings, actor, allow_empty
-    ) as s:
+    with (
+        reconciler_lock(paths.lock_file, settings.lock_timeout),
+        session_unlocked(paths, settings, actor, allow_empty) as s,
+    ):
         yield s
 
 

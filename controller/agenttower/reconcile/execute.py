@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Stage, State
-from agenttower.runtime.batch import kill_line, layout_line
+from agenttower.runtime.batch import kill_line, layout_line, settle_line
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
@@ -30,6 +30,7 @@ from .actions import (
     Relayout,
     RemovePane,
     ResumePane,
+    SettlePane,
     UpdateLayout,
 )
 from .spawn import SpawnPipeline
@@ -66,6 +67,9 @@ class Executor:
         removals = [a for a in actions if isinstance(a, RemovePane)]
         for mark in marks:
             self._mark(mark)
+        settles = [a for a in actions if isinstance(a, SettlePane)]
+        if settles:
+            self._settle(tmux, settles)
         for update in (a for a in actions if isinstance(a, UpdateLayout)):
             self._update(update)
         for recovered in (a for a in actions if isinstance(a, Recovered)):
@@ -111,19 +115,38 @@ class Executor:
         if pane is None:
             return
         with self.store.write(self.now(), self.actor) as tx:
-            if action.stage == Stage.LAUNCH_COMMAND:
-                tx.emit(
-                    "managed_pane_launch_command_exited",
-                    pane.layout_id,
-                    pane.id,
-                    {"exit_code": action.exit_code, "signal": action.exit_signal},
+            if action.stage == Stage.LAUNCH_COMMAND and action.state == State.DEGRADED:
+                payload = {"exit_code": action.exit_code, "signal": action.exit_signal}
+                tx.emit("managed_pane_launch_command_exited", pane.layout_id, pane.id, payload)
+            if pane.state == action.state:
+                tx.restage(pane, action.stage, action.cause, action.exit_code)
+            else:
+                tx.transition(
+                    pane,
+                    State(action.state),
+                    stage=action.stage,
+                    reason=action.cause,
+                    exit_code=action.exit_code,
                 )
-            tx.transition(
-                pane, State(action.state), stage=action.stage, reason=action.cause, exit_code=action.exit_code
-            )
             if action.stage == Stage.RECOVERY_REATTACH:
                 tx.emit("managed_layout_recovery_failed", pane.layout_id, pane.id, {"reason": action.cause})
             tx.refresh_layout_state(pane.layout_id)
+
+    def _settle(self, tmux: Tmux, settles: Sequence[SettlePane]) -> None:
+        try:
+            tmux.source([settle_line(a.tmux_pane_id, a.label) for a in settles])
+        except TransientError:
+            return
+        with self.store.write(self.now(), self.actor) as tx:
+            for action in settles:
+                pane = self.store.pane(action.pane_id)
+                if pane is not None:
+                    tx.emit(
+                        "managed_pane_pending_marker_cleared",
+                        pane.layout_id,
+                        pane.id,
+                        {"token": pane.marker_token},
+                    )
 
     def _remove(self, tmux: Tmux, removals: Sequence[RemovePane]) -> None:
         lines = [kill_line(a.tmux_pane_id) for a in removals if a.tmux_pane_id]

@@ -22,7 +22,8 @@ def log_path(logs_dir: Path, target_key: str, layout: str, label: str) -> Path:
 def prepare(path: Path) -> str | None:
     """Create the log file (and its dirs); None when fine, else the reason it is not."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for directory in (path.parents[2], path.parents[1], path.parents[0]):  # logs/<target>/<layout>
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.close(fd)
     except OSError as exc:

@@ -30,6 +30,7 @@ from .actions import (
     Relayout,
     RemovePane,
     ResumePane,
+    SettlePane,
     UpdateLayout,
 )
 
@@ -242,6 +243,19 @@ class _Planner:
 
     def create(self, layout: DesiredLayout, used: int) -> int:
         key = layout.target.key
+        if layout.target.container is not None:
+            self.blocked.append(
+                Blocked(
+                    layout.name,
+                    AgentTowerError(
+                        ErrorCode.NOT_IMPLEMENTED,
+                        "container targets are not supported yet",
+                        {},
+                        layout.source,
+                    ),
+                )
+            )
+            return 0
         listing = self.observed.get(key)
         if listing is None or not listing.known:
             reason = listing.error if listing else "not observed"
@@ -256,7 +270,7 @@ class _Planner:
                     layout.name,
                     AgentTowerError(
                         ErrorCode.SESSION_NAME_CONFLICT,
-                        f"tmux session {layout.session!r} already exists on {key} and is not agenttower's",
+                        f"tmux session {layout.session!r} already exists on {key} and is not this layout's",
                         {"container_id": key, "tmux_session_name": layout.session},
                         layout.source,
                     ),
@@ -296,7 +310,7 @@ class _Planner:
             elif cur.live and cur.spec_hash != pane.spec_hash:
                 self.outdated(layout, rec, cur, anchor)
         for label, cur in sorted(current.items()):
-            if cur.live and cur.state != State.CREATING and label not in wanted:
+            if cur.state not in (State.CREATING, State.REMOVED) and label not in wanted:
                 obs = self.seen(rec.target_key, cur)
                 self.handled.add(cur.id)
                 self.actions.append(
@@ -389,32 +403,30 @@ class _Planner:
             return
         name = f"{rec.name}/{pane.label}"
         obs = self.seen(rec.target_key, pane)
+        key = rec.target_key
         if pane.state == State.CREATING:
             self.creating(rec, pane, obs, name)
         elif obs is None:
-            self.actions.append(
-                MarkPane(
-                    pane.id,
-                    name,
-                    rec.target_key,
-                    State.FAILED,
-                    Stage.RECOVERY_REATTACH,
-                    "pane vanished from tmux",
-                )
+            vanished = MarkPane(
+                pane.id, name, key, State.FAILED, Stage.RECOVERY_REATTACH, "pane vanished from tmux"
             )
-        elif obs.dead and pane.state == State.READY:
-            self.actions.append(
-                MarkPane(
-                    pane.id,
-                    name,
-                    rec.target_key,
-                    State.DEGRADED,
-                    Stage.LAUNCH_COMMAND,
-                    f"process {obs.exit_description}",
-                    obs.dead_status,
-                    obs.dead_signal,
-                )
+            self.actions.append(vanished)
+        elif obs.dead and (pane.state == State.READY or pane.failed_stage != Stage.LAUNCH_COMMAND):
+            # a degraded pane (say, for its log) whose process exits is restaged, not re-stated
+            cause = f"process {obs.exit_description}"
+            exited = MarkPane(
+                pane.id,
+                name,
+                key,
+                State.DEGRADED,
+                Stage.LAUNCH_COMMAND,
+                cause,
+                obs.dead_status,
+                obs.dead_signal,
             )
+            self.actions.append(exited)
+        elif obs.pending:
+            self.actions.append(SettlePane(pane.id, name, key, obs.pane_id, pane.label))
 
     def creating(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None, name: str) -> None:
         layout = self.desired.get(rec.name)
@@ -440,7 +452,7 @@ class _Planner:
 def capacity_error(current: int, limit: int) -> AgentTowerError:
     return AgentTowerError(
         ErrorCode.LAYOUT_CAPACITY_EXCEEDED,
-        f"{current} layouts already exist (limit {limit})",
+        f"{current} layouts exist or are being created (limit {limit})",
         {"current_count": current, "limit": limit},
     )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from agenttower.model.durations import parse_duration
+from agenttower.model.errors import validation_failed
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,17 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
         return cls(
-            probe_delay=parse_duration(env.get("AGENTTOWER_PROBE_DELAY", "1s")),
-            stage_timeout=parse_duration(env.get("AGENTTOWER_STAGE_TIMEOUT", "30s")),
-            tmux_binary=env.get("AGENTTOWER_TMUX", "tmux"),
-            backoff_base=timedelta(seconds=parse_duration(env.get("AGENTTOWER_BACKOFF_BASE", "10s"))),
-            backoff_max=timedelta(seconds=parse_duration(env.get("AGENTTOWER_BACKOFF_MAX", "5m"))),
+            probe_delay=_seconds("AGENTTOWER_PROBE_DELAY", "1s"),
+            stage_timeout=_seconds("AGENTTOWER_STAGE_TIMEOUT", "30s"),
+            tmux_binary=os.environ.get("AGENTTOWER_TMUX", "tmux"),
+            backoff_base=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_BASE", "10s")),
+            backoff_max=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_MAX", "5m")),
         )
+
+
+def _seconds(variable: str, default: str) -> float:
+    try:
+        return parse_duration(os.environ.get(variable, default))
+    except ValueError as exc:
+        raise validation_failed(variable, str(exc)) from None

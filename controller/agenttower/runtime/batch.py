@@ -117,7 +117,9 @@ def layout_line(tmux_pane_id: str, tmux_layout: str) -> str:
 
 
 def kill_line(tmux_pane_id: str) -> str:
-    return command_line(["pipe-pane", "-t", tmux_pane_id], ["kill-pane", "-t", tmux_pane_id])
+    """Killing closes the log pipe too; a separate `pipe-pane` would fail on a dead pane
+    and, on the same line, skip the kill."""
+    return command_line(["kill-pane", "-t", tmux_pane_id])
 
 
 def parse_created(stdout: str) -> dict[str, str]:

@@ -302,6 +302,19 @@ class Writer:
             payload["reason"] = reason
         self.emit("managed_pane_state_changed", pane.layout_id, pane.id, payload)
 
+    def restage(self, pane: PaneRecord, stage: str, reason: str, exit_code: int | None) -> None:
+        """Same state, new failed stage: a degraded pane whose process has now exited."""
+        self.conn.execute(
+            "UPDATE panes SET failed_stage=?, reason=?, exit_code=?, ended_at=?, updated_at=? WHERE id=?",
+            (stage, reason, exit_code, self.now, self.now, pane.id),
+        )
+        self.emit(
+            "managed_pane_state_changed",
+            pane.layout_id,
+            pane.id,
+            {"from": pane.state, "to": pane.state, "failed_stage": stage, "reason": reason},
+        )
+
     def attach(self, pane_id: str, tmux_pane_id: str | None, log_path: str | None = None) -> None:
         self.conn.execute(
             "UPDATE panes SET tmux_pane_id=coalesce(?, tmux_pane_id), log_path=coalesce(?, log_path),"
