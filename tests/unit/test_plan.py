@@ -25,7 +25,7 @@ from agenttower.reconcile.plan import PlanSettings, plan
 from agenttower.runtime.observe import ListingStatus
 from tests.manifests import SLEEP, layout, profile
 
-from .world import NOW, OWNER, STAMP, World, foreign, layout_record, observed, pane_record
+from .world import NOW, OWNER, World, foreign, layout_record, observed, pane_record
 
 
 def desired(*docs: dict[str, object]) -> dict[str, DesiredLayout]:
