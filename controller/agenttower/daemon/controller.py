@@ -121,6 +121,9 @@ class Controller:
                 return items
 
     def _handle(self, session: engine.Session, request: Request) -> None:
+        """An operator's request: done on this thread, between passes, as the operator."""
+        started = time.monotonic()
+        session.actor = "operator"
         try:
             result: dict[str, Any] = {"result": operations.handle(session, request.body)}
         except AgentTowerError as exc:
@@ -128,6 +131,14 @@ class Controller:
         except Exception:
             log.exception("request failed", op=request.body.get("op"))
             result = {"error": AgentTowerError(ErrorCode.INTERNAL_ERROR, "internal error").to_wire()}
+        finally:
+            session.actor = "controller"
+        log.info(
+            "request",
+            op=request.body.get("op"),
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            error=result.get("error", {}).get("code"),
+        )
         request.reply.put(result)
 
     def _serve(self, server: socket.socket) -> None:

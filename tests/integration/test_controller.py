@@ -1,0 +1,292 @@
+"""The controller as a real process against a real tmux server: watch, self-heal,
+prune safely, recover on boot, and take the CLI's requests over its socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import AtCli, Env
+from tests.manifests import SLEEP, layout, profile, write
+
+pytestmark = pytest.mark.tmux
+
+
+class Controller:
+    def __init__(self, env: Env, *args: str) -> None:
+        self.env = env
+        self.args = args
+        self.log = env.root / "controller.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Controller:
+        extra = {"AGENTTOWER_BACKOFF_BASE": "300ms"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agenttower", "controller", "run", "--resync", "2s", *self.args],
+            env={**os.environ, **extra},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            start_new_session=True,
+        )
+        eventually(lambda: (self.env.state_dir / "agenttowerd.sock").exists(), what="controller socket")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=20)
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+
+def eventually(check: Callable[[], object], timeout: float = 20, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def controller(env: Env) -> Iterator[Controller]:
+    ctl = Controller(env)
+    try:
+        yield ctl
+    finally:
+        if ctl.proc is not None and ctl.proc.poll() is None:
+            ctl.stop(signal.SIGKILL)
+
+
+def panes(at: type[AtCli], *extra: str) -> list[dict[str, Any]]:
+    result = at.run("get", "panes", *extra, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["items"]  # type: ignore[no-any-return]
+
+
+def states(at: type[AtCli]) -> dict[str, str]:
+    return {p["metadata"]["name"]: p["status"]["state"] for p in panes(at)}
+
+
+def sleepy(name: str, **spec: Any) -> list[dict[str, Any]]:
+    launch = {k: "sleepy" for k in ("master:m1", "slave:s1", "slave:s2")}
+    return [layout(name, launch=launch, **spec), profile("sleepy", SLEEP)]
+
+
+def ready(at: type[AtCli], *names: str) -> Callable[[], bool]:
+    def check() -> bool:
+        current = states(at)
+        return all(current.get(f"{n}/{label}") == "ready" for n in names for label in ("m1", "s1", "s2"))
+
+    return check
+
+
+def test_manifest_dropped_into_the_desired_dir_converges(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    controller.start()
+    write(env.desired_dir / "team.yaml", *sleepy("team"))
+    eventually(ready(at, "team"), what="team ready")
+    assert len([p for p in env.panes() if p["record"]]) == 3
+    assert controller.stop() == 0
+    assert not (env.state_dir / "agenttowerd.sock").exists()
+
+
+def test_atomic_rename_edit_is_applied_once(env: Env, at: type[AtCli], controller: Controller) -> None:
+    write(env.desired_dir / "team.yaml", *sleepy("team"))
+    controller.start()
+    eventually(ready(at, "team"))
+    staging = env.desired_dir / ".team.yaml.swp"  # how editors save: write aside, rename over
+    write(staging, *sleepy("team", tmuxLayout="even-vertical"))
+    os.replace(staging, env.desired_dir / "team.yaml")
+    item = eventually(
+        lambda: (lambda d: d if d["metadata"]["generation"] == 2 else None)(
+            at.json("get", "layouts", "team")
+        ),
+        what="generation 2",
+    )
+    time.sleep(2.5)  # a resync later, still applied exactly once
+    again = at.json("get", "layouts", "team")
+    assert again["metadata"]["generation"] == 2 and again["status"]["observedGeneration"] == 2  # type: ignore[index]
+    assert item["status"]["state"] == "ready"
+    events = [json.loads(line) for line in (env.state_dir / "events.jsonl").read_text().splitlines()]
+    assert sum(e["event_type"] == "managed_pane_created" for e in events) == 3  # nothing restarted
+    assert "relayout team as even-vertical" in controller.text()
+
+
+def test_git_checkout_of_another_branch_converges_to_it(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    repo = env.desired_dir
+    repo.mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.invalid", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    write(repo / "team.yaml", *sleepy("alpha"))
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "alpha"], check=True)
+    subprocess.run([*git, "checkout", "-qb", "other"], check=True)
+    (repo / "team.yaml").unlink()
+    write(repo / "beta.yaml", *sleepy("beta"))
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "beta"], check=True)
+    subprocess.run([*git, "checkout", "-q", "main"], check=True)
+    controller.start()
+    eventually(ready(at, "alpha"))
+    subprocess.run([*git, "checkout", "-q", "other"], check=True)
+    eventually(lambda: ready(at, "beta")() and "alpha/m1" not in states(at), what="beta only")
+    assert {p["session"] for p in env.panes()} == {"beta"}
+    removed = [p for p in panes(at, "--all") if p["metadata"]["layout"] == "alpha"]
+    assert {p["status"]["state"] for p in removed} == {"removed"}
+
+
+def test_bad_edit_keeps_panes_sets_stalled_and_recovers(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    path = write(env.desired_dir / "team.yaml", *sleepy("team"))
+    controller.start()
+    eventually(ready(at, "team"))
+    before = env.panes()
+    good = path.read_text()
+    path.write_text(good.replace('"exec sleep 600"', '"exec sleep 600"]]'))  # a syntax error
+
+    def stalled() -> dict[str, Any] | None:
+        item = at.json("get", "layouts", "team")
+        conds = {c["type"]: c for c in item["status"]["conditions"]}  # type: ignore[index]
+        return conds["Stalled"] if conds.get("Stalled", {}).get("status") == "True" else None
+
+    cond = eventually(stalled, what="Stalled")
+    assert cond["reason"] == "InvalidManifest" and f"{path}:" in cond["message"]
+    time.sleep(2.5)
+    assert env.panes() == before
+    path.write_text(good)
+    eventually(lambda: not stalled(), what="recovered")
+    assert env.panes() == before
+
+
+def test_emptying_the_dir_kills_nothing(env: Env, at: type[AtCli], controller: Controller) -> None:
+    write(env.desired_dir / "team.yaml", *sleepy("team"))
+    controller.start()
+    eventually(ready(at, "team"))
+    shutil.rmtree(env.desired_dir)
+    time.sleep(3)
+    assert len(env.panes()) == 3
+    assert states(at) == {"team/m1": "ready", "team/s1": "ready", "team/s2": "ready"}
+    assert "refusing to prune every layout" in controller.text()
+
+
+def test_killed_always_pane_is_replaced_by_a_linked_successor(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    write(env.desired_dir / "team.yaml", *sleepy("team", restartPolicy="Always"))
+    controller.start()
+    eventually(ready(at, "team"))
+    victim = next(p for p in panes(at) if p["spec"]["label"] == "s1")
+    env.tmux("kill-pane", "-t", victim["status"]["tmuxPaneId"])
+
+    def successor() -> dict[str, Any] | None:
+        now = next(p for p in panes(at) if p["spec"]["label"] == "s1")
+        return (
+            now
+            if now["status"]["id"] != victim["status"]["id"] and now["status"]["state"] == "ready"
+            else None
+        )
+
+    new = eventually(successor, what="successor ready")
+    assert new["status"]["predecessorId"] == victim["status"]["id"] and new["status"]["chainDepth"] == 1
+    old = next(p for p in panes(at, "--all") if p["status"]["id"] == victim["status"]["id"])
+    assert old["status"]["state"] == "removed" and old["status"]["failedStage"] == "recovery_reattach"
+    assert len([p for p in env.panes() if p["record"]]) == 3
+
+
+def test_exited_always_agent_is_respawned_in_place(env: Env, at: type[AtCli], controller: Controller) -> None:
+    flaky = profile("flaky", ["sh", "-c", "sleep 0.8; exit 4"])
+    write(
+        env.desired_dir / "f.yaml",
+        layout(
+            "f",
+            None,
+            restartPolicy="Always",
+            panes=[{"role": "m", "capability": "c", "labelPattern": "m1", "launch": "flaky"}],
+        ),
+        flaky,
+    )
+    controller.start()
+
+    def restarted_twice() -> list[dict[str, Any]] | None:
+        records = panes(at, "--all")
+        return records if len(records) >= 3 and all(p["status"]["tmuxPaneId"] for p in records[:3]) else None
+
+    records = eventually(restarted_twice, what="two restarts")
+    depths = [p["status"]["chainDepth"] for p in records[:3]]
+    assert depths == [0, 1, 2]
+    assert {p["status"]["tmuxPaneId"] for p in records[:3]} == {
+        records[0]["status"]["tmuxPaneId"]
+    }  # in place
+    assert [p["status"]["predecessorId"] for p in records[1:3]] == [
+        records[0]["status"]["id"],
+        records[1]["status"]["id"],
+    ]
+
+
+def test_kill_9_then_restart_converges_without_duplicates(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    write(env.desired_dir / "team.yaml", *sleepy("team"))
+    controller.start()
+    eventually(ready(at, "team"))
+    controller.stop(signal.SIGKILL)
+    write(env.desired_dir / "two.yaml", *sleepy("two")[:1])
+    env.tmux("kill-pane", "-t", panes(at)[0]["status"]["tmuxPaneId"])
+    controller.start()
+    eventually(ready(at, "two"), what="two ready")
+    eventually(lambda: states(at).get("team/m1") == "failed", what="vanished pane failed")
+    live = [p for p in env.panes() if p["record"]]
+    records = [p for p in panes(at, "--all") if p["status"]["state"] in ("ready", "creating", "degraded")]
+    assert sorted(p["record"] for p in live) == sorted(
+        p["status"]["id"] for p in records
+    )  # no orphan, no dup
+    events = (env.state_dir / "events.jsonl").read_text()
+    assert "managed_layout_recovery_reattached" in events and "managed_layout_recovery_failed" in events
+    ids = [json.loads(line)["event_id"] for line in events.splitlines()]
+    assert len(ids) == len(set(ids))
+
+
+def test_cli_hands_apply_and_delete_to_the_running_controller(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    controller.start()
+    path = write(env.root / "team.yaml", *sleepy("team"))
+    result = at.run("apply", "-f", str(path), "--wait")
+    assert result.exit_code == 0, result.stderr
+    assert "request" in controller.text() and "op=apply" in controller.text()  # the controller did it
+    assert set(states(at).values()) == {"ready"}
+    waited = at.run("wait", "layout", "team", "--for=condition=Ready", "--timeout", "10s")
+    assert waited.exit_code == 0 and "condition met" in waited.stdout
+    result = at.run("apply", "-f", str(write(env.root / "bad.yaml", layout("x", "nope"))), "-o", "json")
+    assert (
+        result.exit_code == 1 and json.loads(result.stdout)["error"]["code"] == "managed_template_not_found"
+    )
+    assert at.run("delete", "layout", "team").exit_code == 0
+    assert env.panes() == []
+    timeout = at.run("wait", "layout", "team", "--for=condition=Stalled", "--timeout", "300ms")
+    assert timeout.exit_code == 1
+
+
+def test_socket_and_state_dir_are_private(env: Env, controller: Controller) -> None:
+    controller.start()
+    assert (env.state_dir / "agenttowerd.sock").stat().st_mode & 0o777 == 0o600
+    assert env.state_dir.stat().st_mode & 0o777 == 0o700
