@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -290,3 +289,46 @@ def test_socket_and_state_dir_are_private(env: Env, controller: Controller) -> N
     controller.start()
     assert (env.state_dir / "agenttowerd.sock").stat().st_mode & 0o777 == 0o600
     assert env.state_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_symlinked_desired_dir_and_manifest_edits_are_seen(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    dotfiles = env.root / "dotfiles"
+    write(dotfiles / "agents" / "team.yaml", *sleepy("team"))
+    env.desired_dir.parent.mkdir(parents=True)
+    env.desired_dir.symlink_to(dotfiles / "agents")  # stow-style: the desired dir is a link
+    elsewhere = write(env.root / "elsewhere" / "solo.yaml", *sleepy("solo"))
+    (dotfiles / "agents" / "solo.yaml").symlink_to(elsewhere)  # and a linked manifest inside it
+    controller.args = ("--resync", "60s")  # only the watcher can see the edit in time
+    controller.start()
+    eventually(ready(at, "team", "solo"), what="both ready")
+    write(elsewhere, *sleepy("solo", tmuxLayout="even-horizontal"))  # edit the link's target
+    eventually(
+        lambda: at.json("get", "layouts", "solo")["metadata"]["generation"] == 2,  # type: ignore[index]
+        timeout=1.5,
+        what="edit of a symlinked manifest's target seen without a resync",
+    )
+
+
+def test_killed_tmux_server_is_noticed_and_always_layouts_come_back(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    write(env.desired_dir / "keep.yaml", *sleepy("keep", restartPolicy="Always"))
+    write(env.desired_dir / "lost.yaml", *sleepy("lost")[:1])
+    controller.start()
+    eventually(ready(at, "keep", "lost"))
+    old = {p["status"]["id"] for p in panes(at)}
+    env.tmux("kill-server")
+    eventually(
+        lambda: all(states(at).get(f"lost/{x}") == "failed" for x in ("m1", "s1", "s2")),
+        what="Never panes failed",
+    )
+    eventually(ready(at, "keep"), what="Always panes back")
+    back = [p for p in panes(at) if p["metadata"]["layout"] == "keep"]
+    assert all(p["status"]["predecessorId"] in old for p in back)
+    assert {p["session"] for p in env.panes()} == {"keep"}
+    lost = at.json("get", "layouts", "lost")
+    assert lost["status"]["state"] == "failed"  # type: ignore[index]
+    text = at.run("describe", "pane", "lost/m1").stdout
+    assert "recovery_reattach" in text

@@ -57,8 +57,11 @@ def render(data: dict[str, Any]) -> str:
         "agentId",
         "logPath",
         "sourceFile",
+        "outdated",
+        "nextRestartAt",
+        "observedGeneration",
     ):
-        if status.get(key) not in (None, ""):
+        if status.get(key) not in (None, "", False):
             lines.append(f"{key + ':':<14}{status[key]}")
     if data["kind"] == "Pane":
         spec = data["spec"]
@@ -67,6 +70,11 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"{'launch:':<14}{launch.get('profile')} {launch.get('command') or '(default shell)'}")
         if launch.get("env"):
             lines.append(f"{'env:':<14}{launch['env']}")
+    if status.get("conditions"):
+        lines.append("Conditions:")
+        for cond in status["conditions"]:
+            detail = f"  {cond['message']}" if cond.get("message") else ""
+            lines.append(f"  {cond['type']:<12} {cond['status']:<6} {cond['reason']}{detail}")
     if data.get("panes"):
         lines.append("Panes:")
         for p in data["panes"]:
