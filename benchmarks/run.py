@@ -9,6 +9,8 @@ Each case runs once with a logging `tmux` shim first on PATH to count tmux proce
 Every run is checked (agenttower panes `ready`, every tmux pane alive and running
 `sleep`); a check that fails stops the script before any table is written.
 Standard library plus the installed packages (agenttower, tmuxp, pyyaml) only.
+The controller benchmarks (benchmarks/controller.py) run last and fill the "Controller"
+section of the same file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from importlib import metadata
 from pathlib import Path
 
 import yaml
+
+# benchmarks/controller.py does `from run import ...`: when this file is the script, let that
+# import find this very module (one BenchError class, no second copy)
+sys.modules.setdefault("run", sys.modules[__name__])
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the console scripts themselves, not a version-manager shim
@@ -534,8 +540,18 @@ everyday case: everything already converged, one `list-panes` call and no writes
 """
 
 
-def render(all_cases: list[Case], repeat: int, out: Path, started: datetime, elapsed: float) -> str:
+def render(
+    all_cases: list[Case],
+    repeat: int,
+    out: Path,
+    started: datetime,
+    elapsed: float,
+    controller_section: list[str] | None = None,
+    controller_repeat: int = 10,
+) -> str:
     rerun = f"python benchmarks/run.py --repeat {repeat} --out {out_arg(out)}"
+    if controller_repeat != 10:
+        rerun += f" --controller-repeat {controller_repeat}"
     rev = command_output("git", "-C", str(REPO), "rev-parse", "--short", "HEAD")
     dirty = command_output("git", "-C", str(REPO), "status", "--porcelain")
     lines = [
@@ -580,7 +596,9 @@ def render(all_cases: list[Case], repeat: int, out: Path, started: datetime, ela
             f"| {min(case.times):.3f} | {len(case.times)} | {case.invocations} |"
         )
     lines += ["", *notes(all_cases), ""]
-    return "\n".join(lines)
+    if controller_section:
+        lines += controller_section
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def notes(all_cases: list[Case]) -> list[str]:
@@ -626,9 +644,16 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="Markdown file to write"
     )
     parser.add_argument("--only", default="", help="run only cases whose scenario or contender contains this")
+    parser.add_argument(
+        "--controller-repeat",
+        type=int,
+        default=10,
+        help="saves timed by the controller benchmarks (default 10)",
+    )
+    parser.add_argument("--no-controller", action="store_true", help="skip the controller benchmarks")
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.controller_repeat < 1:
+        parser.error("--repeat and --controller-repeat must be at least 1")
     missing = [
         name for name, path in (("tmux", REAL_TMUX), ("agenttower", AGENTTOWER), ("tmuxp", TMUXP)) if not path
     ]
@@ -638,17 +663,39 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     selected = [c for c in cases(args.repeat) if args.only in f"{c.scenario} {c.contender}"]
+    with_controller = not args.no_controller and args.only.lower() in "controller"
+    section: list[str] | None = None
     try:
         for case in selected:
             measure(case, args.repeat)
+        if with_controller:
+            import controller as controller_bench  # benchmarks/controller.py, next to this file
+
+            results = controller_bench.measure(args.controller_repeat)
+            rerun = f"python benchmarks/controller.py --repeat {args.controller_repeat}"
+            section = controller_bench.render_section(results, f"{rerun} --out {out_arg(args.out)}")
     except BenchError as exc:
         print(f"\nBENCHMARK RUN FAILED, no table written:\n{exc}", file=sys.stderr)
         return 1
     if args.only:
-        print("--only given: partial run, no table written", file=sys.stderr)
+        if section is not None:
+            controller_bench.write_section(args.out, section)
+            print(
+                f"--only given: partial run, only the Controller section of {args.out} written",
+                file=sys.stderr,
+            )
+        else:
+            print("--only given: partial run, no table written", file=sys.stderr)
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(selected, args.repeat, args.out, started, time.monotonic() - t0))
+    if section is None:  # --no-controller: keep the section already there
+        import controller as controller_bench
+
+        section = controller_bench.existing_section(args.out)
+    text = render(
+        selected, args.repeat, args.out, started, time.monotonic() - t0, section, args.controller_repeat
+    )
+    args.out.write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -77,8 +77,13 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             "#!/bin/sh\n"
             f'printf "%s\\n" "$*" >> "{tmux_log}"\n'
             # AT_HANG_AT=N: the N-th tmux call (and later ones) hang, to kill agenttower mid-pass
-            f'if [ -n "$AT_HANG_AT" ] && [ "$(wc -l < "{tmux_log}")" -ge "$AT_HANG_AT" ]; then\n'
-            "  exec sleep 600\nfi\n"
+            f'n=$(wc -l < "{tmux_log}")\n'
+            'if [ -n "$AT_HANG_AT" ] && [ "$n" -ge "$AT_HANG_AT" ]; then exec sleep 600; fi\n'
+            # AT_SLOW_CALL=N: the N-th call stalls 5 s first (a tmux that does not answer in time)
+            'if [ -n "$AT_SLOW_CALL" ] && [ "$n" -eq "$AT_SLOW_CALL" ]; then sleep 5; fi\n'
+            # AT_BEFORE_SOURCE="tmux args": run them first when a batch arrives (a race with another client)
+            'case "$*" in *source-file*) if [ -n "$AT_BEFORE_SOURCE" ]; then\n'
+            f'  "{REAL_TMUX}" $AT_BEFORE_SOURCE; unset AT_BEFORE_SOURCE; fi;; esac\n'
             f'exec "{REAL_TMUX}" "$@"\n'
         )
         shim.chmod(0o755)

@@ -8,7 +8,17 @@ from agenttower import __version__
 
 from .apply_cmd import apply_command, delete_command, diff_command
 from .controller_cmd import controller_group, wait_command
+from .doctor_cmd import doctor_command
 from .get_cmd import describe_command, get_command
+from .lifecycle_cmd import (
+    adopt_command,
+    events_command,
+    promote_command,
+    recreate_command,
+    remove_command,
+    scan_command,
+)
+from .logs_cmd import logs_command
 from .schema_cmd import schema_command
 
 
@@ -27,6 +37,14 @@ for command in (
     schema_command,
     controller_group,
     wait_command,
+    remove_command,
+    recreate_command,
+    scan_command,
+    adopt_command,
+    promote_command,
+    events_command,
+    logs_command,
+    doctor_command,
 ):
     cli.add_command(command)
 

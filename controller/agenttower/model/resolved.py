@@ -111,10 +111,16 @@ class DesiredLayout:
         )
 
     def fingerprint(self) -> str:
-        """Changes whenever anything in the resolved spec changes (drives `generation`)."""
-        body = self.to_json()
-        body.pop("source", None)
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        """Changes whenever anything in the resolved spec changes (drives `generation`).
+        Computed once per object: the controller's file cache hands back the same objects
+        while the manifests are unchanged, so a no-op pass does not hash 40 layouts again."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            body = self.to_json()
+            body.pop("source", None)
+            cached = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            object.__setattr__(self, "_fingerprint", cached)
+        return str(cached)
 
 
 def spec_hash(launch: Launch, target: Target) -> str:

@@ -2,15 +2,20 @@
 
 Removals run last (prune last), so a pass that both creates and removes never
 leaves the user with fewer agents than before while it runs. Each target's actions
-run under that target's turn; one target failing never stops another.
+run in order under that target's lock (creation is serialized per container, FR-019);
+different targets run in parallel threads, each with its own SQLite connection (a
+connection is not shared across threads; BEGIN IMMEDIATE orders their writes), so two
+containers converge in the time of the slower one. One target failing never stops another.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +40,18 @@ from .actions import (
 )
 from .spawn import SpawnPipeline
 
+CONTROLLER = "controller"
+
+_LOCKS_GUARD = threading.Lock()
+_TARGET_LOCKS: dict[str, threading.Lock] = {}
+
+
+def target_lock(key: str) -> threading.Lock:
+    """One lock per target (per container): its actions never interleave with another
+    run's in this process, whoever runs them (a pass, a request, a lifecycle verb)."""
+    with _LOCKS_GUARD:
+        return _TARGET_LOCKS.setdefault(key, threading.Lock())
+
 
 @dataclass
 class Outcome:
@@ -57,8 +74,36 @@ class Executor:
         by_target: dict[str, list[Action]] = {}
         for action in plan.actions:
             by_target.setdefault(action.target_key, []).append(action)
-        for key, actions in by_target.items():
-            self._target(self.runtimes[key], actions, outcome)
+        database = self._database() if len(by_target) > 1 else None
+        if database is None:
+            for key, actions in by_target.items():
+                with target_lock(key):
+                    self._target(self.runtimes[key], actions, outcome)
+            return outcome
+        with ThreadPoolExecutor(max_workers=min(len(by_target), 16), thread_name_prefix="target") as pool:
+            futures = [
+                pool.submit(self._target_thread, database, key, actions) for key, actions in by_target.items()
+            ]
+            results = [f.exception() or f.result() for f in futures]  # every target finishes first
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            outcome.errors.extend(result.errors)
+        return outcome
+
+    def _database(self) -> Path | None:
+        """The store's file, for a connection per thread (None: in memory, stay on this thread)."""
+        row = self.store.conn.execute("PRAGMA database_list").fetchone()
+        return Path(row[2]) if row and row[2] else None
+
+    def _target_thread(self, database: Path, key: str, actions: Sequence[Action]) -> Outcome:
+        outcome = Outcome()
+        store = Store.open(database)
+        try:
+            with target_lock(key):
+                replace(self, store=store)._target(self.runtimes[key], actions, outcome)
+        finally:
+            store.close()
         return outcome
 
     def _target(self, tmux: Tmux, actions: Sequence[Action], outcome: Outcome) -> None:
@@ -73,7 +118,7 @@ class Executor:
         for update in (a for a in actions if isinstance(a, UpdateLayout)):
             self._update(update)
         for recovered in (a for a in actions if isinstance(a, Recovered)):
-            with self.store.write(self.now(), self.actor) as tx:
+            with self.store.write(self.now(), CONTROLLER) as tx:
                 tx.emit(
                     "managed_layout_recovery_reattached",
                     recovered.layout_id,
@@ -114,7 +159,7 @@ class Executor:
         pane = self.store.pane(action.pane_id)
         if pane is None:
             return
-        with self.store.write(self.now(), self.actor) as tx:
+        with self.store.write(self.now(), CONTROLLER) as tx:  # what the reconciler saw
             if action.stage == Stage.LAUNCH_COMMAND and action.state == State.DEGRADED:
                 payload = {"exit_code": action.exit_code, "signal": action.exit_signal}
                 tx.emit("managed_pane_launch_command_exited", pane.layout_id, pane.id, payload)
@@ -137,7 +182,7 @@ class Executor:
             tmux.source([settle_line(a.tmux_pane_id, a.label) for a in settles])
         except TransientError:
             return
-        with self.store.write(self.now(), self.actor) as tx:
+        with self.store.write(self.now(), CONTROLLER) as tx:
             for action in settles:
                 pane = self.store.pane(action.pane_id)
                 if pane is not None:
@@ -163,7 +208,8 @@ class Executor:
             pane = self.store.pane(action.pane_id)
             if pane is None:
                 continue
-            with self.store.write(self.now(), self.actor) as tx:
+            actor = self.actor if action.removed_by == "operator" else CONTROLLER  # a prune is decided here
+            with self.store.write(self.now(), actor) as tx:
                 if action.tmux_pane_id in survivors:
                     if pane.state != State.FAILED:
                         tx.transition(

@@ -27,6 +27,17 @@ def handle(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         return apply(session, request)
     if op == "delete":
         return delete(session, [(k, n) for k, n in request["objects"]])
+    from . import lifecycle
+
+    verbs = {
+        "remove": lifecycle.remove,
+        "recreate": lifecycle.recreate,
+        "scan": lifecycle.scan,
+        "adopt": lifecycle.adopt,
+        "promote": lifecycle.promote,
+    }
+    if op in verbs:
+        return verbs[op](session, request)
     raise validation_failed("op", f"unknown request {op!r}")
 
 
@@ -71,6 +82,16 @@ def apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     observed = session.observe(desired, snapshot)
     plan = session.plan(desired, snapshot, observed)
     warnings = list(desired.warnings)
+    from .engine import container_not_found
+
+    for name in names:  # a container that does not exist is refused before anything is written
+        layout = desired.layouts.get(name)
+        listing = observed.get(layout.target.key) if layout else None
+        if layout is None or listing is None or listing.can_create:
+            continue
+        if listing.unavailable == "container_missing":
+            raise container_not_found(layout)
+        warnings.append(f"layout {name}: nothing can be created on {layout.target.key} now: {listing.error}")
     for blocked in plan.blocked:
         if blocked.layout in names:
             raise blocked.error
@@ -141,4 +162,5 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
     resolve(remaining, legacy_catalog(paths))  # what stays must still be valid on its own
     dd.remove_objects(found)
     result = session.run_pass(load_desired(paths), deletes=layouts)
-    return {"layouts": layouts, "errors": [e.to_wire() for e in result.errors]}
+    errors = [*result.errors, *(b.error for b in result.plan.blocked if b.layout in layouts)]
+    return {"layouts": layouts, "errors": [e.to_wire() for e in errors]}

@@ -173,6 +173,8 @@ class _Planner:
             if rec is None:
                 capacity_used += self.create(layout, capacity_used)
             elif layout.suspend:
+                if rec.fingerprint != layout.fingerprint():  # record it, so prune sees the suspend
+                    self.actions.append(UpdateLayout(rec.id, layout))
                 self.suspend(rec)
             elif (rec.target_key, rec.session) != (layout.target.key, layout.session):
                 self.notes.append(Note(name, "target or session changed: delete and apply to move it"))
@@ -196,6 +198,20 @@ class _Planner:
     def remove_layout(self, name: str, cause: str, removed_by: str) -> None:
         rec = self.live.get(name)
         if rec is None:
+            return
+        if not self.known(rec.target_key):  # never mark removed what may still run
+            listing = self.observed.get(rec.target_key)
+            why = listing.error if listing else "not observed"
+            self.blocked.append(
+                Blocked(
+                    name,
+                    AgentTowerError(
+                        ErrorCode.INTERNAL_ERROR,
+                        f"cannot observe target {rec.target_key} to remove {name}: {why}",
+                    ),
+                )
+            )
+            self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
             return
         for pane in self.current(rec).values():
             if pane.state == State.REMOVED:
@@ -243,19 +259,6 @@ class _Planner:
 
     def create(self, layout: DesiredLayout, used: int) -> int:
         key = layout.target.key
-        if layout.target.container is not None:
-            self.blocked.append(
-                Blocked(
-                    layout.name,
-                    AgentTowerError(
-                        ErrorCode.NOT_IMPLEMENTED,
-                        "container targets are not supported yet",
-                        {},
-                        layout.source,
-                    ),
-                )
-            )
-            return 0
         listing = self.observed.get(key)
         if listing is None or not listing.known:
             reason = listing.error if listing else "not observed"

@@ -25,6 +25,7 @@ from agenttower.runtime.batch import (
     PaneSpawn,
     layout_line,
     new_session_line,
+    parse_created,
     respawn_line,
     settle_line,
     split_line,
@@ -89,6 +90,7 @@ class SpawnPipeline:
         if self.probe_delay > 0:
             self.sleep(self.probe_delay)
         listing = self.tmux.list_panes()
+        self._await_container_logs(spawns, listing)
         settled = [s for s in spawns if self._conclude(s, listing, stderr)]
         self._settle(settled)
         return errors
@@ -211,55 +213,87 @@ class SpawnPipeline:
             "managed_pane_removed", old.layout_id, old.id, {"cause": cause, "tmux_pane_id": old.tmux_pane_id}
         )
 
-    def _log_path(self, layout: DesiredLayout, pane: DesiredPane) -> Path:
-        return logs.log_path(self.logs_dir, layout.target.key, layout.name, pane.label)
+    def _log_path(self, layout: DesiredLayout, pane: DesiredPane) -> Path | None:
+        """The host-side path (what the pane record keeps); None: a container without logMount."""
+        return logs.host_path(self.logs_dir, layout.target, layout.name, pane.label)
 
     def _prepare_log(self, spawn: Spawning) -> None:
-        assert spawn.log_path is not None
-        spawn.log_error = logs.prepare(spawn.log_path)
+        spawn.log_error = logs.prepare_for(spawn.layout.target, spawn.log_path)
+
+    def _await_container_logs(self, spawns: Sequence[Spawning], listing: Listing) -> None:
+        """A container's pipe creates its log file itself, asynchronously: give the files
+        of live panes a moment to show up on the host before they are checked."""
+        paths = []
+        for spawn in spawns:
+            if spawn.layout.target.container is None or spawn.log_path is None or spawn.log_error:
+                continue
+            obs = self._find(spawn, listing)
+            if obs is not None and not obs.dead:
+                paths.append(spawn.log_path)
+        if paths:
+            logs.await_files(paths)
 
     # -- one batch ----------------------------------------------------------------------
     def _spawn(self, spawns: list[Spawning]) -> str:
+        """Two batches at most: first the new sessions (one line each), then every other
+        pane, split from its session's first pane by `%id`. Splitting by session *name*
+        would put panes into a foreign session that took the name in between."""
         pending = [s for s in spawns if s.tmux_pane_id is None]
-        stderr = ""
-        for attempt in range(len(RETRY_WAITS) + 1):
-            if not pending:
-                break
-            try:
-                result = self.tmux.source(self._lines(pending), start_server=True)
-                stderr = result.stderr.strip()
-                break
-            except TransientError as exc:
-                stderr = str(exc)
-                if attempt == len(RETRY_WAITS):
-                    break
-                self.sleep(RETRY_WAITS[attempt])
-                listing = self.tmux.list_panes()  # observe again: never spawn a pane twice
-                if not listing.known:
-                    break
-                ours = {p.record_id for p in listing.panes if p.owner == self.store.instance_id}
-                pending = [s for s in pending if s.record.id not in ours]
+        firsts: dict[str, Spawning] = {}
+        for spawn in pending:
+            if spawn.respawn is None and spawn.anchor is None:
+                firsts.setdefault(spawn.layout.session, spawn)
+        heads = list(firsts.values())
+        stderr, created = self._batch(heads, start_server=True) if heads else ("", {})
+        rest: list[Spawning] = []
+        for spawn in pending:
+            if spawn in heads:
+                continue
+            if spawn.respawn is None and spawn.anchor is None:
+                head = created.get(firsts[spawn.layout.session].record.id)
+                if head is None:
+                    continue  # its session could not be created: pane_create fails below
+                spawn.anchor = head
+            rest.append(spawn)
+        if rest:
+            more, _ = self._batch(rest, start_server=not heads)
+            stderr = "\n".join(x for x in (stderr, more) if x)
         started = time.monotonic()
         for spawn in spawns:
             spawn.spawned_at = started
         return stderr
 
-    def _lines(self, spawns: list[Spawning]) -> list[str]:
-        lines: list[str] = []
-        sessions_started: set[str] = set()
-        for spawn in spawns:
-            layout = spawn.layout
-            pane_spawn = self._pane_spawn(spawn)
-            if spawn.respawn is not None:
-                lines.append(respawn_line(spawn.respawn, pane_spawn))
-            elif spawn.anchor is not None:
-                lines.append(split_line(spawn.anchor, pane_spawn))
-            elif layout.session in sessions_started:
-                lines.append(split_line(f"={layout.session}:", pane_spawn))
-            else:
-                sessions_started.add(layout.session)
-                lines.append(new_session_line(layout.session, pane_spawn))
-        return lines
+    def _batch(self, spawns: list[Spawning], start_server: bool) -> tuple[str, dict[str, str]]:
+        """One `source-file` batch; after a timeout, observe again and resend only the lines
+        whose pane does not exist yet (a retry never spawns a pane twice)."""
+        pending, stderr = list(spawns), ""
+        created: dict[str, str] = {}
+        for attempt in range(len(RETRY_WAITS) + 1):
+            if not pending:
+                break
+            try:
+                result = self.tmux.source([self._line(s) for s in pending], start_server=start_server)
+                return result.stderr.strip(), {**created, **parse_created(result.stdout)}
+            except TransientError as exc:
+                stderr = str(exc)
+                if attempt == len(RETRY_WAITS):
+                    break
+                self.sleep(RETRY_WAITS[attempt])
+                listing = self.tmux.list_panes()
+                if not listing.known:
+                    break
+                ours = {p.record_id: p.pane_id for p in listing.panes if p.owner == self.store.instance_id}
+                created.update({s.record.id: ours[s.record.id] for s in pending if s.record.id in ours})
+                pending = [s for s in pending if s.record.id not in ours]
+        return stderr, created
+
+    def _line(self, spawn: Spawning) -> str:
+        pane_spawn = self._pane_spawn(spawn)
+        if spawn.respawn is not None:
+            return respawn_line(spawn.respawn, pane_spawn)
+        if spawn.anchor is not None:
+            return split_line(spawn.anchor, pane_spawn)
+        return new_session_line(spawn.layout.session, pane_spawn)
 
     def _pane_spawn(self, spawn: Spawning) -> PaneSpawn:
         launch = spawn.pane.launch
@@ -272,8 +306,15 @@ class SpawnPipeline:
             command=launch.command,
             env=launch.env,
             working_dir=launch.working_dir,
-            log_path=str(spawn.log_path) if spawn.log_path and not spawn.log_error else None,
+            log_path=self._pipe_path(spawn),
+            log_make_dir=spawn.layout.target.container is not None,
         )
+
+    def _pipe_path(self, spawn: Spawning) -> str | None:
+        """Where the pipe writes, as the tmux server sees it (inside the container for one)."""
+        if spawn.log_path is None or spawn.log_error:
+            return None
+        return logs.pipe_path(self.logs_dir, spawn.layout.target, spawn.layout.name, spawn.pane.label)
 
     # -- probe, register, log ------------------------------------------------------------
     def _conclude(self, spawn: Spawning, listing: Listing, stderr: str) -> bool:
@@ -331,7 +372,7 @@ class SpawnPipeline:
         except sqlite3.Error as exc:
             tx.transition(record, State.FAILED, stage=Stage.REGISTRATION, reason=str(exc))
             return
-        log_error = spawn.log_error or (logs.still_writable(spawn.log_path) if spawn.log_path else None)
+        log_error = spawn.log_error or logs.check(spawn.layout.target, spawn.log_path)
         if log_error:
             tx.emit("managed_pane_log_attach_failed", spawn.layout_id, record.id, {"reason": log_error})
             tx.transition(record, State.DEGRADED, stage=Stage.LOG_ATTACH, reason=log_error)

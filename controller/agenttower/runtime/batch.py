@@ -31,7 +31,8 @@ class PaneSpawn:
     command: tuple[str, ...] | None
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
-    log_path: str | None = None  # as the tmux server sees it
+    log_path: str | None = None  # as the tmux server sees it (inside the container, for one)
+    log_make_dir: bool = False  # create the log's directory in the pipe (container targets)
 
     def argv(self) -> list[str]:
         """No shell ever parses the command: tmux execs argv; `env` runs one-element
@@ -59,7 +60,7 @@ def _tag(spawn: PaneSpawn, target: list[str]) -> list[list[str]]:
         ["select-pane", *target, "-T", format_literal(f"@MANAGED:{spawn.token}:{spawn.label}")],
     ]
     if spawn.log_path is not None:
-        commands.append(["pipe-pane", *target, pipe_to_file(spawn.log_path)])
+        commands.append(["pipe-pane", *target, pipe_to_file(spawn.log_path, spawn.log_make_dir)])
     return commands
 
 

@@ -1,8 +1,10 @@
 """Parsing one `list-panes -a -F` listing, and classifying a listing that failed.
 
-A failed listing is either confidently empty (no server, no socket: the panes are
-gone) or indeterminate (a timeout, anything unknown): then records must stay as they
-are, so the two are told apart here, from tmux's stderr.
+A failed listing is either confidently empty (no server, no socket, a container that
+is stopped or gone: the panes are gone) or indeterminate (a timeout, a docker daemon
+that does not answer, anything unknown): then records must stay as they are, so the
+two are told apart here, from stderr. tmux and docker both exit 1 for all of these;
+only the message differs.
 """
 
 from __future__ import annotations
@@ -37,6 +39,32 @@ _EMPTY_MARKERS = (
 )
 
 
+# `docker exec` (and podman's) messages, checked before tmux's: the tmux markers below
+# would misread some of them (podman's missing-binary error ends in "no such file").
+_DOCKER_DOWN = (
+    "cannot connect to the docker daemon",
+    "is the docker daemon running",
+    "error during connect",
+)
+_CONTAINER_MISSING = ("no such container", "no container with name or id")
+_CONTAINER_STOPPED = ("is not running", "can only create exec sessions on running containers")
+_CONTAINER_UNKNOWN = (  # the container is there but cannot be asked: leave records alone
+    "is paused",
+    "is restarting",
+    "unable to find user",
+    "executable file not found",
+    "oci runtime",
+    "permission denied while trying to connect",
+)
+
+
+class Unavailable(StrEnum):
+    """Why a confidently empty target cannot take new panes right now."""
+
+    CONTAINER_MISSING = "container_missing"
+    CONTAINER_STOPPED = "container_stopped"
+
+
 class ListingStatus(StrEnum):
     OK = "ok"
     EMPTY = "empty"  # confidently nothing there: no server, no socket
@@ -65,6 +93,8 @@ class ObservedPane:
     def exit_description(self) -> str:
         if self.dead_signal:
             return f"killed by signal {self.dead_signal}"
+        if self.dead_status is None:
+            return "exited"
         return f"exited with status {self.dead_status}"
 
 
@@ -74,10 +104,17 @@ class Listing:
     status: ListingStatus
     panes: tuple[ObservedPane, ...] = ()
     error: str | None = None
+    unavailable: Unavailable | None = None  # empty because the container is stopped or gone
+    transient: bool = False  # indeterminate for a reason that may pass (retried)
 
     @property
     def known(self) -> bool:
         return self.status is not ListingStatus.INDETERMINATE
+
+    @property
+    def can_create(self) -> bool:
+        """Panes can be spawned here now (a stopped or missing container cannot take any)."""
+        return self.known and self.unavailable is None
 
     def sessions(self) -> set[str]:
         return {p.session for p in self.panes}
@@ -135,8 +172,23 @@ def parse_listing(target_key: str, stdout: str) -> Listing:
     return Listing(target_key, ListingStatus.OK, tuple(panes))
 
 
-def classify_failure(target_key: str, stderr: str) -> Listing:
+def _has(text: str, markers: tuple[str, ...]) -> bool:
+    return any(marker in text for marker in markers)
+
+
+def classify_failure(target_key: str, stderr: str, container: bool = False) -> Listing:
+    """A listing that exited non-zero, told apart by its stderr (docker's first, then tmux's)."""
     lowered = stderr.lower()
-    if any(marker in lowered for marker in _EMPTY_MARKERS):
-        return Listing(target_key, ListingStatus.EMPTY, (), stderr.strip() or None)
-    return Listing(target_key, ListingStatus.INDETERMINATE, (), stderr.strip() or "unknown error")
+    message = stderr.strip() or None
+    if container:
+        if _has(lowered, _DOCKER_DOWN):
+            return Listing(target_key, ListingStatus.INDETERMINATE, (), message, transient=True)
+        if _has(lowered, _CONTAINER_MISSING):
+            return Listing(target_key, ListingStatus.EMPTY, (), message, Unavailable.CONTAINER_MISSING)
+        if _has(lowered, _CONTAINER_STOPPED):
+            return Listing(target_key, ListingStatus.EMPTY, (), message, Unavailable.CONTAINER_STOPPED)
+        if _has(lowered, _CONTAINER_UNKNOWN):
+            return Listing(target_key, ListingStatus.INDETERMINATE, (), message)
+    if _has(lowered, _EMPTY_MARKERS):
+        return Listing(target_key, ListingStatus.EMPTY, (), message)
+    return Listing(target_key, ListingStatus.INDETERMINATE, (), message or "unknown error")

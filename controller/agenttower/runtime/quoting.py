@@ -37,6 +37,12 @@ def format_literal(text: str) -> str:
     return text.replace("#", "##")
 
 
-def pipe_to_file(path: str) -> str:
-    """The `pipe-pane` shell command appending a pane's output to `path`."""
-    return format_literal(f"exec cat >> {shlex.quote(path)}").replace("%", "%%")
+def pipe_to_file(path: str, make_dir: bool = False) -> str:
+    """The `pipe-pane` shell command appending a pane's output to `path`; with `make_dir`
+    it first creates the file's directory (inside a container, as the container's user,
+    where the host could not create it with the right owner)."""
+    command = f"exec cat >> {shlex.quote(path)}"
+    if make_dir:
+        directory = path.rsplit("/", 1)[0] or "/"
+        command = f"mkdir -p {shlex.quote(directory)} && {command}"
+    return format_literal(command).replace("%", "%%")

@@ -1,29 +1,60 @@
-"""A target is an exec prefix: `tmux [-L socket | -S path]` on the host.
+"""A target is an exec prefix: `tmux [-L socket | -S path]` on the host, or
+`docker exec -i [-u user] CONTAINER tmux [-L socket | -S path]` for a container.
 
+Everything else (the listing format, the `source-file -` batches on stdin) is the same
+for both, so a container costs exactly as many execs as the host costs tmux processes.
 Child processes run with `$TMUX` unset, so the host target is the user's default
 server for `TMUX_TMPDIR` (or the layout's socket), never the server of the shell
-agenttower happens to run in.
+agenttower happens to run in; `docker exec` passes none of our environment inside.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from agenttower.model.resolved import Target
+
+from .docker import docker_binary
 
 
 @dataclass(frozen=True)
 class ExecTarget:
     target: Target
     tmux_binary: str = "tmux"
+    docker: str = ""  # the docker (or podman) binary; empty: $AGENTTOWER_DOCKER, else docker
 
     @property
     def key(self) -> str:
         return self.target.key
 
+    @property
+    def is_container(self) -> bool:
+        return self.target.container is not None
+
+    @property
+    def program(self) -> str:
+        """What runs first: the name to put in error messages."""
+        return self.docker_binary if self.is_container else self.tmux_binary
+
+    @property
+    def docker_binary(self) -> str:
+        return self.docker or docker_binary()
+
+    def exec_prefix(self) -> list[str]:
+        """`docker exec -i [-u user] NAME` for a container (stdin carries batches), else []."""
+        if self.target.container is None:
+            return []
+        user = ["-u", self.target.user] if self.target.user else []
+        return [self.docker_binary, "exec", "-i", *user, self.target.container]
+
     def argv(self, *args: str) -> list[str]:
-        prefix = [self.tmux_binary]
+        # inside a container tmux is whatever `tmux` is on the container's PATH:
+        # AGENTTOWER_TMUX names a host binary
+        tmux = "tmux" if self.is_container else self.tmux_binary
+        prefix = [*self.exec_prefix(), tmux]
         if self.target.socket is not None:
             prefix += ["-L", self.target.socket]
         elif self.target.socket_path is not None:
@@ -39,8 +70,25 @@ class ExecTarget:
 
 
 def host_target_for_key(key: str) -> Target:
-    """Rebuild a host Target from its record key (`host`, `host:<socket>`, `host:/path`)."""
+    """Rebuild a Target from its record key alone (`host`, `host:<socket>`, `host:/path`,
+    `container:<name>`). The key holds no user and no logMount: prefer `target_for_record`."""
     if key == "host":
         return Target()
-    _, _, rest = key.partition(":")
+    kind, _, rest = key.partition(":")
+    if kind == "container":
+        return Target(container=rest)
     return Target(socket_path=rest) if rest.startswith("/") else Target(socket=rest)
+
+
+def target_for_record(key: str, resolved: Mapping[str, Any] | None) -> Target:
+    """A layout record's target: its stored resolved spec (`DesiredLayout.to_json()`,
+    which keeps user, socket and logMount), else what the key alone says."""
+    stored = (resolved or {}).get("target")
+    if isinstance(stored, Mapping):
+        try:
+            target = Target(**stored)
+        except TypeError:
+            target = None
+        if target is not None and target.key == key:
+            return target
+    return host_target_for_key(key)

@@ -2,7 +2,8 @@
 
 Written by hand because libtmux runs one process per command and cannot send a
 whole layout as one `source-file -` batch, which is what keeps creation at a
-constant number of invocations and keeps env values out of `ps`.
+constant number of invocations and keeps env values out of `ps`. For a container
+each invocation is one `docker exec -i`, and the batch travels on its stdin.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ class Tmux:
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> RunResult:
         self.invocations += 1
+        program = self.target.program
         try:
             proc = subprocess.run(
                 self.target.argv(*args),
                 input=stdin,
+                # no batch: nothing to read (a `docker exec -i` would otherwise hold the terminal)
+                stdin=subprocess.DEVNULL if stdin is None else None,
                 capture_output=True,
                 text=True,
                 timeout=self.timeout,
@@ -49,9 +53,9 @@ class Tmux:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise TransientError(f"tmux timed out after {self.timeout:.0f}s") from exc
+            raise TransientError(f"{program} timed out after {self.timeout:.0f}s") from exc
         except OSError as exc:
-            raise TransientError(f"cannot run tmux: {exc.strerror}") from exc
+            raise TransientError(f"cannot run {program}: {exc.strerror}") from exc
         return RunResult(proc.returncode, proc.stdout, proc.stderr)
 
     def list_panes(self) -> Listing:
@@ -71,7 +75,10 @@ class Tmux:
         result = self.run(["list-panes", "-a", "-F", FORMAT])
         if result.returncode == 0:
             return parse_listing(self.target.key, result.stdout)
-        return classify_failure(self.target.key, result.stderr)
+        listing = classify_failure(self.target.key, result.stderr, self.target.is_container)
+        if listing.transient:  # e.g. the docker daemon does not answer: retried like a timeout
+            raise TransientError(listing.error or "transient failure")
+        return listing
 
     def source(self, lines: Sequence[str], start_server: bool = False) -> RunResult:
         """Run a batch, one independent line per pane; a failing line skips only itself."""

@@ -95,6 +95,15 @@ class Store:
             sql, args = sql + " WHERE layout_id=?", (layout_id,)  # type: ignore[assignment]
         return [PaneRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id", args)]
 
+    def live_layout_panes(self) -> list[PaneRecord]:
+        """Every pane record of the layouts that are not removed (history of removed
+        layouts is not read on every pass)."""
+        rows = self.conn.execute(
+            "SELECT * FROM panes WHERE layout_id IN (SELECT id FROM layouts WHERE state != 'removed')"
+            " ORDER BY created_at, id"
+        )
+        return [PaneRecord.from_row(r) for r in rows]
+
     def pane(self, pane_id: str) -> PaneRecord | None:
         row = self.conn.execute("SELECT * FROM panes WHERE id=?", (pane_id,)).fetchone()
         return PaneRecord.from_row(row) if row else None
@@ -127,6 +136,18 @@ class Store:
         if pane_id is not None:
             rows = [e for e in rows if e.get("pane_id") == pane_id]
         return rows[-limit:] if limit else rows
+
+    def idempotent_result(self, key: str) -> tuple[str, str, dict[str, Any]] | None:
+        """(op, request hash, result) stored under an idempotency key."""
+        row = self.conn.execute(
+            "SELECT op, request_hash, result_json FROM idempotency WHERE key=?", (key,)
+        ).fetchone()
+        return (row[0], row[1], json.loads(row[2])) if row else None
+
+    def adopted(self, tmux_pane_id: str | None = None) -> list[AgentRecord]:
+        rows = self.conn.execute("SELECT * FROM agents WHERE origin='adopted' ORDER BY created_at")
+        agents = [AgentRecord.from_row(r) for r in rows]
+        return [a for a in agents if tmux_pane_id is None or a.tmux_pane_id == tmux_pane_id]
 
     def mark_written_through(self, seq: int) -> None:
         with immediate(self.conn):
@@ -339,6 +360,24 @@ class Writer:
                 pane.capability,
                 self.now,
             ),
+        )
+        return agent_id
+
+    def remember(self, key: str, op: str, request_hash: str, result: Mapping[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO idempotency(key, op, request_hash, result_json, created_at)"
+            " VALUES (?,?,?,?,?)",
+            (key, op, request_hash, json.dumps(result), self.now),
+        )
+
+    def adopt(
+        self, tmux_pane_id: str, target_key: str, layout: str, label: str, role: str, capability: str
+    ) -> str:
+        agent_id = new_id("agt")
+        self.conn.execute(
+            "INSERT INTO agents(id, pane_id, origin, target_key, tmux_pane_id, layout_name, label, role,"
+            " capability, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (agent_id, None, "adopted", target_key, tmux_pane_id, layout, label, role, capability, self.now),
         )
         return agent_id
 

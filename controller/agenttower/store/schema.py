@@ -83,3 +83,15 @@ MIGRATIONS += (
     ALTER TABLE layouts ADD COLUMN conditions_json TEXT NOT NULL DEFAULT '[]';
     """,
 )
+
+MIGRATIONS += (
+    """
+    CREATE TABLE idempotency (
+        key TEXT PRIMARY KEY,
+        op TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        result_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
+)

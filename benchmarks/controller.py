@@ -1,0 +1,612 @@
+"""Controller benchmarks: save-to-tmux latency, the no-op pass, the idle controller.
+
+    python benchmarks/controller.py [--repeat N] [--out docs/benchmarks.md]
+
+Three measurements, each in its own fresh sandbox from run.py (own HOME, XDG dirs and
+TMUX_TMPDIR, `TMUX` unset, the tmux server killed afterwards), each against a real
+`agenttower controller run --log-format json` process:
+
+1. save -> first tmux command / all panes ready: N atomic saves (dot temp file +
+   os.replace) of a new 1m+2s manifest into the watched desired dir; a `sh` tmux shim
+   timestamps every call with `date +%s%N`, SQLite is polled read-only for `ready`;
+2. the no-op pass with 40 x 2m+2s (160 panes) converged: `duration_ms` and `tmux_calls`
+   of the controller's own JSON log lines, `--resync 1s` for NOOP_SECONDS;
+3. the idle controller with those 40 layouts and the default `--resync 30s`: VmRSS from
+   /proc/PID/status and CPU from the utime+stime deltas of /proc/PID/stat over IDLE_SECONDS.
+
+`python benchmarks/controller.py` replaces only the "## Controller" section of the
+Markdown file (appending it when missing); `benchmarks/run.py` runs this too and writes
+the section with the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from run import (
+    AGENTTOWER,
+    API,
+    LABELS,
+    PANE_COMMAND,
+    REAL_TMUX,
+    REPO,
+    BenchError,
+    Sandbox,
+    check_ok,
+    check_ready,
+    check_tmux,
+    command_output,
+    cpu_model,
+    layout_names,
+    out_arg,
+    sandbox,
+    write_agenttower,
+)
+
+SECTION = "## Controller"
+NOOP_LAYOUTS = 40  # x 2m+2s = 160 panes; also the default capacity (live layouts)
+NOOP_SECONDS = 15.0
+IDLE_SECONDS = 60.0
+SETTLE_TIMEOUT = 30.0
+POLL_S = 0.005
+
+TARGET_FIRST_MS = 150.0
+TARGET_NOOP_MS = 30.0
+TARGET_RSS_MB = 80.0
+TARGET_CPU_PCT = 1.0
+
+
+# --------------------------------------------------------------------------- controller process
+
+
+class Controller:
+    """`agenttower controller run --log-format json` in a sandbox, its stderr in a file."""
+
+    def __init__(self, sb: Sandbox, *args: str, timestamps: bool = False) -> None:
+        self.sb = sb
+        self.log = sb.root / "controller.log"
+        self.tmux_log = sb.root / "tmux-times.log"
+        env = dict(sb.env)
+        if timestamps:
+            shim_dir = sb.root / "tshim"
+            shim_dir.mkdir()
+            shim = shim_dir / "tmux"
+            # sh + date: ~1-2 ms per call, against ~30 ms for a Python shim; the timestamp is
+            # taken after the shim's own start, so it errs late (against the controller)
+            shim.write_text(
+                f'#!/bin/sh\nprintf "%s %s\\n" "$(date +%s%N)" "$*" >> {shlex.quote(str(self.tmux_log))}\n'
+                f'exec {shlex.quote(str(REAL_TMUX))} "$@"\n'
+            )
+            shim.chmod(0o755)
+            env["PATH"] = f"{shim_dir}:{env['PATH']}"
+        self.argv = [str(AGENTTOWER), "controller", "run", "--log-format", "json", *args]
+        with self.log.open("wb") as err:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=env,
+                cwd=sb.work,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+        self.pid = self.proc.pid
+
+    def lines(self) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log.read_text().splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # a traceback line, reported by check_alive
+        return found
+
+    def passes(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("event") == "reconcile"]
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise BenchError(f"controller exited {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+
+    def wait_passes(self, count: int, timeout: float = SETTLE_TIMEOUT) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            passes = self.passes()
+            if len(passes) >= count:
+                return passes
+            if time.monotonic() > deadline:
+                raise BenchError(f"controller logged {len(passes)} passes, waited for {count}")
+            time.sleep(0.02)
+
+    def wait_idle(
+        self,
+        after: int,
+        until: Callable[[list[dict[str, Any]]], bool] = lambda _: True,
+        timeout: float = SETTLE_TIMEOUT,
+    ) -> list[dict[str, Any]]:
+        """Until `until` holds for the passes logged after the first `after` ones and the
+        last of them had nothing to do (the controller then sleeps until its resync or the
+        next file event). Returns every pass logged so far."""
+        deadline = time.monotonic() + timeout
+        count = after + 1
+        while True:
+            passes = self.wait_passes(count, max(deadline - time.monotonic(), 0.0))
+            if not passes[-1]["actions"] and until(passes[after:]):
+                return passes
+            if time.monotonic() > deadline:
+                raise BenchError(f"controller never settled; passes since: {passes[after:]}")
+            count = len(passes) + 1
+
+    def tmux_times(self) -> list[tuple[int, str]]:
+        if not self.tmux_log.exists():
+            return []
+        rows = []
+        for line in self.tmux_log.read_text().splitlines():
+            stamp, _, args = line.partition(" ")
+            rows.append((int(stamp), args))
+        return rows
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise BenchError("controller ignored SIGTERM for 20 s") from None
+        if self.proc.returncode != 0:
+            raise BenchError(f"controller exited {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+
+
+@contextmanager
+def controller(sb: Sandbox, *args: str, timestamps: bool = False) -> Iterator[Controller]:
+    ctl = Controller(sb, *args, timestamps=timestamps)
+    try:
+        yield ctl
+        ctl.stop()
+    finally:
+        if ctl.proc.poll() is None:  # an error above: never leave it running
+            ctl.proc.kill()
+            ctl.proc.wait()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def desired_dir(sb: Sandbox) -> Path:
+    return Path(sb.env["XDG_CONFIG_HOME"]) / "opensoft" / "agenttower" / "desired"
+
+
+def database(sb: Sandbox) -> Path:
+    return Path(sb.env["XDG_STATE_HOME"]) / "opensoft" / "agenttower" / "agenttower.sqlite3"
+
+
+def layout_doc(name: str, template: str) -> dict[str, object]:
+    return {
+        "apiVersion": API,
+        "kind": "Layout",
+        "metadata": {"name": name},
+        "spec": {"template": template, "launch": dict.fromkeys(LABELS[template], "sleepy")},
+    }
+
+
+def apply(sb: Sandbox, path: Path, panes: int) -> None:
+    """Untimed set-up: `agenttower apply -f path --wait`, then every pane ready."""
+    _, proc = sb.run([str(AGENTTOWER), "apply", "-f", str(path), "--wait"])
+    check_ok(f"agenttower apply -f {path.name}", proc)
+    check_ready(sb, panes)
+
+
+def ready_count(db: sqlite3.Connection, layout: str) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM panes p JOIN layouts l ON l.id = p.layout_id"
+        " WHERE l.name = ? AND l.state != 'removed' AND p.state = 'ready'",
+        (layout,),
+    ).fetchone()
+    return int(row[0])
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, math.ceil(pct / 100 * len(ordered)) - 1)  # nearest rank
+    return ordered[rank]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Metric:
+    name: str
+    unit: str
+    values: list[float]
+    target: str
+    met: bool | None  # None: no target
+    spread: str = ""  # "min / max" or "p90" text; filled from values when empty
+    digits: int = 1
+
+    def fmt(self, value: float) -> str:
+        return f"{value:.{self.digits}f} {self.unit}".strip()
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def spread_text(self) -> str:
+        if self.spread:
+            return self.spread
+        if len(self.values) == 1:
+            return "(one sample)"
+        text = f"{self.fmt(min(self.values))} / {self.fmt(max(self.values))}"
+        if len(self.values) >= 5:
+            text += f" (p90 {self.fmt(percentile(self.values, 90))})"
+        return text
+
+
+@dataclass
+class Results:
+    saves: int
+    metrics: list[Metric] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    elapsed: float = 0.0
+    load: list[float] = field(default_factory=list)  # 1-min load average before each measurement
+
+
+def log_progress(metric: Metric) -> None:
+    verdict = {True: "met", False: "MISSED", None: "no target"}
+    print(
+        f"  controller  {metric.name:<58} median {metric.fmt(metric.median):>12}  "
+        f"{metric.spread_text():<36} {verdict.get(metric.met, '')} ({metric.target})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- 1. save latency
+
+
+def bench_save(saves: int, results: Results) -> None:
+    firsts: list[float] = []
+    readies: list[float] = []
+    passes_ms: list[float] = []
+    with sandbox() as sb:
+        base = sb.work / "base.yaml"
+        profile = {"apiVersion": API, "kind": "LaunchProfile", "metadata": {"name": "sleepy"}}
+        profile["spec"] = {"command": PANE_COMMAND}
+        base.write_text(yaml.safe_dump_all([layout_doc("base", "1m+2s"), profile], sort_keys=False))
+        apply(sb, base, 3)
+        desired = desired_dir(sb)
+        # a long resync: no timer pass may coincide with a save; only the watcher wakes it
+        with controller(sb, "--resync", "3600s", timestamps=True) as ctl:
+            seen = len(ctl.wait_idle(0))
+            db = sqlite3.connect(f"file:{database(sb)}?mode=ro", uri=True, timeout=30)
+            try:
+                for i in range(saves):
+                    name = f"save{i:02d}"
+                    first, ready, pass_ms, seen = one_save(sb, ctl, db, desired, name, seen)
+                    firsts.append(first)
+                    readies.append(ready)
+                    passes_ms.append(pass_ms)
+                    seen = remove(sb, ctl, desired, name, seen)
+            finally:
+                db.close()
+    first_metric = Metric(
+        "save -> first tmux command", "ms", firsts, f"<= {TARGET_FIRST_MS:.0f} ms", False, digits=0
+    )
+    first_metric.met = first_metric.median <= TARGET_FIRST_MS
+    ready_metric = Metric(
+        "save -> all 3 panes ready (probe 1 s, default)", "ms", readies, "-", None, digits=0
+    )
+    results.metrics += [first_metric, ready_metric]
+    results.notes.append(
+        f"Save: {saves} saves, each a new 1m+2s layout (`save00`, `save01`, ...) written to "
+        "`.<name>.yaml.tmp` in the desired dir and `os.replace`d to `<name>.yaml`, with one "
+        "converged layout already there; the clock starts just before `os.replace`. The first "
+        "tmux command is the first call the `tmux` shim (`sh`, `date +%s%N`, then exec) logs "
+        "after that instant (checked to be the `list-panes` of the pass the watcher triggered; "
+        'the shim\'s own start, ~1-2 ms, counts against the controller). "Ready" is the '
+        "first time a read-only SQLite poll (every 5 ms) sees all 3 pane records `ready`; it "
+        "includes the default 1 s launch probe (`AGENTTOWER_PROBE_DELAY` unset). That pass's "
+        f"own `duration_ms`: median {statistics.median(passes_ms):.0f} ms. Between saves the "
+        "layout's file is deleted and the controller left to prune it and go idle (untimed), "
+        "so every save meets the same state. The controller runs with `--resync 3600s` here "
+        "so that no timer pass can coincide with a save."
+    )
+    for metric in (first_metric, ready_metric):
+        log_progress(metric)
+
+
+def one_save(
+    sb: Sandbox, ctl: Controller, db: sqlite3.Connection, desired: Path, name: str, seen: int
+) -> tuple[float, float, float, int]:
+    text = yaml.safe_dump(layout_doc(name, "1m+2s"), sort_keys=False)
+    temp = desired / f".{name}.yaml.tmp"
+    temp.write_text(text)
+    start = time.time_ns()
+    os.replace(temp, desired / f"{name}.yaml")
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while ready_count(db, name) < 3:
+        if time.monotonic() > deadline:
+            ctl.check_alive()
+            raise BenchError(f"layout {name} not ready after {SETTLE_TIMEOUT:.0f} s")
+        time.sleep(POLL_S)
+    ready = time.time_ns()
+
+    def creating(new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [p for p in new if any(a.startswith(f"create layout {name} ") for a in p["actions"])]
+
+    passes = ctl.wait_idle(seen, lambda new: bool(creating(new)))
+    if len(creating(passes[seen:])) != 1:
+        raise BenchError(f"expected one pass creating {name}, got: {passes[seen:]}")
+    calls = [(stamp, args) for stamp, args in ctl.tmux_times() if stamp >= start]
+    if not calls or not calls[0][1].startswith("list-panes -a"):
+        raise BenchError(f"the first tmux call after saving {name} is not the pass's listing: {calls[:1]}")
+    check_tmux(sb, ["base", name], 3)
+    return (
+        (calls[0][0] - start) / 1e6,
+        (ready - start) / 1e6,
+        float(creating(passes[seen:])[0]["duration_ms"]),
+        len(passes),
+    )
+
+
+def remove(sb: Sandbox, ctl: Controller, desired: Path, name: str, seen: int) -> int:
+    (desired / f"{name}.yaml").unlink()
+    passes = ctl.wait_idle(
+        seen, lambda new: any(a.startswith(f"remove pane {name}/") for p in new for a in p["actions"])
+    )
+    check_tmux(sb, ["base"], 3)
+    return len(passes)
+
+
+# --------------------------------------------------------------------------- 2. no-op pass
+
+
+def converged_forty(sb: Sandbox) -> None:
+    apply(sb, write_agenttower(sb, NOOP_LAYOUTS, "2m+2s"), NOOP_LAYOUTS * 4)
+
+
+def bench_noop(seconds: float, results: Results) -> None:
+    with sandbox() as sb:
+        converged_forty(sb)
+        with controller(sb, "--resync", "1s") as ctl:
+            ctl.wait_passes(1)
+            time.sleep(seconds)
+            ctl.check_alive()
+        passes = ctl.passes()
+        check_tmux(sb, layout_names(NOOP_LAYOUTS), 4)
+        check_ready(sb, NOOP_LAYOUTS * 4)
+    noop = [p for p in passes[1:] if not p["actions"]]  # the first pass is boot recovery
+    if len(noop) < 5:
+        raise BenchError(f"only {len(noop)} no-op passes in {seconds:.0f} s: {passes}")
+    durations = [float(p["duration_ms"]) for p in noop]
+    calls = [float(p["tmux_calls"]) for p in noop]
+    duration = Metric(
+        f"no-op pass, {NOOP_LAYOUTS} layouts / {NOOP_LAYOUTS * 4} panes (`duration_ms`)",
+        "ms",
+        durations,
+        f"<= {TARGET_NOOP_MS:.0f} ms",
+        statistics.median(durations) <= TARGET_NOOP_MS,
+    )
+    invocations = Metric(
+        "tmux invocations per no-op pass (`tmux_calls`)",
+        "",
+        calls,
+        "exactly 1",
+        all(c == 1 for c in calls),
+        spread=f"{min(calls):.0f} / {max(calls):.0f}",
+        digits=0,
+    )
+    results.metrics += [duration, invocations]
+    boot = passes[0]
+    results.notes.append(
+        f"No-op pass: {NOOP_LAYOUTS} x 2m+2s converged by `agenttower apply --wait`, then the "
+        f"controller with `--resync 1s` for {seconds:.0f} s: {len(noop)} no-op passes measured "
+        f"(the first pass, boot recovery, is left out: {boot['duration_ms']} ms, "
+        f"{boot['tmux_calls']} tmux call{'s' if boot['tmux_calls'] != 1 else ''}). `duration_ms` "
+        "is the controller's own timing of `Session.run_pass` (snapshot, observe, plan, execute, "
+        "status, audit); reading the desired dir before it is not included."
+    )
+    for metric in (duration, invocations):
+        log_progress(metric)
+
+
+# --------------------------------------------------------------------------- 3. idle controller
+
+
+def proc_ticks(pid: int, children: bool = False) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # after the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks + (int(fields[13]) + int(fields[14]) if children else 0)
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise BenchError(f"no {key} in /proc/{pid}/status")
+
+
+def bench_idle(seconds: float, results: Results) -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    rss: list[float] = []
+    windows: list[float] = []
+    with sandbox() as sb:
+        converged_forty(sb)
+        with controller(sb) as ctl:  # the default --resync 30s
+            ctl.wait_idle(0)
+            time.sleep(2.0)  # let the boot pass's garbage and the watcher settle
+            before = len(ctl.passes())
+            t0 = time.monotonic()
+            ticks0 = proc_ticks(ctl.pid)
+            all0 = proc_ticks(ctl.pid, children=True)
+            window_start, window_ticks = t0, ticks0
+            while (now := time.monotonic()) < t0 + seconds:
+                ctl.check_alive()
+                rss.append(proc_status_kb(ctl.pid, "VmRSS") / 1024)
+                if now - window_start >= 10.0:
+                    ticks = proc_ticks(ctl.pid)
+                    windows.append((ticks - window_ticks) / hz / (now - window_start) * 100)
+                    window_start, window_ticks = now, ticks
+                time.sleep(1.0 - (now - t0) % 1.0)
+            elapsed = time.monotonic() - t0
+            ticks1 = proc_ticks(ctl.pid)
+            all1 = proc_ticks(ctl.pid, children=True)
+            hwm = proc_status_kb(ctl.pid, "VmHWM") / 1024
+            during = ctl.passes()[before:]
+        check_tmux(sb, layout_names(NOOP_LAYOUTS), 4)
+    cpu = (ticks1 - ticks0) / hz / elapsed * 100
+    cpu_all = (all1 - all0) / hz / elapsed * 100
+    rss_metric = Metric(
+        f"idle controller RSS ({NOOP_LAYOUTS} layouts, `--resync 30s`)",
+        "MB",
+        rss,
+        f"<= {TARGET_RSS_MB:.0f} MB",
+        max(rss) <= TARGET_RSS_MB,
+        spread=f"{min(rss):.1f} / {max(rss):.1f} MB (peak VmHWM {hwm:.1f} MB)",
+    )
+    cpu_metric = Metric(
+        f"idle controller CPU over {elapsed:.0f} s",
+        "%",
+        [cpu],
+        f"< {TARGET_CPU_PCT:.0f} %",
+        cpu < TARGET_CPU_PCT,
+        spread=(f"10 s windows {min(windows):.2f} / {max(windows):.2f} %" if windows else "(one window)"),
+        digits=2,
+    )
+    results.metrics += [rss_metric, cpu_metric]
+    results.notes.append(
+        f"Idle: the same {NOOP_LAYOUTS} converged layouts, the controller with its default "
+        f"`--resync 30s`, measured for {elapsed:.0f} s from 2 s after its first pass: VmRSS of "
+        f"/proc/PID/status sampled every second ({len(rss)} samples; met means the largest is "
+        "under the target), CPU = utime+stime deltas of /proc/PID/stat over wall time, all "
+        f"threads, against one core. {len(during)} resync pass{'es' if len(during) != 1 else ''} "
+        f"fell in the window. With the tmux client processes it waited for (cutime+cstime) "
+        f"the CPU was {cpu_all:.2f} %."
+    )
+    for metric in (rss_metric, cpu_metric):
+        log_progress(metric)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def measure(saves: int, noop_seconds: float = NOOP_SECONDS, idle_seconds: float = IDLE_SECONDS) -> Results:
+    results = Results(saves)
+    t0 = time.monotonic()
+    for bench in (
+        lambda: bench_save(saves, results),
+        lambda: bench_noop(noop_seconds, results),
+        lambda: bench_idle(idle_seconds, results),
+    ):
+        results.load.append(os.getloadavg()[0])
+        bench()
+    results.elapsed = time.monotonic() - t0
+    return results
+
+
+def render_section(results: Results, rerun: str) -> list[str]:
+    rev = command_output("git", "-C", str(REPO), "rev-parse", "--short", "HEAD")
+    dirty = command_output("git", "-C", str(REPO), "status", "--porcelain")
+    lines = [
+        SECTION,
+        "",
+        "`agenttower controller run --log-format json` as a real process, each measurement in its",
+        "own fresh sandbox (as above). Re-run only this section, from the repository root, with:",
+        "",
+        "```sh",
+        rerun,
+        "```",
+        "",
+        f"- date: {results.started.strftime('%Y-%m-%d %H:%M UTC')} (took {results.elapsed:.0f} s); "
+        f"nproc {os.cpu_count()} ({cpu_model()}); agenttower at {rev}"
+        f"{' (with uncommitted changes)' if dirty else ''}; 1-min load average before each of the "
+        f"three: {', '.join(f'{x:.2f}' for x in results.load)}",
+        "",
+        "| metric | median | min / max (p90) | target | met? |",
+        "|---|---:|---|---|---|",
+    ]
+    for m in results.metrics:
+        met = "-" if m.met is None else "yes" if m.met else "**no**"
+        lines.append(f"| {m.name} | {m.fmt(m.median)} | {m.spread_text()} | {m.target} | {met} |")
+    lines.append("")
+    for note in results.notes:
+        lines += [f"- {note}"]
+    lines.append("")
+    return lines
+
+
+def section_bounds(lines: list[str]) -> tuple[int, int] | None:
+    """[start, end) of the Controller section: its heading up to the next `## ` or the end."""
+    if SECTION not in lines:
+        return None
+    start = lines.index(SECTION)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return start, end
+
+
+def existing_section(path: Path) -> list[str] | None:
+    lines = path.read_text().split("\n") if path.exists() else []
+    bounds = section_bounds(lines)
+    return lines[bounds[0] : bounds[1]] if bounds else None
+
+
+def write_section(path: Path, section: list[str]) -> None:
+    """Swap the file's Controller section for `section` (append it when missing), keeping
+    every other section as it is."""
+    text = path.read_text() if path.exists() else ""
+    lines = text.rstrip("\n").split("\n") if text.strip() else ["# Benchmarks"]
+    bounds = section_bounds(lines)
+    start, end = bounds if bounds else (len(lines), len(lines))
+    before = lines[:start] if bounds else [*lines, ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*before, *section, *lines[end:]]).rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=10, help="saves to time (default 10)")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "docs" / "benchmarks.md", help="Markdown file to update"
+    )
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if not (REAL_TMUX and AGENTTOWER):
+        print("error: tmux and agenttower must be on PATH", file=sys.stderr)
+        return 2
+    try:
+        results = measure(args.repeat)
+    except BenchError as exc:
+        print(f"\nBENCHMARK RUN FAILED, nothing written:\n{exc}", file=sys.stderr)
+        return 1
+    rerun = f"python benchmarks/controller.py --repeat {args.repeat} --out {out_arg(args.out)}"
+    write_section(args.out, render_section(results, rerun))
+    print(f"updated the {SECTION.removeprefix('## ')} section of {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

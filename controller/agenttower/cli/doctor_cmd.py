@@ -1,0 +1,415 @@
+"""`doctor`: can agenttower work here, and if not, what to change.
+
+Every failure a pass would only report as "target unreachable" is taken apart here:
+the tmux binary and its version, each host tmux server the desired dir or the records
+use (not started yet is fine: the first apply starts it), the docker binary and daemon,
+each referenced container (exists, runs, has tmux, mounts the declared logMount), the
+state dir and the control socket. Read-only: it starts no server, writes no record.
+Exit 0 when nothing failed (warnings allowed), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import stat
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import Exit, emit, output_option, path_options, verb
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MIN_TMUX = (3, 2)
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+
+
+@dataclass
+class Targets:
+    """What the desired dir and the records point at."""
+
+    host: dict[str, Any]  # key -> Target
+    containers: dict[tuple[str, str | None, str | None, str | None], list[Any]]  # -> [Target]
+    layouts: int
+
+
+def _tmux_version(text: str) -> tuple[int, int] | None:
+    found = re.search(r"(\d+)\.(\d+)", text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _targets(paths: Any, checks: list[Check]) -> Targets:
+    from agenttower.model.resolved import Target
+    from agenttower.reconcile import desired_dir, engine
+    from agenttower.runtime.target import target_for_record
+
+    found: list[Target] = []
+    layouts = 0
+    if not paths.desired_dir.exists():
+        checks.append(
+            Check(
+                "desired dir",
+                WARN,
+                f"{paths.desired_dir} does not exist yet",
+                "`agenttower apply -f FILE` creates it, or set --desired-dir / AGENTTOWER_DESIRED_DIR",
+            )
+        )
+    else:
+        desired, problems = desired_dir.load_lenient(
+            paths.desired_dir, engine.legacy_catalog(paths), desired_dir.DirCache()
+        )
+        layouts = len(desired.layouts)
+        found += [layout.target for layout in desired.layouts.values()]
+        if problems:
+            for problem in problems:
+                checks.append(
+                    Check(
+                        "desired dir",
+                        FAIL,
+                        problem.error.located_message(),
+                        "fix that manifest: its layouts stay at their last good spec until it is valid",
+                    )
+                )
+        else:
+            checks.append(
+                Check(
+                    "desired dir",
+                    OK,
+                    f"{paths.desired_dir}: {layouts} layout{'' if layouts == 1 else 's'}, all valid",
+                )
+            )
+    if paths.database.exists():
+        try:
+            conn = sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = conn.execute(
+                    "SELECT target_key, resolved_json FROM layouts WHERE state != 'removed'"
+                ).fetchall()
+            finally:
+                conn.close()
+            found += [target_for_record(key, json.loads(spec) if spec else None) for key, spec in rows]
+        except sqlite3.Error:
+            pass  # the state dir check says what is wrong with the database
+    host: dict[str, Target] = {"host": Target()}
+    containers: dict[tuple[str, str | None, str | None, str | None], list[Target]] = {}
+    for target in found:
+        if target.container is None:
+            host.setdefault(target.key, target)
+        else:
+            group = (target.container, target.user, target.socket, target.socket_path)
+            if target not in containers.setdefault(group, []):
+                containers[group].append(target)
+    return Targets(host, containers, layouts)
+
+
+def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
+    from agenttower.runtime.observe import ListingStatus
+    from agenttower.runtime.target import ExecTarget
+    from agenttower.runtime.tmux import Tmux
+
+    binary = shutil.which(settings.tmux_binary)
+    if binary is None:
+        checks.append(
+            Check(
+                "tmux",
+                FAIL,
+                f"{settings.tmux_binary!r} not found on PATH",
+                "install tmux (apt-get install tmux, brew install tmux) or set AGENTTOWER_TMUX",
+            )
+        )
+        return
+    try:
+        out = subprocess.run(
+            [binary, "-V"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=ExecTarget.environment(),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        checks.append(Check("tmux", FAIL, f"{binary} -V failed: {exc}", "reinstall tmux"))
+        return
+    number = _tmux_version(out)
+    if number is not None and number < MIN_TMUX:
+        checks.append(
+            Check("tmux", WARN, f"{out} at {binary}", "agenttower needs tmux 3.2 or newer (tested with 3.3a)")
+        )
+    else:
+        checks.append(Check("tmux", OK, f"{out or 'tmux'} at {binary}"))
+    for key, target in sorted(targets.host.items()):
+        listing = Tmux(ExecTarget(target, settings.tmux_binary), timeout=10).list_panes()
+        name = f"tmux server ({key})"
+        if listing.status is ListingStatus.OK:
+            checks.append(Check(name, OK, f"running, {len(listing.panes)} panes"))
+        elif listing.status is ListingStatus.EMPTY:
+            checks.append(Check(name, OK, "not started yet (the first apply starts it)"))
+        else:
+            checks.append(
+                Check(
+                    name,
+                    FAIL,
+                    f"does not answer: {listing.error}",
+                    "check the socket's owner and TMUX_TMPDIR; a hung server: `tmux kill-server` "
+                    "(kills its panes)",
+                )
+            )
+
+
+def _check_docker(targets: Targets, checks: list[Check]) -> None:
+    from agenttower.runtime import docker
+    from agenttower.runtime.observe import ListingStatus
+    from agenttower.runtime.target import ExecTarget
+    from agenttower.runtime.tmux import Tmux
+
+    binary = docker.docker_binary()
+    if not targets.containers:
+        checks.append(Check("docker", OK, "not needed: no layout targets a container"))
+        return
+    if shutil.which(binary) is None:
+        checks.append(
+            Check(
+                "docker",
+                FAIL,
+                f"{binary!r} not found on PATH",
+                "install docker (apt-get install docker.io), or set AGENTTOWER_DOCKER=podman",
+            )
+        )
+        return
+    server = docker.server_version(binary)
+    if not server.ok:
+        denied = "permission denied" in server.stderr.lower()
+        fix = (
+            "add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again)"
+            if denied
+            else "start the daemon (`sudo systemctl start docker` or .ci/docker-setup.sh), or set DOCKER_HOST"
+        )
+        checks.append(Check("docker daemon", FAIL, server.stderr or "no answer", fix))
+        return
+    checks.append(Check("docker daemon", OK, f"{binary}, server {server.stdout.strip()}"))
+    for (name, user, _sock, _path), group in sorted(
+        targets.containers.items(), key=lambda item: tuple(str(x) for x in item[0])
+    ):
+        label = f"container {name}" + (f" (user {user})" if user else "")
+        info = docker.inspect(name, binary)
+        if info is None:
+            checks.append(
+                Check(
+                    label,
+                    FAIL,
+                    "does not exist",
+                    f"start it: docker run -d --name {name} -v HOSTPATH:CONTAINERPATH IMAGE "
+                    "(see docs/containers.md), or fix spec.target.container",
+                )
+            )
+            continue
+        if isinstance(info, docker.Answer):
+            checks.append(Check(label, FAIL, info.stderr, "see `docker inspect` for this container"))
+            continue
+        if not info.running:
+            checks.append(
+                Check(label, FAIL, f"is {info.status}", f"docker start {name} (its panes restart per policy)")
+            )
+            continue
+        checks.append(Check(label, OK, f"running as {user or info.user or 'root'}"))
+        target = group[0]
+        tmux = ExecTarget(target)
+        answer = docker.run([*tmux.exec_prefix(), "tmux", "-V"])
+        if not answer.ok:
+            checks.append(
+                Check(
+                    f"tmux in {name}",
+                    FAIL,
+                    answer.stderr or "tmux -V failed",
+                    "install tmux in the image (deploy/bench-image/ builds one) or fix spec.target.user",
+                )
+            )
+            continue
+        listing = Tmux(tmux, timeout=10).list_panes()
+        if listing.status is ListingStatus.INDETERMINATE:
+            checks.append(
+                Check(
+                    f"tmux in {name}",
+                    FAIL,
+                    f"{answer.stdout.strip()}; server does not answer: {listing.error}",
+                    "check spec.target.socket/socketPath and the user's /tmp/tmux-UID",
+                )
+            )
+        else:
+            state = f"running, {len(listing.panes)} panes" if listing.panes else "server not started yet"
+            checks.append(Check(f"tmux in {name}", OK, f"{answer.stdout.strip()}; {state}"))
+        for each in group:
+            checks.append(_check_mount(name, each, info))
+
+
+def _same_dir(a: str, b: str) -> bool:
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:
+        return a.rstrip("/") == b.rstrip("/")
+
+
+def _check_mount(name: str, target: Any, info: Any) -> Check:
+    label = f"logMount of {name}"
+    if target.log_container_path is None or target.log_host_path is None:
+        return Check(
+            label,
+            WARN,
+            "none declared: its panes will be degraded/log_attach (no host-readable log)",
+            f"declare spec.target.logMount {{containerPath, hostPath}} and start {name} with "
+            "-v HOSTPATH:CONTAINERPATH",
+        )
+    cpath, hpath = target.log_container_path, target.log_host_path
+    mount = info.mount_for(cpath)
+    run_with = f"recreate {name} with -v {hpath}:{cpath}"
+    if mount is None:
+        return Check(label, FAIL, f"{cpath} is not a mount in {name}", run_with)
+    expected = os.path.join(hpath, os.path.relpath(cpath, mount.destination))
+    if not _same_dir(os.path.join(mount.source, os.path.relpath(cpath, mount.destination)), expected):
+        return Check(label, FAIL, f"{cpath} is mounted from {mount.source}, not from {hpath}", run_with)
+    if not mount.writable:
+        return Check(label, FAIL, f"{mount.destination} is mounted read-only", f"{run_with} (not :ro)")
+    if not Path(hpath).is_dir():
+        return Check(label, FAIL, f"{hpath} is not a directory on the host", f"mkdir -p {hpath}")
+    return Check(label, OK, f"{hpath} (host) = {cpath} (in {name})")
+
+
+def _check_state(paths: Any, checks: list[Check]) -> None:
+    state = paths.state_dir
+    if not state.exists():
+        checks.append(Check("state dir", OK, f"{state} not created yet (the first command creates it)"))
+    else:
+        info = state.stat()
+        problems = []
+        if not state.is_dir():
+            problems.append("is not a directory")
+        if info.st_uid != os.getuid():
+            problems.append(f"is owned by uid {info.st_uid}, not you ({os.getuid()})")
+        if not os.access(state, os.W_OK | os.X_OK):
+            problems.append("is not writable")
+        if problems:
+            checks.append(
+                Check(
+                    "state dir",
+                    FAIL,
+                    f"{state} {', '.join(problems)}",
+                    f"chown -R $USER {state} (or set AGENTTOWER_STATE_DIR)",
+                )
+            )
+        elif stat.S_IMODE(info.st_mode) & 0o077:
+            checks.append(
+                Check(
+                    "state dir",
+                    WARN,
+                    f"{state} is mode {stat.S_IMODE(info.st_mode):o}: others can read records and logs",
+                    f"chmod 700 {state}",
+                )
+            )
+        else:
+            checks.append(Check("state dir", OK, f"{state} (mode 700)"))
+        if paths.database.exists():
+            try:
+                conn = sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=5)
+                try:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    count = conn.execute("SELECT count(*) FROM layouts").fetchone()[0]
+                finally:
+                    conn.close()
+                checks.append(Check("database", OK, f"schema v{version}, {count} layout records"))
+            except sqlite3.Error as exc:
+                checks.append(
+                    Check(
+                        "database",
+                        FAIL,
+                        f"{paths.database}: {exc}",
+                        "move it aside (agenttower starts a new one; history is lost)",
+                    )
+                )
+    _check_socket(paths.socket, checks)
+
+
+def _check_socket(path: Path, checks: list[Check]) -> None:
+    if not path.exists():
+        checks.append(Check("control socket", OK, "no controller running (the CLI reconciles in-process)"))
+        return
+    info = path.lstat()
+    if not stat.S_ISSOCK(info.st_mode):
+        checks.append(Check("control socket", FAIL, f"{path} is not a socket", f"rm {path}"))
+        return
+    if stat.S_IMODE(info.st_mode) & 0o077 or info.st_uid != os.getuid():
+        checks.append(
+            Check(
+                "control socket",
+                FAIL,
+                f"{path} is mode {stat.S_IMODE(info.st_mode):o}, uid {info.st_uid}",
+                f"stop the controller, rm {path}, start it again (it creates the socket 0600)",
+            )
+        )
+        return
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(2.0)
+    try:
+        conn.connect(str(path))
+        checks.append(Check("control socket", OK, f"a controller answers on {path}"))
+    except OSError:
+        checks.append(
+            Check(
+                "control socket",
+                WARN,
+                f"{path} is left over: no controller listens",
+                "harmless (the CLI works in-process); `agenttower controller run` replaces it",
+            )
+        )
+    finally:
+        conn.close()
+
+
+def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
+    from agenttower.paths import Paths
+    from agenttower.reconcile.settings import Settings
+
+    paths = Paths.resolve(state_dir, desired_dir)
+    settings = Settings.from_env()
+    checks: list[Check] = []
+    targets = _targets(paths, checks)
+    _check_tmux(settings, targets, checks)
+    _check_docker(targets, checks)
+    _check_state(paths, checks)
+    return checks
+
+
+@click.command("doctor")
+@output_option(default="table", choices=("table", "json", "yaml"))
+@path_options
+@verb()
+def doctor_command(output: str, state_dir: Path | None, desired_dir: Path | None) -> None:
+    """Check tmux, docker, the containers the desired dir uses, and the state dir; say what to fix."""
+    checks = run_checks(state_dir, desired_dir)
+    ok = all(c.status != FAIL for c in checks)
+    if output == "table":
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            click.echo(f"{c.status.upper():<4}  {c.name:<{width}}  {c.detail}")
+            if c.fix and c.status != OK:
+                click.echo(f"{'':<4}  {'':<{width}}  fix: {c.fix}")
+        failed = sum(1 for c in checks if c.status == FAIL)
+        click.echo("all checks passed" if ok else f"{failed} check(s) failed")
+    else:
+        emit({"kind": "Doctor", "ok": ok, "checks": [asdict(c) for c in checks]}, output)
+    if not ok:
+        raise Exit(1)

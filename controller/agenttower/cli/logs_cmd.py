@@ -1,0 +1,150 @@
+"""`logs LAYOUT/LABEL [-f] [--tail N]`: a pane's output, from the host side.
+
+The pane record keeps the path the host reads (its own logs dir for host targets, the
+`logMount.hostPath` side of a container's bind mount), so the same command works for
+both, without a `docker exec`. Bytes are copied as the pane wrote them (escape codes
+included), like `kubectl logs`. `-f` keeps reading (across truncation and a successor
+pane, which appends to the same file) until interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import click
+
+from .common import output_option, path_options, verb
+
+FOLLOW_POLL_S = 0.2
+BLOCK = 64 * 1024
+
+
+def tail_offset(handle: BinaryIO, lines: int) -> int:
+    """Offset of the start of the last `lines` lines (a final line without newline counts)."""
+    end = handle.seek(0, os.SEEK_END)
+    if lines <= 0:
+        return end
+    position, found = end, -1
+    # a trailing newline ends the last line; it does not start another one
+    handle.seek(max(end - 1, 0))
+    if end and handle.read(1) == b"\n":
+        position -= 1
+    while position > 0:
+        size = min(BLOCK, position)
+        position -= size
+        handle.seek(position)
+        chunk = handle.read(size)
+        index = len(chunk)
+        while True:
+            index = chunk.rfind(b"\n", 0, index)
+            if index < 0:
+                break
+            found += 1
+            if found == lines - 1:
+                return position + index + 1
+    return 0
+
+
+def _write(data: bytes, output: str, pane: str) -> None:
+    if output == "json":
+        for line in data.decode("utf-8", "replace").splitlines():
+            click.echo(json.dumps({"pane": pane, "line": line}))
+        return
+    stream = click.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
+
+
+def _follow(path: Path, handle: BinaryIO, output: str, pane: str) -> None:
+    identity = os.fstat(handle.fileno()).st_ino
+    pending = b""
+    while True:
+        data = handle.read()
+        if data:
+            if output == "json":  # whole lines only
+                pending += data
+                cut = pending.rfind(b"\n") + 1
+                data, pending = pending[:cut], pending[cut:]
+            _write(data, output, pane)
+            continue
+        time.sleep(FOLLOW_POLL_S)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue  # being rotated or recreated: wait for it
+        if stat.st_ino != identity:  # replaced: read the new file from its start
+            handle.close()
+            handle = path.open("rb")
+            identity = os.fstat(handle.fileno()).st_ino
+        elif stat.st_size < handle.tell():  # truncated
+            handle.seek(0)
+
+
+def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
+    from agenttower.paths import Paths
+    from agenttower.store.repo import Store
+
+    from .get_cmd import find_pane
+    from .views import World
+
+    paths = Paths.resolve(state_dir, desired_dir)
+    paths.ensure_state_dir()
+    store = Store.open(paths.database)
+    try:
+        world = World.load(store, True)
+        pane = find_pane(world, name)
+        layout = world.layout_by_id(pane.layout_id)
+    finally:
+        store.close()
+    return pane, (f"{layout.name}/{pane.label}" if layout else name)
+
+
+@click.command("logs")
+@click.argument("pane")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what the pane writes.")
+@click.option("--tail", "tail", type=int, default=-1, show_default=True, help="Last N lines (-1: all).")
+@output_option(default="text", choices=("text", "json"))
+@path_options
+@verb()
+def logs_command(
+    pane: str, follow: bool, tail: int, output: str, state_dir: Path | None, desired_dir: Path | None
+) -> None:
+    """Print a pane's log (LAYOUT/LABEL or a pane id), for host and container targets alike."""
+    from agenttower.model.errors import validation_failed
+
+    record, name = _pane(state_dir, desired_dir, pane)
+    if not record.log_path:
+        why = f": {record.reason}" if record.failed_stage == "log_attach" and record.reason else ""
+        raise validation_failed("logPath", f"pane {name} has no log{why}")
+    path = Path(record.log_path)
+    while not path.exists():
+        if not follow:
+            raise validation_failed("logPath", f"log file {path} of pane {name} does not exist")
+        time.sleep(FOLLOW_POLL_S)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise validation_failed("logPath", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if tail >= 0:
+            handle.seek(tail_offset(handle, tail))
+        else:
+            handle.seek(0)
+        data = handle.read()
+        if output == "json" and follow and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1  # an unfinished last line comes with the rest of it
+            handle.seek(handle.tell() - (len(data) - cut))
+            data = data[:cut]
+        _write(data, output, name)
+        if follow:
+            try:
+                _follow(path, handle, output, name)
+            except KeyboardInterrupt:
+                sys.exit(0)
+    finally:
+        handle.close()

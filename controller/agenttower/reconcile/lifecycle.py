@@ -1,0 +1,280 @@
+"""The operator's lifecycle verbs on single panes: remove, recreate, scan, adopt, promote.
+
+Each checks every FEAT-013 rule before anything is written (illegal sources, chain depth,
+concurrent recreates, adopted panes), then runs the one action through the same executor
+a pass uses, so events, states and tmux batches are exactly those of a pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from typing import Any
+
+from agenttower.model.errors import AgentTowerError, ErrorCode, validation_failed
+from agenttower.model.identifiers import is_name
+from agenttower.model.lifecycle import State
+from agenttower.model.resolved import DesiredLayout, DesiredPane, Launch, spec_hash
+from agenttower.runtime.observe import Listing, ObservedPane
+from agenttower.store.records import LayoutRecord, PaneRecord
+
+from .actions import CreatePane, Plan, RemovePane
+from .engine import PassResult, Session, load_desired
+from .plan import OPERATOR, current_panes, next_depth
+
+CHAIN_LIMIT = 16
+
+
+def _protected(session: Session, name: str) -> None:
+    for agent in session.store.adopted():
+        if name in (agent.id, agent.tmux_pane_id, f"{agent.layout_name}/{agent.label}"):
+            raise AgentTowerError(
+                ErrorCode.PANE_PROTECTED_ADOPTED,
+                f"{name} is an adopted pane: agenttower never kills or recreates it",
+                {"agent_id": agent.id, "is_adopted": True},
+            )
+
+
+def find_slot(session: Session, name: str) -> tuple[LayoutRecord, PaneRecord]:
+    """`layout/label` (the record that speaks for that slot now) or a pane record id."""
+    _protected(session, name)
+    store = session.store
+    pane = store.pane(name)
+    if pane is None:
+        layout_name, _, label = name.partition("/")
+        rec = store.layout_by_name(layout_name) if label else None
+        pane = current_panes(store.panes(rec.id)).get(label) if rec else None
+    layout = store.layout(pane.layout_id) if pane else None
+    if pane is None or layout is None:
+        raise AgentTowerError(ErrorCode.PANE_NOT_FOUND, f"pane {name!r} not found", {"pane_id": name})
+    return layout, pane
+
+
+def _target_of(layout: LayoutRecord) -> Any:
+    return DesiredLayout.from_json(layout.resolved).target if layout.resolved else None
+
+
+def _ours(session: Session, listing: Listing, pane: PaneRecord) -> ObservedPane | None:
+    for obs in listing.panes:
+        mine = obs.record_id == pane.id and obs.owner == session.store.instance_id
+        if mine and pane.tmux_pane_id in (None, obs.pane_id):
+            return obs
+    return None
+
+
+def _anchor(session: Session, listing: Listing, layout: LayoutRecord) -> str | None:
+    for pane in current_panes(session.store.panes(layout.id)).values():
+        obs = _ours(session, listing, pane) if pane.live else None
+        if obs is not None and obs.session == layout.session:
+            return obs.pane_id
+    return None
+
+
+def _run(session: Session, plan: Plan, observed: dict[str, Listing]) -> None:
+    result = PassResult(plan, observed)
+    session.execute(result)
+    if result.errors:
+        raise result.errors[0]
+
+
+def remove(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    layout, pane = find_slot(session, str(request["pane"]))
+    if pane.state in (State.CREATING, State.REMOVED):
+        raise AgentTowerError(
+            ErrorCode.PANE_ILLEGAL_TRANSITION,
+            f"pane {layout.name}/{pane.label} is {pane.state}: it cannot be removed",
+            {"pane_id": pane.id, "current_state": pane.state, "requested_action": "remove"},
+        )
+    listing = session.runtime(layout.target_key, _target_of(layout)).list_panes()
+    if not listing.known:
+        raise AgentTowerError(
+            ErrorCode.INTERNAL_ERROR, f"cannot observe target {layout.target_key}: {listing.error}"
+        )
+    obs = _ours(session, listing, pane)
+    name = f"{layout.name}/{pane.label}"
+    action = RemovePane(
+        pane.id, name, layout.target_key, obs.pane_id if obs else None, "removed by operator", OPERATOR
+    )
+    _run(session, Plan((action,)), {layout.target_key: listing})
+    after = session.store.pane(pane.id)
+    return {"pane": name, "id": pane.id, "state": after.state if after else None}
+
+
+def _request_hash(request: dict[str, Any]) -> str:
+    body = {k: v for k, v in request.items() if k != "idempotency_key"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def replayed(session: Session, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored result of an earlier request with the same idempotency key, if any."""
+    key = request.get("idempotency_key")
+    if not key:
+        return None
+    stored = session.store.idempotent_result(str(key))
+    if stored is None:
+        return None
+    op, digest, result = stored
+    if (op, digest) != (request.get("op"), _request_hash(request)):
+        raise validation_failed("idempotency_key", f"key {key!r} was used for a different request")
+    return {**result, "replay": True}
+
+
+def remember(session: Session, request: dict[str, Any], result: dict[str, Any]) -> None:
+    key = request.get("idempotency_key")
+    if key:
+        with session.store.write(session.clock(), session.actor) as tx:
+            tx.remember(str(key), str(request.get("op")), _request_hash(request), result)
+
+
+def _successor(session: Session, layout: LayoutRecord, source: PaneRecord) -> PaneRecord | None:
+    for pane in session.store.panes(layout.id):
+        if pane.live and (pane.predecessor_id == source.id or pane.label == source.label):
+            return pane
+    return None
+
+
+def _desired_pane(
+    session: Session, layout: LayoutRecord, label: str, profile: str | None
+) -> tuple[DesiredLayout, DesiredPane]:
+    desired = load_desired(session.paths)
+    spec = desired.layouts.get(layout.name)
+    if spec is None and layout.resolved:
+        spec = DesiredLayout.from_json(layout.resolved)
+    pane = spec.pane(label) if spec else None
+    if spec is None or pane is None:
+        raise validation_failed("pane", f"{layout.name}/{label} is not in the layout's spec any more")
+    if profile is not None:
+        if profile not in desired.catalog.profiles:
+            raise AgentTowerError(
+                ErrorCode.LAUNCH_COMMAND_NOT_FOUND,
+                f"launch profile {profile!r} not found",
+                {"profile_name": profile, "known_profiles": desired.catalog.known_profiles()},
+            )
+        chosen = desired.catalog.profiles[profile]
+        launch = (
+            Launch(profile)
+            if chosen is None
+            else Launch(profile, tuple(chosen.command), tuple(sorted(chosen.env.items())), chosen.working_dir)
+        )
+        pane = replace(pane, launch=launch, spec_hash=spec_hash(launch, spec.target))
+    return spec, pane
+
+
+def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    again = replayed(session, request)
+    if again is not None:
+        return again
+    layout, source = find_slot(session, str(request["pane"]))
+    if source.state not in (State.FAILED, State.REMOVED):
+        raise AgentTowerError(
+            ErrorCode.PANE_ILLEGAL_RECREATE_SOURCE,
+            f"pane {layout.name}/{source.label} is {source.state}: only failed or removed panes can be",
+            {"predecessor_pane_id": source.id, "current_state": source.state},
+        )
+    successor = _successor(session, layout, source)
+    if successor is not None:
+        raise AgentTowerError(
+            ErrorCode.PANE_CONCURRENT_RECREATE,
+            f"pane {source.id} already has a live successor {successor.id}",
+            {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": successor.id},
+        )
+    depth = next_depth(source, session.plan_settings())
+    if depth > CHAIN_LIMIT:
+        raise AgentTowerError(
+            ErrorCode.PANE_RECREATE_CHAIN_TOO_DEEP,
+            f"pane {source.id} is the end of a chain of {source.chain_depth} recreates (limit {CHAIN_LIMIT})",
+            {
+                "predecessor_pane_id": source.id,
+                "predecessor_chain_depth": source.chain_depth,
+                "limit": CHAIN_LIMIT,
+            },
+        )
+    spec, pane = _desired_pane(session, layout, source.label, request.get("launch"))
+    listing = session.runtime(layout.target_key, spec.target).list_panes()
+    if not listing.known:
+        raise AgentTowerError(
+            ErrorCode.INTERNAL_ERROR, f"cannot observe target {layout.target_key}: {listing.error}"
+        )
+    dead = _ours(session, listing, source)
+    action = CreatePane(
+        spec,
+        layout.id,
+        pane,
+        _anchor(session, listing, layout),
+        "recreated by operator",
+        predecessor_id=source.id,
+        chain_depth=depth,
+        respawn=dead.pane_id if dead else None,
+    )
+    _run(session, Plan((action,)), {layout.target_key: listing})
+    new = next(p for p in session.store.panes(layout.id) if p.predecessor_id == source.id)
+    result = {
+        "pane": f"{layout.name}/{new.label}",
+        "id": new.id,
+        "predecessorId": source.id,
+        "chainDepth": new.chain_depth,
+        "state": new.state,
+        "replay": False,
+    }
+    remember(session, request, result)
+    return result
+
+
+def scan(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    """Panes of a target that agenttower does not manage (never one with a pending marker)."""
+    key = str(request.get("target") or "host")
+    listing = session.runtime(key).list_panes()
+    if not listing.known:
+        raise AgentTowerError(ErrorCode.INTERNAL_ERROR, f"cannot observe target {key}: {listing.error}")
+    adopted = {a.tmux_pane_id: a.id for a in session.store.adopted() if a.target_key == key}
+    found = [
+        {
+            "tmuxPaneId": p.pane_id,
+            "session": p.session,
+            "window": p.window_id,
+            "index": p.pane_index,
+            "title": p.title,
+            "pid": p.pid,
+            "dead": p.dead,
+            "adoptedAs": adopted.get(p.pane_id),
+        }
+        for p in listing.panes
+        if p.owner != session.store.instance_id and not p.pending and not p.record_id
+    ]
+    return {"target": key, "panes": found}
+
+
+def adopt(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    key = str(request.get("target") or "host")
+    tmux_id = str(request["pane"])
+    for field in ("layout", "label", "role", "capability"):
+        if not is_name(str(request.get(field) or "")):
+            raise validation_failed(field, "must match [A-Za-z0-9_.-], 1 to 64 characters")
+    listing = session.runtime(key).list_panes()
+    obs = next((p for p in listing.panes if p.pane_id == tmux_id), None)
+    if obs is None:
+        raise AgentTowerError(
+            ErrorCode.PANE_NOT_FOUND, f"no tmux pane {tmux_id} on {key}", {"pane_id": tmux_id}
+        )
+    if obs.record_id or obs.pending:
+        raise validation_failed(
+            "pane", f"{tmux_id} is managed by agenttower (or being created): not adoptable"
+        )
+    existing = session.store.adopted(tmux_id)
+    if existing:
+        return {"agentId": existing[0].id, "tmuxPaneId": tmux_id, "replay": True}
+    with session.store.write(session.clock(), session.actor) as tx:
+        agent_id = tx.adopt(
+            tmux_id,
+            key,
+            str(request["layout"]),
+            str(request["label"]),
+            str(request["role"]),
+            str(request["capability"]),
+        )
+    return {"agentId": agent_id, "tmuxPaneId": tmux_id, "replay": False}
+
+
+def promote(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    raise AgentTowerError(ErrorCode.NOT_IMPLEMENTED, "promoting an adopted pane to a managed one is reserved")
