@@ -32,7 +32,9 @@ def start_cli(*args: str, **extra_env: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_calls(env: Env, count: int, timeout: float = 20, proc: subprocess.Popen[str] | None = None) -> None:
+def wait_for_calls(
+    env: Env, count: int, timeout: float = 20, proc: subprocess.Popen[str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while len(env.tmux_calls()) < count:
         assert time.monotonic() < deadline, env.tmux_calls()

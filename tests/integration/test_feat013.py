@@ -60,7 +60,9 @@ def test_fr009_remove_kills_keeps_history_and_the_slot_stays_removed(env: Env, a
     for _ in range(2):  # later passes and re-applies leave it removed
         assert at.run("apply", "-f", str(path)).exit_code == 0
     assert pane(at, "team/s1")["status"]["state"] == "removed"
-    assert "removed" in at.run("diff", "-f", str(path)).stdout or at.run("diff", "-f", str(path)).exit_code == 0
+    assert (
+        "removed" in at.run("diff", "-f", str(path)).stdout or at.run("diff", "-f", str(path)).exit_code == 0
+    )
     assert len(env.panes()) == 2
     assert pane(at, "team/s1")["status"]["agentId"]  # history kept: the agent row too
 
@@ -77,9 +79,13 @@ def test_fr009_remove_of_a_creating_pane_is_an_illegal_transition(env: Env, at: 
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "agenttower", "apply", "-f", str(team(env))],
-                            env={**os.environ, "AT_HANG_AT": "2"}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agenttower", "apply", "-f", str(team(env))],
+        env={**os.environ, "AT_HANG_AT": "2"},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while len(env.tmux_calls()) < 2:
         assert time.monotonic() < deadline and proc.poll() is None, env.tmux_calls()
@@ -104,7 +110,10 @@ def test_fr010_recreate_links_a_new_record_with_the_same_slot(env: Env, at: type
     assert new["status"]["id"] == result["id"] != old["status"]["id"]
     assert new["status"]["predecessorId"] == old["status"]["id"] and new["status"]["chainDepth"] == 1
     assert (new["spec"]["role"], new["spec"]["capability"], new["spec"]["label"]) == (
-        old["spec"]["role"], old["spec"]["capability"], old["spec"]["label"])
+        old["spec"]["role"],
+        old["spec"]["capability"],
+        old["spec"]["label"],
+    )
     assert new["status"]["state"] == "ready"
     events = (env.state_dir / "events.jsonl").read_text()
     assert '"managed_pane_recreated"' in events
@@ -114,12 +123,19 @@ def test_fr010_recreate_from_a_live_pane_is_refused(env: Env, at: type[AtCli]) -
     assert at.run("apply", "-f", str(team(env))).exit_code == 0
     wire = error(at, "recreate", "pane", "team/m1")
     assert wire["code"] == "managed_pane_illegal_recreate_source"
-    assert wire["details"] == {"predecessor_pane_id": pane(at, "team/m1")["status"]["id"], "current_state": "ready"}
+    assert wire["details"] == {
+        "predecessor_pane_id": pane(at, "team/m1")["status"]["id"],
+        "current_state": "ready",
+    }
 
 
 def test_fr010_recreate_with_another_launch_profile(env: Env, at: type[AtCli]) -> None:
-    path = write(env.root / "t.yaml", layout("team", launch={"master:m1": "sleepy"}), profile("sleepy", SLEEP),
-                 profile("other", ["sh", "-c", "echo other; exec sleep 600"]))
+    path = write(
+        env.root / "t.yaml",
+        layout("team", launch={"master:m1": "sleepy"}),
+        profile("sleepy", SLEEP),
+        profile("other", ["sh", "-c", "echo other; exec sleep 600"]),
+    )
     assert at.run("apply", "-f", str(path)).exit_code == 0
     ok(at, "remove", "pane", "team/m1")
     wire = error(at, "recreate", "pane", "team/m1", "--launch", "ghost")
@@ -130,11 +146,15 @@ def test_fr010_recreate_with_another_launch_profile(env: Env, at: type[AtCli]) -
     assert pane(at, "team/m1")["status"]["outdated"] is True
 
 
-def test_fr011_chain_depth_is_capped_at_16(env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fr011_chain_depth_is_capped_at_16(
+    env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", "0s")
-    path = write(env.root / "one.yaml", layout("one", None, panes=[{"role": "m", "capability": "c",
-                                                                   "labelPattern": "m1", "launch": "s"}]),
-                 profile("s", SLEEP))
+    path = write(
+        env.root / "one.yaml",
+        layout("one", None, panes=[{"role": "m", "capability": "c", "labelPattern": "m1", "launch": "s"}]),
+        profile("s", SLEEP),
+    )
     assert at.run("apply", "-f", str(path)).exit_code == 0
     for depth in range(1, 17):
         ok(at, "remove", "pane", "one/m1")
@@ -191,8 +211,10 @@ def test_fr023_adopted_panes_are_recorded_and_never_touched(env: Env, at: type[A
         wire = error(at, *verb)
         assert wire["code"] == "managed_pane_protected_adopted"
         assert wire["details"] == {"agent_id": agent["agentId"], "is_adopted": True}
-    assert error(at, "adopt", "%999", "--layout", "t", "--label", "x", "--role", "r")["code"] == \
-        "managed_pane_not_found"
+    assert (
+        error(at, "adopt", "%999", "--layout", "t", "--label", "x", "--role", "r")["code"]
+        == "managed_pane_not_found"
+    )
     assert at.run("delete", "-f", str(path)).exit_code == 0
     assert [p["pane_id"] for p in env.panes()] == [user]
 
@@ -218,13 +240,19 @@ def test_fr027_promote_is_reserved(env: Env, at: type[AtCli]) -> None:
 def test_fr007_one_layouts_failure_never_stops_another_in_the_same_batch(
     env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write(env.root / "two.yaml", layout("aaa", launch={"master:m1": "sleepy"}),
-                 layout("bbb", launch={"master:m1": "sleepy"}), profile("sleepy", SLEEP))
+    path = write(
+        env.root / "two.yaml",
+        layout("aaa", launch={"master:m1": "sleepy"}),
+        layout("bbb", launch={"master:m1": "sleepy"}),
+        profile("sleepy", SLEEP),
+    )
     monkeypatch.setenv("AT_BEFORE_SOURCE", "new-session -d -s bbb sleep 600")  # a race: someone takes "bbb"
     result = at.run("apply", "-f", str(path), "--wait")
     assert result.exit_code == 3
-    states = {p["metadata"]["name"]: (p["status"]["state"], p["status"]["failedStage"])
-              for p in ok(at, "get", "panes")["items"]}
+    states = {
+        p["metadata"]["name"]: (p["status"]["state"], p["status"]["failedStage"])
+        for p in ok(at, "get", "panes")["items"]
+    }
     assert {v for k, v in states.items() if k.startswith("aaa/")} == {("ready", None)}
     assert {v for k, v in states.items() if k.startswith("bbb/")} == {("failed", "pane_create")}
     foreign = [p for p in env.panes() if p["session"] == "bbb"]
@@ -255,8 +283,9 @@ def test_fr025_the_41st_layout_is_refused(env: Env, at: type[AtCli], monkeypatch
 # ---- FR-026: timeouts and retries -----------------------------------------------------------
 
 
-def test_fr026_a_tmux_call_that_times_out_is_retried(env: Env, at: type[AtCli],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fr026_a_tmux_call_that_times_out_is_retried(
+    env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AGENTTOWER_STAGE_TIMEOUT", "1s")
     monkeypatch.setenv("AT_SLOW_CALL", "1")  # the first listing does not answer in time
     result = at.run("apply", "-f", str(team(env)), "--wait")
@@ -273,8 +302,11 @@ def test_internal_error_has_no_exception_text(env: Env, at: type[AtCli]) -> None
     env.state_dir.mkdir(parents=True)
     (env.state_dir / "agenttower.sqlite3").mkdir()  # not a database
     wire = error(at, "get", "panes")
-    assert wire == {"code": "internal_error", "message": "internal error (set AGENTTOWER_DEBUG=1 for details)",
-                    "details": {}}
+    assert wire == {
+        "code": "internal_error",
+        "message": "internal error (set AGENTTOWER_DEBUG=1 for details)",
+        "details": {},
+    }
 
 
 def test_every_closed_set_code_is_covered_by_a_cli_test() -> None:
@@ -283,7 +315,9 @@ def test_every_closed_set_code_is_covered_by_a_cli_test() -> None:
     here = Path(__file__).parent
     text = "".join(p.read_text() for p in here.glob("test_*.py"))
     missing = [c.value for c in ErrorCode if f'"{c.value}"' not in text]
-    assert missing == [] or missing == ["container_not_found"] and not (here / "test_containers.py").exists(), missing
+    assert (
+        missing == [] or (missing == ["container_not_found"] and not (here / "test_containers.py").exists())
+    ), missing
 
 
 Check = Callable[[], None]
