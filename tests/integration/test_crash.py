@@ -92,7 +92,7 @@ def test_fr014_crash_after_spawn_adopts_the_marked_panes_without_duplicates(
     assert len(records(at)) == 3
 
 
-def test_concurrent_applies_never_duplicate(env: Env, at: type[AtCli]) -> None:
+def test_fr019_concurrent_applies_are_serialized_never_duplicated(env: Env, at: type[AtCli]) -> None:
     path = team(env)
     other = write(env.root / "other.yaml", layout("other", launch={"master:m1": "s2"}), profile("s2", SLEEP))
     procs = [start_cli("apply", "-f", str(p), "--wait") for p in (path, path, other, path)]
