@@ -10,8 +10,31 @@ from pathlib import Path
 from tests.conftest import REPO
 
 DOC = REPO / "docs" / "feat-013-conformance.md"
-FR_IDS = ["001", "002", "003", "004", "006", "007", "009", "010", "011", "012", "013", "014", "015", "016",
-          "019", "020", "021", "022", "023", "024", "025", "026", "027"]
+FR_IDS = [
+    "001",
+    "002",
+    "003",
+    "004",
+    "006",
+    "007",
+    "009",
+    "010",
+    "011",
+    "012",
+    "013",
+    "014",
+    "015",
+    "016",
+    "019",
+    "020",
+    "021",
+    "022",
+    "023",
+    "024",
+    "025",
+    "026",
+    "027",
+]
 
 
 def test_every_test_the_conformance_table_names_exists() -> None:
@@ -28,13 +51,18 @@ def test_every_test_the_conformance_table_names_exists() -> None:
         if name:
             pattern = "def " + name.replace("…", "*").rstrip("_") + "*"
             assert any(fnmatch.fnmatch(line.strip(), pattern) for line in path.read_text().splitlines()), (
-                file, name)
+                file,
+                name,
+            )
     assert last_file is not None
     # `::name` right after another reference means the same file
     for name in re.findall(r", `::([\w*…]+)`", text):
         pattern = "def " + name.replace("…", "*").rstrip("_") + "*"
-        found = any(fnmatch.fnmatch(line.strip(), pattern)
-                    for p in (REPO / "tests").rglob("test_*.py") for line in p.read_text().splitlines())
+        found = any(
+            fnmatch.fnmatch(line.strip(), pattern)
+            for p in (REPO / "tests").rglob("test_*.py")
+            for line in p.read_text().splitlines()
+        )
         assert found, name
 
 
