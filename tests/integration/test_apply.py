@@ -85,9 +85,9 @@ def test_creation_costs_constant_tmux_invocations(env: Env, at: type[AtCli], cou
     env.reset_calls()
     assert at.run("apply", "-f", str(path)).exit_code == 0
     calls = env.tmux_calls()
-    # observe, new-sessions batch, panes batch, probe listing, settle batch: 5 whatever the pane count
-    assert len(calls) == 5, calls
-    assert len(mutations(calls)) == 3
+    # observe; one batch that spawns every pane and probes them; one settle batch: 3 whatever the count
+    assert len(calls) == 3, calls
+    assert len(mutations(calls)) == 2
     assert len([p for p in env.panes() if p["record"]]) == 4 * count
 
 

@@ -76,19 +76,36 @@ def test_fr020_crash_before_spawn_resumes_under_the_same_records(env: Env, at: t
     assert sorted(p["record"] for p in env.panes()) == sorted(r["status"]["id"] for r in after)  # type: ignore[index]
 
 
-@pytest.mark.parametrize("call, spawned", [(3, 1), (4, 3)])
-def test_fr014_crash_after_spawn_adopts_the_marked_panes_without_duplicates(
-    env: Env, at: type[AtCli], call: int, spawned: int
+def test_fr014_crash_during_the_probe_resumes_the_marked_panes_without_duplicates(
+    env: Env, at: type[AtCli]
 ) -> None:
     path = team(env)
-    crash_at(env, call, path)  # 3: between the new-session and the split batch; 4: in the probe
+    proc = start_cli("apply", "-f", str(path), AGENTTOWER_PROBE_DELAY="30s")  # spawned, then probing
+    deadline = time.monotonic() + 20
+    while len(env.panes()) < 3:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     marked = env.panes()
-    assert len(marked) == spawned and all(p["title"].startswith("@MANAGED:") for p in marked)
+    assert all(p["title"].startswith("@MANAGED:") for p in marked)
+    assert {r["status"]["state"] for r in records(at)} == {"creating"}  # type: ignore[index]
     result = at.run("apply", "-f", str(path), "--wait")
     assert result.exit_code == 0, result.stderr
     after = env.panes()
-    assert len(after) == 3 and {p["pane_id"] for p in marked} <= {p["pane_id"] for p in after}
+    assert sorted(p["pane_id"] for p in after) == sorted(p["pane_id"] for p in marked)
     assert {p["title"] for p in after} == {"m1", "s1", "s2"}
+    assert len(records(at)) == 3
+
+
+def test_fr014_crash_before_the_markers_are_cleared_settles_them_later(env: Env, at: type[AtCli]) -> None:
+    path = team(env)
+    crash_at(env, 3, path)  # call 3 is the settle batch: records are ready, markers still set
+    assert {r["status"]["state"] for r in records(at)} == {"ready"}  # type: ignore[index]
+    assert all(p["title"].startswith("@MANAGED:") for p in env.panes())
+    result = at.run("apply", "-f", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert {p["title"] for p in env.panes()} == {"m1", "s1", "s2"}
     assert len(records(at)) == 3
 
 

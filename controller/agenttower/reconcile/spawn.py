@@ -23,14 +23,15 @@ from agenttower.model.redaction import redact
 from agenttower.model.resolved import DesiredLayout, DesiredPane
 from agenttower.runtime.batch import (
     PaneSpawn,
+    guarded_split_line,
     layout_line,
     new_session_line,
-    parse_created,
+    probe_lines,
     respawn_line,
     settle_line,
     split_line,
 )
-from agenttower.runtime.observe import Listing, ObservedPane
+from agenttower.runtime.observe import FORMAT, Listing, ObservedPane, parse_listing
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.records import PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
@@ -86,10 +87,7 @@ class SpawnPipeline:
         for spawn in spawns:
             if spawn.tmux_pane_id is None:
                 self._prepare_log(spawn)
-        stderr = self._spawn(spawns)
-        if self.probe_delay > 0:
-            self.sleep(self.probe_delay)
-        listing = self.tmux.list_panes()
+        stderr, listing = self._spawn(spawns)
         self._await_container_logs(spawns, listing)
         settled = [s for s in spawns if self._conclude(s, listing, stderr)]
         self._settle(settled)
@@ -234,46 +232,30 @@ class SpawnPipeline:
             logs.await_files(paths)
 
     # -- one batch ----------------------------------------------------------------------
-    def _spawn(self, spawns: list[Spawning]) -> str:
-        """Two batches at most: first the new sessions (one line each), then every other
-        pane, split from its session's first pane by `%id`. Splitting by session *name*
-        would put panes into a foreign session that took the name in between."""
+    def _spawn(self, spawns: list[Spawning]) -> tuple[str, Listing]:
+        """One invocation spawns every pane and probes them: new sessions, their other panes
+        (each split guarded by the session's owner tag, so a pane never lands in a foreign
+        session that took the name), splits and respawns by `%id`, then `run-shell sleep`
+        and one `list-panes`. A line that fails skips only itself."""
         pending = [s for s in spawns if s.tmux_pane_id is None]
-        firsts: dict[str, Spawning] = {}
-        for spawn in pending:
-            if spawn.respawn is None and spawn.anchor is None:
-                firsts.setdefault(spawn.layout.session, spawn)
-        heads = list(firsts.values())
-        stderr, created = self._batch(heads, start_server=True) if heads else ("", {})
-        rest: list[Spawning] = []
-        for spawn in pending:
-            if spawn in heads:
-                continue
-            if spawn.respawn is None and spawn.anchor is None:
-                head = created.get(firsts[spawn.layout.session].record.id)
-                if head is None:
-                    continue  # its session could not be created: pane_create fails below
-                spawn.anchor = head
-            rest.append(spawn)
-        if rest:
-            more, _ = self._batch(rest, start_server=not heads)
-            stderr = "\n".join(x for x in (stderr, more) if x)
         started = time.monotonic()
         for spawn in spawns:
             spawn.spawned_at = started
-        return stderr
+        stderr, listing = self._batch(pending) if pending else ("", None)
+        return stderr, listing if listing is not None else self.tmux.list_panes()
 
-    def _batch(self, spawns: list[Spawning], start_server: bool) -> tuple[str, dict[str, str]]:
-        """One `source-file` batch; after a timeout, observe again and resend only the lines
-        whose pane does not exist yet (a retry never spawns a pane twice)."""
+    def _batch(self, spawns: list[Spawning]) -> tuple[str, Listing | None]:
+        """After a timeout, observe again and resend only the lines whose pane does not exist
+        yet (a retry never spawns a pane twice)."""
         pending, stderr = list(spawns), ""
-        created: dict[str, str] = {}
         for attempt in range(len(RETRY_WAITS) + 1):
             if not pending:
                 break
             try:
-                result = self.tmux.source([self._line(s) for s in pending], start_server=start_server)
-                return result.stderr.strip(), {**created, **parse_created(result.stdout)}
+                lines = [*self._lines(pending), *probe_lines(self.probe_delay, FORMAT)]
+                result = self.tmux.source(lines, start_server=True)
+                listing = parse_listing(self.tmux.target.key, result.stdout)
+                return result.stderr.strip(), listing if listing.panes else None
             except TransientError as exc:
                 stderr = str(exc)
                 if attempt == len(RETRY_WAITS):
@@ -282,18 +264,28 @@ class SpawnPipeline:
                 listing = self.tmux.list_panes()
                 if not listing.known:
                     break
-                ours = {p.record_id: p.pane_id for p in listing.panes if p.owner == self.store.instance_id}
-                created.update({s.record.id: ours[s.record.id] for s in pending if s.record.id in ours})
+                ours = {p.record_id for p in listing.panes if p.owner == self.store.instance_id}
                 pending = [s for s in pending if s.record.id not in ours]
-        return stderr, created
+        if self.probe_delay > 0:
+            self.sleep(self.probe_delay)
+        return stderr, None
 
-    def _line(self, spawn: Spawning) -> str:
-        pane_spawn = self._pane_spawn(spawn)
-        if spawn.respawn is not None:
-            return respawn_line(spawn.respawn, pane_spawn)
-        if spawn.anchor is not None:
-            return split_line(spawn.anchor, pane_spawn)
-        return new_session_line(spawn.layout.session, pane_spawn)
+    def _lines(self, spawns: list[Spawning]) -> list[str]:
+        lines: list[str] = []
+        started: set[str] = set()
+        for spawn in spawns:
+            pane_spawn = self._pane_spawn(spawn)
+            session = spawn.layout.session
+            if spawn.respawn is not None:
+                lines.append(respawn_line(spawn.respawn, pane_spawn))
+            elif spawn.anchor is not None:
+                lines.append(split_line(spawn.anchor, pane_spawn))
+            elif session in started:
+                lines.append(guarded_split_line(session, pane_spawn, spawn.layout_id))
+            else:
+                started.add(session)
+                lines.append(new_session_line(session, pane_spawn, spawn.layout_id))
+        return lines
 
     def _pane_spawn(self, spawn: Spawning) -> PaneSpawn:
         launch = spawn.pane.launch

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .quoting import command_line, format_literal, pipe_to_file
+from .quoting import command_line, format_literal, pipe_to_file, quote
 
 PANE_OPTION = "@agenttower_pane"
 OWNER_OPTION = "@agenttower_owner"
 PENDING_OPTION = "@agenttower_pending"
 SPEC_OPTION = "@agenttower_spec"
-CREATED_PREFIX = "agenttower-created"
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,6 @@ class PaneSpawn:
         chdir = ["-C", self.working_dir] if self.working_dir else []
         return ["--", "env", *chdir, "--", *self.command]
 
-    def created_format(self) -> str:
-        return f"{CREATED_PREFIX} #{{pane_id}} {format_literal(self.record_id)}"
-
     def env_flags(self) -> list[str]:
         return [flag for key, value in self.env for flag in ("-e", f"{key}={value}")]
 
@@ -64,7 +60,12 @@ def _tag(spawn: PaneSpawn, target: list[str]) -> list[list[str]]:
     return commands
 
 
-def new_session_line(session: str, spawn: PaneSpawn) -> str:
+SESSION_OPTION = "@agenttower_session"
+
+
+def new_session_line(session: str, spawn: PaneSpawn, owner_token: str) -> str:
+    """The first pane of a new session; the session is tagged with `owner_token` so the
+    other panes' lines can check it is still this session before splitting into it."""
     create = [
         "new-session",
         "-d",
@@ -75,12 +76,26 @@ def new_session_line(session: str, spawn: PaneSpawn) -> str:
         "-y",
         "60",
         *spawn.env_flags(),
-        "-P",
-        "-F",
-        spawn.created_format(),
         *spawn.argv(),
     ]
-    return command_line(create, *_tag(spawn, ["-t", f"={session}:"]))
+    tag_session = ["set-option", "-t", f"={session}:", SESSION_OPTION, owner_token]
+    return command_line(create, tag_session, *_tag(spawn, ["-t", f"={session}:"]))
+
+
+def guarded_split_line(session: str, spawn: PaneSpawn, owner_token: str) -> str:
+    """Split into `session` only if it carries `owner_token`: if another client took the
+    name (or new-session failed), the pane is not created rather than landing in a
+    foreign session. `if-shell -F` evaluates a format, no shell is involved."""
+    target = f"={session}:"
+    condition = "#{==:#{" + SESSION_OPTION + "}," + format_literal(owner_token) + "}"
+    inner = split_line(target, spawn)
+    return f"if-shell -F -t {quote(target)} {quote(condition)} {{ {inner} }}"
+
+
+def probe_lines(delay: float, listing_format: str) -> list[str]:
+    """The launch probe inside the same invocation: wait, then list every pane."""
+    wait = [command_line(["run-shell", f"sleep {delay:.3f}"])] if delay > 0 else []
+    return [*wait, command_line(["list-panes", "-a", "-F", listing_format])]
 
 
 def split_line(anchor: str, spawn: PaneSpawn) -> str:
@@ -90,9 +105,6 @@ def split_line(anchor: str, spawn: PaneSpawn) -> str:
         "-t",
         anchor,
         *spawn.env_flags(),
-        "-P",
-        "-F",
-        spawn.created_format(),
         *spawn.argv(),
     ]
     return command_line(create, *_tag(spawn, []), ["select-layout", "tiled"])
@@ -121,13 +133,3 @@ def kill_line(tmux_pane_id: str) -> str:
     """Killing closes the log pipe too; a separate `pipe-pane` would fail on a dead pane
     and, on the same line, skip the kill."""
     return command_line(["kill-pane", "-t", tmux_pane_id])
-
-
-def parse_created(stdout: str) -> dict[str, str]:
-    """record id -> tmux pane id, from the `-P -F` lines a batch printed."""
-    created: dict[str, str] = {}
-    for line in stdout.splitlines():
-        parts = line.split(" ")
-        if len(parts) == 3 and parts[0] == CREATED_PREFIX:
-            created[parts[2]] = parts[1]
-    return created
