@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -139,6 +141,18 @@ class AtCli:
         result = run_cli(*args, "-o", "json")
         assert result.exit_code == 0, result.output + result.stderr
         return json.loads(result.stdout)
+
+
+def eventually(check: Callable[[], object], timeout: float = 20, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (returned), or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 requires_tmux = pytest.mark.skipif(REAL_TMUX is None, reason="tmux is not installed")

@@ -18,7 +18,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AtCli, Env
+from tests.conftest import AtCli, Env, eventually
 from tests.manifests import SLEEP, layout, pane, profile, template, write
 
 pytestmark = pytest.mark.tmux
@@ -219,17 +218,6 @@ def apply_ok(at: type[AtCli], path: Path, *extra: str) -> str:
     return result.stderr
 
 
-def until(check: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 # ---- pure parts: keys, argv, classification (no engine needed) ----------------------------
 
 
@@ -368,7 +356,9 @@ def test_fr007_a_stopped_container_fails_its_panes_and_always_panes_come_back_wh
     events = [json.loads(line) for line in (env.state_dir / "events.jsonl").read_text().splitlines()]
     assert len([e for e in events if e["event_type"] == "managed_layout_recovery_failed"]) == 3
     # after the back-off, the restarts wait for the container (diff: nothing to do, a note)
-    until(lambda: "is not running" in at.run("diff").stdout, what="restarts held for the stopped container")
+    eventually(
+        lambda: "is not running" in at.run("diff").stdout, what="restarts held for the stopped container"
+    )
 
     bench.start()
 
@@ -376,7 +366,7 @@ def test_fr007_a_stopped_container_fails_its_panes_and_always_panes_come_back_wh
         at.run("apply", "-f", str(path), "--wait")
         return set(states(at).values()) == {("ready", None)}
 
-    until(back, what="Always panes to come back")
+    eventually(back, what="Always panes to come back")
     items = panes_json(at)
     assert {k: v["status"]["predecessorId"] for k, v in items.items()} == first
     assert {v["status"]["chainDepth"] for v in items.values()} == {1}
@@ -518,7 +508,7 @@ def test_logs_reads_host_and_container_panes_alike_and_follows(
     )
     apply_ok(at, path, "--wait")
     for name in ("here/m1", "there/m1"):
-        until(lambda n=name: at.run("logs", n).stdout.count("tick") >= 3, what=f"{name} ticks")
+        eventually(lambda n=name: at.run("logs", n).stdout.count("tick") >= 3, what=f"{name} ticks")
         tail = at.run("logs", name, "--tail", "2")
         assert tail.exit_code == 0 and tail.stdout.splitlines() == ["tick", "tick"], tail.stdout
     assert panes_json(at)["there/m1"]["status"]["logPath"].startswith(str(bench.logs))

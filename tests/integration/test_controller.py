@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AtCli, Env
+from tests.conftest import AtCli, Env, eventually
 from tests.manifests import SLEEP, layout, profile, write
 
 pytestmark = pytest.mark.tmux
@@ -48,17 +48,6 @@ class Controller:
 
     def text(self) -> str:
         return self.log.read_text()
-
-
-def eventually(check: Callable[[], object], timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -315,8 +315,8 @@ def test_every_closed_set_code_is_covered_by_a_cli_test() -> None:
     here = Path(__file__).parent
     text = "".join(p.read_text() for p in here.glob("test_*.py"))
     missing = [c.value for c in ErrorCode if f'"{c.value}"' not in text]
-    assert (
-        missing == [] or (missing == ["container_not_found"] and not (here / "test_containers.py").exists())
+    assert missing == [] or (
+        missing == ["container_not_found"] and not (here / "test_containers.py").exists()
     ), missing
 
 

@@ -349,23 +349,8 @@ class _Planner:
             self.requeue.append(due)
             self.notes.append(Note(name, f"back-off: restart at {due.isoformat()}"))
             return
-        obs = self.seen(rec.target_key, cur)
-        self.handled.add(cur.id)
-        pane = layout.pane(cur.label)
-        assert pane is not None
-        self.actions.append(
-            CreatePane(
-                layout,
-                rec.id,
-                pane,
-                anchor,
-                f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}",
-                predecessor_id=cur.id,
-                chain_depth=depth,
-                replaces=cur.id,
-                respawn=obs.pane_id if obs else None,
-            )
-        )
+        cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
+        self.replace(layout, rec, cur, anchor, cause, depth)
 
     def outdated(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
         name = f"{layout.name}/{cur.label}"
@@ -374,21 +359,34 @@ class _Planner:
             return
         if not self.known(rec.target_key):
             return
+        self.replace(layout, rec, cur, anchor, "spec changed (updateStrategy Recreate)", 0)
+
+    def replace(
+        self,
+        layout: DesiredLayout,
+        rec: LayoutRecord,
+        cur: PaneRecord,
+        anchor: str | None,
+        cause: str,
+        depth: int,
+    ) -> None:
+        """A successor for `cur` (removed first), reusing its tmux pane in place if it is still there."""
         obs = self.seen(rec.target_key, cur)
         pane = layout.pane(cur.label)
         assert pane is not None
         self.handled.add(cur.id)
+        respawn = obs.pane_id if obs else None
         self.actions.append(
             CreatePane(
                 layout,
                 rec.id,
                 pane,
                 anchor,
-                "spec changed (updateStrategy Recreate)",
+                cause,
                 predecessor_id=cur.id,
-                chain_depth=0,
+                chain_depth=depth,
                 replaces=cur.id,
-                respawn=obs.pane_id if obs else None,
+                respawn=respawn,
             )
         )
 
