@@ -321,3 +321,78 @@ def test_every_closed_set_code_is_covered_by_a_cli_test() -> None:
 
 
 Check = Callable[[], None]
+
+
+# ---- FR-020: idempotency keys on apply; concurrent lifecycle verbs; events --------------------
+
+
+def test_fr020_apply_with_an_idempotency_key_replays_instead_of_starting_again(
+    env: Env, at: type[AtCli]
+) -> None:
+    path = team(env)
+    first = ok(at, "apply", "-f", str(path), "--idempotency-key", "deploy-1")
+    assert first["layouts"] == [{"name": "team", "result": "created"}]
+    env.reset_calls()
+    again = at.run("apply", "-f", str(path), "--idempotency-key", "deploy-1")
+    assert again.exit_code == 0 and "layout/team created (replay)" in again.stdout
+    assert env.tmux_calls() == []  # replayed: nothing observed, nothing started
+    path.write_text(path.read_text().replace("600", "601"))
+    wire = error(at, "apply", "-f", str(path), "--idempotency-key", "deploy-1")
+    assert wire["code"] == "validation_failed" and wire["details"]["field"] == "idempotency_key"
+
+
+def test_fr012_two_processes_recreating_one_pane_make_one_successor(env: Env, at: type[AtCli]) -> None:
+    import subprocess
+    import sys
+
+    assert at.run("apply", "-f", str(team(env))).exit_code == 0
+    source = pane(at, "team/s1")["status"]["id"]
+    ok(at, "remove", "pane", "team/s1")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "agenttower", "recreate", "pane", source, "-o", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 1, 1], outs
+    refused = [
+        json.loads(out)["error"]["code"] for (out, _), p in zip(outs, procs, strict=True) if p.returncode
+    ]
+    assert set(refused) == {"managed_pane_concurrent_recreate"}
+    assert not any("locked" in err for _, err in outs)
+    assert len([p for p in all_panes(at) if p["spec"]["label"] == "s1"]) == 2
+    assert len(env.panes()) == 3
+
+
+def test_fr015_events_verb_filters_and_prints_json_lines(env: Env, at: type[AtCli]) -> None:
+    assert at.run("apply", "-f", str(team(env))).exit_code == 0
+    ok(at, "remove", "pane", "team/s2")
+    result = at.run("events", "--pane", "team/s2", "-o", "json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines and {e["pane"] for e in lines} == {"team/s2"}
+    assert [e["pane_seq"] for e in lines] == list(range(1, len(lines) + 1))
+    assert lines[-1]["event_type"] in (
+        "managed_pane_removed",
+        "managed_layout_state_changed",
+        "managed_pane_state_changed",
+    )
+    assert {
+        "event_id",
+        "timestamp",
+        "event_type",
+        "actor",
+        "layout",
+        "layout_id",
+        "pane",
+        "pane_id",
+        "layout_seq",
+        "pane_seq",
+        "payload",
+    } <= set(lines[0])
+    text = at.run("events", "--layout", "team").stdout
+    assert "managed_layout_created" in text and "managed_pane_removed" in text

@@ -46,6 +46,7 @@ def duration(text: str, option: str) -> float:
 @click.option("--wait", is_flag=True, help="Wait until every pane is ready or settled.")
 @click.option("--timeout", default="120s", show_default=True, help="How long --wait waits.")
 @click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing.")
+@click.option("--idempotency-key", default=None, help="Re-sending the same key replays the first result.")
 @output_option(default="table", choices=("table", "json", "yaml", "name"))
 @path_options
 @verb()
@@ -54,6 +55,7 @@ def apply_command(
     wait: bool,
     timeout: str,
     dry_run: bool,
+    idempotency_key: str | None,
     output: str,
     state_dir: Path | None,
     desired_dir: Path | None,
@@ -77,6 +79,7 @@ def apply_command(
         "dry_run": dry_run,
         "wait": wait,
         "timeout": seconds,
+        "idempotency_key": idempotency_key,
     }
     result = dispatch(paths, settings, request)
     for warning in result["warnings"]:
@@ -95,7 +98,7 @@ def apply_command(
 
 
 def _print_apply(output: str, result: dict[str, Any], paths: Any) -> None:
-    suffix = " (dry run)" if result["dryRun"] else ""
+    suffix = " (dry run)" if result["dryRun"] else " (replay)" if result.get("replay") else ""
     if output in ("table", "name"):
         for name, outcome in result["layouts"].items():
             click.echo(f"layout/{name} {outcome}{suffix}" if output == "table" else f"layout/{name}")

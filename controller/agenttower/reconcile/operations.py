@@ -73,6 +73,19 @@ def layout_results(plan: Plan, names: Sequence[str]) -> dict[str, str]:
 
 
 def apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    """Apply; with an idempotency key, the same request again replays the first result."""
+    from .lifecycle import remember, replayed
+
+    again = replayed(session, request)
+    if again is not None:
+        return again
+    response = _apply(session, request)
+    if not response["dryRun"]:
+        remember(session, request, response)
+    return response
+
+
+def _apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     incoming = incoming_from(request)
     paths = session.paths
     desired = load_desired(paths, incoming)
