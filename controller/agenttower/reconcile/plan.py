@@ -308,6 +308,10 @@ class _Planner:
                 if known:
                     cause = "pane missing" if cur is None else "pane slot back in the manifest"
                     self.actions.append(CreatePane(layout, rec.id, pane, anchor, cause))
+            elif cur.state == State.REMOVED:
+                self.notes.append(
+                    Note(f"{layout.name}/{pane.label}", "removed by operator (recreate pane to restore)")
+                )
             elif known and wants_restart(layout.restart_policy, cur):
                 self.restart(layout, rec, cur, anchor)
             elif cur.live and cur.spec_hash != pane.spec_hash:

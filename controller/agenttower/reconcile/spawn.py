@@ -56,6 +56,7 @@ class Spawning:
     log_path: Path | None = None
     log_error: str | None = None
     spawned_at: float = 0.0
+    actor: str = "operator"
 
 
 def launch_payload(pane: DesiredPane) -> dict[str, Any]:
@@ -97,12 +98,22 @@ class SpawnPipeline:
     def _record(self, creations: Sequence[Creation], errors: list[AgentTowerError]) -> list[Spawning]:
         spawns: list[Spawning] = []
         for action in creations:
+            actor = self._actor_of(action)
             try:
-                with self.store.write(self.now(), self.actor) as tx:
-                    spawns.extend(self._record_one(tx, action))
+                with self.store.write(self.now(), actor) as tx:
+                    recorded = self._record_one(tx, action)
             except AgentTowerError as exc:
                 errors.append(exc)
+                continue
+            for spawn in recorded:
+                spawn.actor = actor
+            spawns.extend(recorded)
         return spawns
+
+    def _actor_of(self, action: Creation) -> str:
+        """A restart, a Recreate update or a resumed creation is the reconciler's own decision."""
+        decided_here = isinstance(action, ResumePane) or (isinstance(action, CreatePane) and action.replaces)
+        return "controller" if decided_here else self.actor
 
     def _record_one(self, tx: Writer, action: Creation) -> list[Spawning]:
         if isinstance(action, ResumePane):
@@ -314,7 +325,7 @@ class SpawnPipeline:
         obs = self._find(spawn, listing)
         if obs is None and not listing.known:
             return False  # cannot tell: the record stays `creating`, the next pass resumes
-        with self.store.write(self.now(), self.actor) as tx:
+        with self.store.write(self.now(), spawn.actor) as tx:
             record = spawn.record
             if obs is None:
                 reason = stderr or "tmux did not create the pane"
