@@ -95,7 +95,7 @@ def _apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     observed = session.observe(desired, snapshot)
     plan = session.plan(desired, snapshot, observed)
     warnings = list(desired.warnings)
-    from .engine import container_not_found
+    from .targets import container_not_found
 
     for name in names:  # a container that does not exist is refused before anything is written
         layout = desired.layouts.get(name)
