@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from agenttower.model.constants import API_VERSION
 from agenttower.model.lifecycle import State
-from agenttower.model.resources import API_VERSION
 from agenttower.reconcile.plan import current_panes
 from agenttower.store.records import AgentRecord, LayoutRecord, PaneRecord
 from agenttower.store.repo import Store

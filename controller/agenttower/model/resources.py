@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from .constants import API_VERSION as API_VERSION
+from .constants import PRUNE_ANNOTATION as PRUNE_ANNOTATION
 from .identifiers import (
     AbsolutePath,
     Arg,
@@ -22,9 +24,6 @@ from .identifiers import (
     SessionName,
     TmuxLayoutName,
 )
-
-API_VERSION = "agenttower.dev/v1alpha1"
-PRUNE_ANNOTATION = "agenttower.dev/prune"
 
 
 class _Model(BaseModel):

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from agenttower.model.constants import PRUNE_ANNOTATION
 from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import Stage, State
 from agenttower.model.resolved import DesiredLayout
-from agenttower.model.resources import PRUNE_ANNOTATION
 from agenttower.runtime.observe import Listing, ObservedPane
 from agenttower.store.records import LayoutRecord, PaneRecord
 
