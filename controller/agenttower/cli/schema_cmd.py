@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from .common import emit, output_option, verb
+
 
 @click.command("schema")
 @click.option(
@@ -20,13 +22,20 @@ import click
     metavar="DIR",
     help="Write every JSON Schema and CRD into DIR (created if missing), e.g. crds/.",
 )
-def schema_command(write_dir: Path | None) -> None:
+@output_option(default="json", choices=("json", "yaml"))
+@verb()
+def schema_command(write_dir: Path | None, output: str) -> None:
     """Print the manifest JSON Schema, or write all schemas and CRDs into a directory."""
+    import json
+
     from agenttower.model.schema import UNION_FILE, render_all
 
     files = render_all()
     if write_dir is None:
-        click.echo(files[UNION_FILE], nl=False)
+        if output == "json":
+            click.echo(files[UNION_FILE], nl=False)
+        else:
+            emit(json.loads(files[UNION_FILE]), output)
         return
     write_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
