@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agenttower.model import environment
 from agenttower.store.records import LayoutRecord, PaneRecord
 
 from .views import World, layout_item, pane_item
@@ -37,7 +38,23 @@ def layout(world: World, rec: LayoutRecord, events: list[dict[str, Any]]) -> dic
 
 def pane(world: World, rec: PaneRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
     item = pane_item(world, rec)
-    return {**item, "predecessorChain": _chain(world, rec), "events": events}
+    return {
+        **item,
+        "environment": _environment(world, rec),
+        "predecessorChain": _chain(world, rec),
+        "events": events,
+    }
+
+
+def _environment(world: World, rec: PaneRecord) -> list[dict[str, str]]:
+    """What the pane started with: the base (where each value comes from), the profile's
+    env as recorded (secrets already redacted), and the pane's identity."""
+    layout = world.layout_by_id(rec.layout_id)
+    name = layout.name if layout else rec.layout_id
+    container = bool(layout and layout.target_key.startswith("container:"))
+    profile_env = (rec.launch.get("env") or {}).items()
+    identity = environment.PaneIdentity(name, rec.label, rec.role, rec.id)
+    return [{"name": k, "value": v} for k, v in environment.describe(profile_env, identity, container)]
 
 
 def render(data: dict[str, Any]) -> str:
@@ -68,8 +85,9 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"{'role:':<14}{spec['role']} ({spec['capability']})")
         launch = spec.get("launch") or {}
         lines.append(f"{'launch:':<14}{launch.get('profile')} {launch.get('command') or '(default shell)'}")
-        if launch.get("env"):
-            lines.append(f"{'env:':<14}{launch['env']}")
+        if data.get("environment"):
+            lines.append("Environment:")
+            lines.extend(f"  {e['name']}={e['value']}" for e in data["environment"])
     if status.get("conditions"):
         lines.append("Conditions:")
         for cond in status["conditions"]:

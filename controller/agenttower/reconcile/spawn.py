@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agenttower.model import environment
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Stage, State
 from agenttower.model.redaction import redact
@@ -307,11 +308,17 @@ class SpawnPipeline:
             spec_hash=spawn.pane.spec_hash,
             label=spawn.pane.label,
             command=launch.command,
-            env=launch.env,
+            env=environment.assignments(launch.env, self._identity(spawn)),
             working_dir=launch.working_dir,
+            host_path=spawn.layout.target.container is None,
             log_path=self._pipe_path(spawn),
             log_make_dir=spawn.layout.target.container is not None,
         )
+
+    @staticmethod
+    def _identity(spawn: Spawning) -> environment.PaneIdentity:
+        pane = spawn.pane
+        return environment.PaneIdentity(spawn.layout.name, pane.label, pane.role, spawn.record.id)
 
     def _pipe_path(self, spawn: Spawning) -> str | None:
         """Where the pipe writes, as the tmux server sees it (inside the container for one)."""

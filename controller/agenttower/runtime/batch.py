@@ -12,12 +12,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agenttower.model.environment import HOST_PATH
+
 from .quoting import command_line, format_literal, pipe_to_file, quote
 
 PANE_OPTION = "@agenttower_pane"
 OWNER_OPTION = "@agenttower_owner"
 PENDING_OPTION = "@agenttower_pending"
 SPEC_OPTION = "@agenttower_spec"
+
+
+# The launch wrapper: a fixed script of ours (user values arrive only as its arguments,
+# never parsed by a shell). It reads what only the pane knows at start (HOME, the user,
+# tmux's SHELL/TERM/TMUX/TMUX_PANE), changes to the working dir (tmux's `-c` falls back
+# silently when it is missing; `cd` fails loudly, and the pane exits 126), then `env -i`
+# starts the command with exactly that base plus agenttower's assignments, which win.
+# PATH: on the host the documented default (tmux would otherwise give the pane the
+# applying client's PATH, whatever `-e` says); in a container the container's own.
+LAUNCH_SCRIPT = (
+    "d=$1 p=$2; shift 2; "
+    f'[ "$p" = host ] && PATH="{HOST_PATH}"; '
+    'cd -- "${d:-${HOME:-/}}" || exit 126; '
+    "u=$(id -un 2>/dev/null || id -u); "
+    'exec env -i HOME="$HOME" USER="$u" LOGNAME="$u" SHELL="$SHELL" TERM="$TERM" '
+    'TMUX="$TMUX" TMUX_PANE="$TMUX_PANE" PATH="$PATH" PWD="$PWD" "$@"'
+)
+LOGIN_SHELL = ("sh", "-c", 'exec "$SHELL" -l')  # the `shell` profile: tmux's default-shell
+EXEC_ARGV = ("sh", "-c", 'exec "$@"', "sh")  # `env` would read a first word with `=` as a variable
 
 
 @dataclass(frozen=True)
@@ -28,22 +49,21 @@ class PaneSpawn:
     spec_hash: str
     label: str
     command: tuple[str, ...] | None
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # every assignment, in order (model/environment.py)
     working_dir: str | None = None
+    host_path: bool = True  # the documented host PATH as base, else the container's own
     log_path: str | None = None  # as the tmux server sees it (inside the container, for one)
     log_make_dir: bool = False  # create the log's directory in the pipe (container targets)
 
     def argv(self) -> list[str]:
-        """No shell ever parses the command: tmux execs argv; `env` runs one-element
-        commands (tmux would pass those to `sh -c`) and changes dir (tmux's `-c` falls
-        back silently when the dir is missing; `env -C` fails loudly in the pane)."""
-        if self.command is None:
-            return []
-        chdir = ["-C", self.working_dir] if self.working_dir else []
-        return ["--", "env", *chdir, "--", *self.command]
-
-    def env_flags(self) -> list[str]:
-        return [flag for key, value in self.env for flag in ("-e", f"{key}={value}")]
+        """tmux execs this argv directly (`--` ends its options); no shell parses a user value."""
+        command = self.command if self.command is not None else LOGIN_SHELL
+        if "=" in command[0]:
+            command = (*EXEC_ARGV, *command)
+        base = "host" if self.host_path else "target"
+        assigned = [f"{key}={value}" for key, value in self.env]
+        wrapper = ["sh", "-c", LAUNCH_SCRIPT, "agenttower-launch", self.working_dir or "", base]
+        return ["--", *wrapper, *assigned, *command]
 
 
 def _tag(spawn: PaneSpawn, target: list[str]) -> list[list[str]]:
@@ -75,7 +95,6 @@ def new_session_line(session: str, spawn: PaneSpawn, owner_token: str) -> str:
         "200",
         "-y",
         "60",
-        *spawn.env_flags(),
         *spawn.argv(),
     ]
     tag_session = ["set-option", "-t", f"={session}:", SESSION_OPTION, owner_token]
@@ -104,7 +123,6 @@ def split_line(anchor: str, spawn: PaneSpawn) -> str:
         "split-window",
         "-t",
         anchor,
-        *spawn.env_flags(),
         *spawn.argv(),
     ]
     return command_line(create, *_tag(spawn, []), ["select-layout", "tiled"])
@@ -113,7 +131,7 @@ def split_line(anchor: str, spawn: PaneSpawn) -> str:
 def respawn_line(tmux_pane_id: str, spawn: PaneSpawn) -> str:
     """Reuse a dead (or outdated) pane in place, so the window's layout does not shift;
     `-k` kills what still runs there. Tags move to the successor's record."""
-    create = ["respawn-pane", "-k", "-t", tmux_pane_id, *spawn.env_flags(), *spawn.argv()]
+    create = ["respawn-pane", "-k", "-t", tmux_pane_id, *spawn.argv()]
     return command_line(create, *_tag(spawn, ["-t", tmux_pane_id]))
 
 
