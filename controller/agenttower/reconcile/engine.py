@@ -186,6 +186,7 @@ class Session:
             self.clock,
             self.actor,
             self.sleep,
+            self.settings.kill_grace,
         )
         result.errors.extend(executor.execute(result.plan).errors)
         self.write_status(result, before)

@@ -6,6 +6,10 @@ run in order under that target's lock (creation is serialized per container, FR-
 different targets run in parallel threads, each with its own SQLite connection (a
 connection is not shared across threads; BEGIN IMMEDIATE orders their writes), so two
 containers converge in the time of the slower one. One target failing never stops another.
+A pane is only gone when what it started is gone too (runtime/processes.py): removals
+stop the record's processes after `kill-pane`, and before a slot gets a new agent the
+processes its earlier record left (vanished with the server, or orphaned by a dead
+agent) are stopped first.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Stage, State
 from agenttower.runtime.batch import kill_line, layout_line, settle_line
+from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
@@ -68,6 +73,7 @@ class Executor:
     now: Callable[[], datetime]
     actor: str
     sleep: Callable[[float], None] = time.sleep
+    kill_grace: float = 5.0
 
     def execute(self, plan: Plan) -> Outcome:
         outcome = Outcome()
@@ -112,6 +118,7 @@ class Executor:
         removals = [a for a in actions if isinstance(a, RemovePane)]
         for mark in marks:
             self._mark(mark)
+        self._stop_leftovers(tmux, marks, creations)
         settles = [a for a in actions if isinstance(a, SettlePane)]
         if settles:
             self._settle(tmux, settles)
@@ -143,6 +150,17 @@ class Executor:
                 tmux.source([layout_line(a.anchor, a.tmux_layout) for a in relayouts])
         if removals:
             self._remove(tmux, removals)
+
+    def _stop_leftovers(self, tmux: Tmux, marks: Sequence[MarkPane], creations: Sequence[Action]) -> None:
+        """Before a slot gets a new agent, stop what its earlier record left running: a
+        pane that vanished (with its server, say) or died leaves processes that ignored
+        SIGHUP, and a restart or recreate must not put a second agent on the same checkout."""
+        ids = {m.pane_id for m in marks if m.stage == Stage.RECOVERY_REATTACH}
+        for action in creations:
+            if isinstance(action, CreatePane):
+                ids.update(i for i in (action.predecessor_id, action.replaces) if i)
+        if ids:
+            stop_processes(tmux.target, sorted(ids), self.kill_grace)
 
     def _update(self, action: UpdateLayout) -> None:
         layout = action.layout
@@ -194,11 +212,15 @@ class Executor:
                     )
 
     def _remove(self, tmux: Tmux, removals: Sequence[RemovePane]) -> None:
+        """kill-pane (SIGHUP, as closing a terminal does), then TERM, grace, KILL for every
+        process the record started that is still there; `removed` only once both are gone."""
         lines = [kill_line(a.tmux_pane_id) for a in removals if a.tmux_pane_id]
         survivors: set[str] = set()
         if lines:
             with contextlib.suppress(TransientError):  # the listing below decides
                 tmux.source(lines)
+        stopped = stop_processes(tmux.target, [a.pane_id for a in removals], self.kill_grace)
+        if lines:
             listing = tmux.list_panes()
             if not listing.known:
                 survivors = {a.tmux_pane_id for a in removals if a.tmux_pane_id}
@@ -209,12 +231,11 @@ class Executor:
             if pane is None:
                 continue
             actor = self.actor if action.removed_by == "operator" else CONTROLLER  # a prune is decided here
+            failure = self._kill_failure(action, survivors, stopped)
             with self.store.write(self.now(), actor) as tx:
-                if action.tmux_pane_id in survivors:
+                if failure is not None:
                     if pane.state != State.FAILED:
-                        tx.transition(
-                            pane, State.FAILED, stage=Stage.TMUX_KILL, reason="tmux did not kill the pane"
-                        )
+                        tx.transition(pane, State.FAILED, stage=Stage.TMUX_KILL, reason=failure)
                 else:
                     tx.transition(
                         pane, State.REMOVED, removed_by=action.removed_by, requested_action="remove"
@@ -223,6 +244,21 @@ class Executor:
                         "managed_pane_removed",
                         pane.layout_id,
                         pane.id,
-                        {"cause": action.cause, "tmux_pane_id": action.tmux_pane_id},
+                        {
+                            "cause": action.cause,
+                            "tmux_pane_id": action.tmux_pane_id,
+                            "stopped_pids": list(stopped.found.get(pane.id, ())),
+                        },
                     )
                 tx.refresh_layout_state(pane.layout_id)
+
+    @staticmethod
+    def _kill_failure(action: RemovePane, survivors: set[str], stopped: Stopped) -> str | None:
+        if action.tmux_pane_id in survivors:
+            return "tmux did not kill the pane"
+        left = stopped.survivors.get(action.pane_id)
+        if left:
+            return f"process {', '.join(map(str, left))} survived SIGKILL"
+        if not stopped.known:
+            return f"could not check that the pane's processes are gone: {stopped.error}"
+        return None

@@ -20,6 +20,7 @@ class Settings:
     lock_timeout: float = 120.0
     backoff_base: timedelta = timedelta(seconds=10)  # CrashLoopBackOff: doubles per restart
     backoff_max: timedelta = timedelta(minutes=5)
+    kill_grace: float = 5.0  # between TERM and KILL for what a removed pane leaves running
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,6 +30,7 @@ class Settings:
             tmux_binary=os.environ.get("AGENTTOWER_TMUX", "tmux"),
             backoff_base=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_BASE", "10s")),
             backoff_max=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_MAX", "5m")),
+            kill_grace=_seconds("AGENTTOWER_KILL_GRACE", "5s"),
         )
 
 

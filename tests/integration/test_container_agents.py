@@ -1,0 +1,75 @@
+"""Inside a real container: the pane environment is the container's own base plus the
+profile's, and deleting a layout stops agents that ignore SIGHUP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import AtCli, Env, eventually
+from tests.integration.test_containers import (  # noqa: F401 - fixtures
+    Bench,
+    apply_ok,
+    benches,
+    boxed,
+    docker_engine,
+    panes_json,
+)
+from tests.manifests import profile, write
+
+pytestmark = pytest.mark.tmux
+
+# `trap '' HUP` survives exec: the agent ignores SIGHUP the way Gemini CLI does.
+STUBBORN = ["sh", "-c", 'env > "/tmp/$AGENTTOWER_LABEL.env"; trap "" HUP; exec sleep 100000']
+
+
+def marked(bench: Bench) -> set[str]:
+    """Pane record ids carried by live processes in the container (its own /proc)."""
+    script = "grep -h -o -s -z -a 'AGENTTOWER_PANE_ID=[^[:cntrl:]]*' /proc/[0-9]*/environ | tr '\\0' '\\n'"
+    out = bench.docker("exec", bench.name, "sh", "-c", script, check=False).stdout
+    return {line.split("=", 1)[1] for line in out.splitlines() if "=" in line}
+
+
+def test_fr002_container_pane_env_is_the_containers_base_plus_the_profile(
+    env: Env,
+    at: type[AtCli],
+    benches: Callable[..., Bench],  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIRTUAL_ENV", "/host/venv")
+    bench = benches()
+    image_path = bench.docker("exec", bench.name, "printenv", "PATH").stdout.strip()
+    docs = [boxed("box", bench), profile("sleepy", STUBBORN, env={"AGENT_MODE": "ci"})]
+    apply_ok(at, write(env.root / "box.yaml", *docs), "--wait")
+    record = panes_json(at)["box/s1"]["status"]["id"]
+
+    def dumped() -> dict[str, str] | None:
+        out = bench.docker("exec", bench.name, "cat", "/tmp/s1.env", check=False)
+        return dict(line.split("=", 1) for line in out.stdout.splitlines()) if out.returncode == 0 else None
+
+    seen = eventually(dumped, what="s1's environment dump")
+    assert seen["PATH"] == image_path
+    assert seen["LANG"] == "C.UTF-8" and seen["AGENT_MODE"] == "ci"
+    assert seen["AGENTTOWER_PANE"] == "box/s1" and seen["AGENTTOWER_PANE_ID"] == record
+    assert "VIRTUAL_ENV" not in seen
+
+
+def test_fr009_container_delete_stops_sighup_ignoring_agents(
+    env: Env,
+    at: type[AtCli],
+    benches: Callable[..., Bench],  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTTOWER_KILL_GRACE", "300ms")
+    bench = benches()
+    path = write(env.root / "box.yaml", boxed("box", bench), profile("sleepy", STUBBORN))
+    apply_ok(at, path, "--wait")
+    records = {p["status"]["id"] for p in panes_json(at).values()}
+    eventually(lambda: marked(bench) == records, what="three agents running in the container")
+
+    assert at.run("remove", "pane", "box/s1").exit_code == 0
+    s1 = panes_json(at)["box/s1"]["status"]["id"]
+    assert marked(bench) == records - {s1}
+    assert at.run("delete", "layout", "box").exit_code == 0
+    assert marked(bench) == set()
