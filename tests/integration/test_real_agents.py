@@ -1,0 +1,97 @@
+"""The real agent CLIs, installed from npm and run offline in managed panes.
+
+With no network and no login they still start, draw their first screen and wait
+(Gemini CLI on "Do you trust the files in this folder?", Codex on "Sign in with
+ChatGPT"), which is enough to check what agenttower promises about processes: Gemini
+CLI ignores SIGHUP and Codex leaves an app-server daemon behind, and neither may
+outlive `delete`. The CLIs come from `$AGENTTOWER_AGENT_CLIS` (an npm `--prefix` dir;
+`.ci/run` installs them there) or PATH; without them these tests skip, unless
+`AGENTTOWER_REQUIRE_AGENTS=1` makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AtCli, Env, eventually
+from tests.integration.test_processes import processes_of
+from tests.manifests import layout, profile, write
+
+pytestmark = pytest.mark.tmux
+
+
+def _bin_dir() -> Path | None:
+    prefix = os.environ.get("AGENTTOWER_AGENT_CLIS")
+    if prefix and (Path(prefix) / "bin" / "gemini").exists():
+        return Path(prefix) / "bin"
+    found = shutil.which("gemini")
+    return Path(found).parent if found else None
+
+
+@pytest.fixture
+def agent_bin() -> Path:
+    found = _bin_dir()
+    if found is None or not (found / "codex").exists():
+        reason = (
+            "the agent CLIs are not installed (npm install -g --prefix DIR @google/gemini-cli @openai/codex)"
+        )
+        if os.environ.get("AGENTTOWER_REQUIRE_AGENTS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_fr009_real_gemini_and_codex_do_not_outlive_delete(
+    env: Env, at: type[AtCli], agent_bin: Path
+) -> None:
+    project = env.root / "project"
+    project.mkdir()
+    node_dir = Path(shutil.which("node") or "/usr/bin/node").parent
+    agent_env = {"PATH": f"{agent_bin}:{node_dir}:/usr/local/bin:/usr/bin:/bin"}
+    docs = [
+        layout("agents", launch={"master:m1": "gemini", "slave:s1": "codex"}),
+        profile("gemini", ["gemini"], env=agent_env, workingDir=str(project)),
+        profile("codex", ["codex"], env=agent_env, workingDir=str(project)),
+    ]
+    path = write(env.root / "agents.yaml", *docs)
+    result = at.run("apply", "-f", str(path), "--wait", "--timeout", "90s")
+    assert result.exit_code == 0, result.output + result.stderr
+    items = {p["spec"]["label"]: p for p in at.json("get", "panes")["items"]}  # type: ignore[index]
+    assert {label: p["status"]["state"] for label, p in items.items()} == dict.fromkeys(
+        ("m1", "s1", "s2"), "ready"
+    )
+    gemini, codex = items["m1"]["status"]["id"], items["s1"]["status"]["id"]
+
+    def screen(index: int) -> str:
+        return env.tmux("capture-pane", "-p", "-t", f"=agents:.{index}").stdout
+
+    eventually(lambda: "trust" in screen(0).lower(), timeout=60, what="Gemini CLI's trust prompt")
+    eventually(lambda: "sign in" in screen(1).lower(), timeout=60, what="Codex's sign-in screen")
+    eventually(
+        lambda: any("app-server" in _cmdline(p) for p in processes_of(codex)),
+        timeout=60,
+        what="Codex's app-server daemon",
+    )
+
+    assert at.run("delete", "layout", "agents").exit_code == 0
+    assert processes_of(gemini) == set() and processes_of(codex) == set()
+    removed = {
+        e["pane"]: e["payload"]["stopped_pids"]
+        for e in map(json.loads, (env.state_dir / "events.jsonl").read_text().splitlines())
+        if e["event_type"] == "managed_pane_removed"
+    }
+    # what SIGHUP alone left running, and agenttower then stopped
+    assert removed["agents/m1"], "Gemini CLI survived SIGHUP"
+    assert removed["agents/s1"], "Codex's daemon survived its pane"
