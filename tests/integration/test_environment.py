@@ -164,3 +164,37 @@ def test_fr002_same_manifest_same_environment_from_a_shell_and_from_the_controll
         assert stable(by_controller[label]) == stable(by_shell[label]), json.dumps(
             [by_shell[label], by_controller[label]], indent=1
         )
+
+
+def test_fr002_systemd_like_minimal_environment_finds_an_agent_in_local_bin(env: Env) -> None:
+    """Under systemd the applying process has PATH=/usr/bin:/bin and no locale; an agent
+    installed in ~/.local/bin (Claude Code's own installer puts it there) still starts."""
+    local_bin = env.home / ".local" / "bin"
+    local_bin.mkdir(parents=True)
+    dump = env.root / "dump"
+    dump.mkdir()
+    agent = local_bin / "at-agent"
+    agent.write_text(f"#!/bin/sh\n{DUMP}\nexec sleep 600\n")
+    agent.chmod(0o755)
+    docs = [
+        layout("svc", launch={"master:m1": "local"}),
+        profile("local", ["at-agent"], env={"DUMP": str(dump)}),
+    ]
+    path = write(env.root / "svc.yaml", *docs)
+    minimal = {
+        key: os.environ[key] for key in ("HOME", "TMUX_TMPDIR", "XDG_STATE_HOME", "XDG_CONFIG_HOME")
+    } | {"PATH": "/usr/bin:/bin", "AGENTTOWER_PROBE_DELAY": "300ms", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agenttower", "apply", "-f", str(path), "--wait"],
+        env=minimal,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    eventually((dump / "m1.env").exists, what="the agent from ~/.local/bin to start")
+    seen = dict(line.split("=", 1) for line in (dump / "m1.env").read_text().splitlines())
+    assert seen["PATH"].startswith(f"{env.home}/.local/bin:")
+    assert seen["LANG"] == "C.UTF-8"
