@@ -116,3 +116,21 @@ def test_a_tmux_variable_in_the_environment_is_ignored(
     assert at.run("apply", "-f", str(path)).exit_code == 0
     monkeypatch.delenv("TMUX")
     assert [p["session"] for p in env.panes()] == ["solo"]
+
+
+def test_fr007_a_deleted_layout_is_not_ready_and_wait_on_it_fails(applied: Env, at: type[AtCli]) -> None:
+    assert at.run("wait", "layout", "team", "--for=condition=Ready", "--timeout", "5s").exit_code == 0
+    assert at.run("delete", "layout", "team").exit_code == 0
+    item = at.json("get", "layouts", "team")
+    assert isinstance(item, dict) and item["status"]["state"] == "removed"
+    ready = next(c for c in item["status"]["conditions"] if c["type"] == "Ready")
+    removed_at = item["status"]["removedAt"]
+    assert (ready["status"], ready["reason"]) == ("False", "LayoutRemoved")
+    assert ready["message"] == f"layout team was deleted at {removed_at}"
+    for wanted in ("Ready", "Ready=False"):  # a deleted layout meets no condition: it is gone
+        waited = at.run("wait", "layout", "team", f"--for=condition={wanted}", "--timeout", "30s")
+        assert waited.exit_code == 1
+        assert waited.stderr == f"error: managed_layout_not_found: layout team was deleted at {removed_at}\n"
+    as_json = at.run("wait", "layout", "team", "--for=condition=Ready", "-o", "json")
+    error = json.loads(as_json.stdout)["error"]
+    assert as_json.exit_code == 1 and error["details"] == {"layout_id": item["metadata"]["uid"]}

@@ -20,12 +20,13 @@ from agenttower.events import audit
 from agenttower.model.desired import Desired, Problem
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.legacy import LegacyCatalog, load_legacy
+from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.paths import Paths
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.target import ExecTarget, host_target_for_key, target_for_record
 from agenttower.runtime.tmux import Tmux
-from agenttower.store.records import PaneRecord
+from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import Store, rfc3339
 
 from . import desired_dir, status
@@ -187,6 +188,8 @@ class Session:
             self.actor,
             self.sleep,
         )
+        if before is None and result.plan.actions:  # to find the layouts these actions remove
+            before = self.snapshot()
         result.errors.extend(executor.execute(result.plan).errors)
         self.write_status(result, before)
         self.flush_audit()
@@ -201,7 +204,7 @@ class Session:
         for pane in snapshot.panes:
             by_layout.setdefault(pane.layout_id, []).append(pane)
         updates = []
-        for rec in snapshot.layouts:
+        for rec in [*snapshot.layouts, *self._removed_since(before, snapshot)]:
             panes = current_panes(by_layout.get(rec.id, [])).values()
             conditions, observed = status.compute(rec, panes, result.plan, messages, now)
             if status.changed(rec, conditions, observed):
@@ -210,6 +213,15 @@ class Session:
             with self.store.write(self.clock(), self.actor) as tx:
                 for layout_id, conditions, observed in updates:
                     tx.set_status(layout_id, conditions, observed)
+
+    def _removed_since(self, before: Snapshot | None, after: Snapshot) -> list[LayoutRecord]:
+        """Layouts this pass removed: they leave the live snapshot, but their Ready
+        condition must still turn False (a deleted layout is not ready)."""
+        if before is None or before is after:
+            return []
+        live = {rec.id for rec in after.layouts}
+        gone = (self.store.layout(rec.id) for rec in before.layouts if rec.id not in live)
+        return [rec for rec in gone if rec is not None and rec.state == State.REMOVED]
 
     def invocations(self) -> int:
         return sum(t.invocations for t in self.runtimes.values())

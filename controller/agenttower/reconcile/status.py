@@ -36,7 +36,14 @@ def _stalled(
     return _condition("Stalled", False, "AsExpected", "")
 
 
+def removed_message(rec: LayoutRecord) -> str:
+    """What `wait` and the Ready condition say about a layout that no longer exists."""
+    return f"layout {rec.name} was deleted at {rec.removed_at or rec.updated_at}"
+
+
 def _ready(rec: LayoutRecord, panes: Iterable[PaneRecord]) -> dict[str, Any]:
+    if rec.state == State.REMOVED:  # its panes are gone: "all removed" must not read as ready
+        return _condition("Ready", False, "LayoutRemoved", removed_message(rec))
     bad = [
         f"{p.label}: {p.state}" + (f" ({p.failed_stage})" if p.failed_stage else "")
         for p in panes
