@@ -78,9 +78,7 @@ def _not_removable(name: str, asked: str, state: State) -> str:
             f"pane {name} is still being created and cannot be removed yet; run "
             f"`agenttower remove pane {asked}` again once it is ready, degraded or failed"
         )
-    return (
-        f"pane {name} is already removed; run `agenttower recreate pane {asked}` to bring the slot back"
-    )
+    return f"pane {name} is already removed; run `agenttower recreate pane {asked}` to bring the slot back"
 
 
 def _not_recreatable(name: str, asked: str, state: State) -> str:
