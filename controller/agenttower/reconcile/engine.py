@@ -34,6 +34,7 @@ from .actions import (
     Plan,
 )
 from .execute import Executor
+from .live import Seen, Source, plan_settings
 from .lock import reconciler_lock
 from .plan import PlanSettings, Snapshot, current_panes, plan
 from .settings import Settings
@@ -107,6 +108,7 @@ class Session:
     sleep: Callable[[float], None] = time.sleep
     runtimes: dict[str, Tmux] = field(default_factory=dict)
     allow_empty: bool = False
+    seen: dict[str, Seen] = field(default_factory=dict)  # per target: the last pass's observation
 
     def runtime(self, key: str, target: Target | None = None) -> Tmux:
         """The runtime of a target key. The key alone lacks a container's user and socket,
@@ -139,21 +141,19 @@ class Session:
             key: target for key, (_, target) in server_targets(desired.layouts, snapshot.layouts).items()
         }
         runtimes = {key: self.runtime(key, target) for key, target in sorted(wanted.items())}
+        at = rfc3339(self.clock())
         if len(runtimes) <= 1:
-            return {key: tmux.list_panes() for key, tmux in runtimes.items()}
-        with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
-            futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
-            return {key: future.result() for key, future in futures.items()}
+            observed = {key: tmux.list_panes() for key, tmux in runtimes.items()}
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
+                futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
+                observed = {key: future.result() for key, future in futures.items()}
+        # a new dict, swapped in whole: the controller's socket thread reads it unlocked
+        self.seen = {**self.seen, **{k: Seen.of(v, at, Source.CONTROLLER) for k, v in observed.items()}}
+        return observed
 
     def plan_settings(self) -> PlanSettings:
-        s = self.settings
-        return PlanSettings(
-            creating_ttl=s.creating_ttl,
-            capacity=s.capacity,
-            backoff_base=s.backoff_base,
-            backoff_max=s.backoff_max,
-            allow_empty=self.allow_empty,
-        )
+        return plan_settings(self.settings, self.allow_empty)
 
     def plan(
         self,

@@ -86,5 +86,16 @@ def compute(
     return new, observed
 
 
+def with_ready(rec: LayoutRecord, panes: Iterable[PaneRecord], now: str) -> list[dict[str, Any]]:
+    """The recorded conditions with Ready as `panes` say now: what a read shows of a
+    layout it observed itself (Reconciling and Stalled need the desired dir: kept)."""
+    ready = _ready(rec, panes)
+    old = next((c for c in rec.conditions if c["type"] == "Ready"), None)
+    same = old is not None and old.get("status") == ready["status"]
+    ready["lastTransitionTime"] = old.get("lastTransitionTime", now) if same and old else now
+    rest = [c for c in rec.conditions if c["type"] != "Ready"]
+    return [ready, *rest]
+
+
 def changed(rec: LayoutRecord, conditions: list[dict[str, Any]], observed: int) -> bool:
     return list(rec.conditions) != conditions or rec.observed_generation != observed
