@@ -323,3 +323,29 @@ def test_killed_tmux_server_is_noticed_and_always_layouts_come_back(
     assert lost["status"]["state"] == "failed"  # type: ignore[index]
     text = at.run("describe", "pane", "lost/m1").stdout
     assert "recovery_reattach" in text
+
+
+def test_fr022_get_with_a_controller_shows_its_last_observation_and_when(env: Env, at: type[AtCli]) -> None:
+    ctl = Controller(env, "--resync", "1h")  # one pass with nothing to do, then quiet
+    write(env.desired_dir / "team.yaml", *sleepy("team"))
+    try:
+        ctl.start()
+        eventually(ready(at, "team"))
+        eventually(lambda: "actions=[]" in ctl.text(), what="a pass with nothing to do")
+        s1 = next(p for p in panes(at) if p["metadata"]["name"] == "team/s1")
+        env.tmux("kill-pane", "-t", s1["status"]["tmuxPaneId"])
+        env.reset_calls()
+        items = panes(at)
+        table = at.run("get", "panes").stdout
+        described = at.run("describe", "layout", "team").stdout
+        assert env.tmux_calls() == []  # the controller's view: this command lists nothing
+    finally:
+        if ctl.proc is not None:
+            ctl.stop(signal.SIGKILL)
+    # its last pass saw the pane alive, and says when that was
+    assert {p["status"]["state"] for p in items} == {"ready"}
+    assert {p["status"]["observation"] for p in items} == {"controller"}
+    assert len({p["status"]["observedAt"] for p in items}) == 1 and items[0]["status"]["observedAt"]
+    row = next(line for line in table.splitlines() if line.startswith("team/s1"))
+    assert "controller" in row and row.endswith(" ago")
+    assert f"observed:     by the controller's last pass, at {items[0]['status']['observedAt']}" in described

@@ -64,6 +64,9 @@ def test_fr009_remove_kills_keeps_history_and_the_slot_stays_removed(env: Env, a
     assert diff.exit_code == 0 and "team/s1: removed by operator" in diff.stdout
     assert len(env.panes()) == 2
     assert pane(at, "team/s1")["status"]["agentId"]  # history kept: the agent row too
+    again = error(at, "remove", "pane", "team/s1")
+    assert again["code"] == "managed_pane_illegal_transition"
+    assert again["message"].endswith("run `agenttower recreate pane team/s1` to bring the slot back")
 
 
 def test_fr009_remove_of_a_pane_already_gone_succeeds(env: Env, at: type[AtCli]) -> None:
@@ -122,6 +125,10 @@ def test_fr010_recreate_from_a_live_pane_is_refused(env: Env, at: type[AtCli]) -
     assert at.run("apply", "-f", str(team(env))).exit_code == 0
     wire = error(at, "recreate", "pane", "team/m1")
     assert wire["code"] == "managed_pane_illegal_recreate_source"
+    assert wire["message"] == (  # a whole sentence, with the step that makes it recreatable
+        "pane team/m1 is ready: only failed or removed panes can be recreated; "
+        "run `agenttower remove pane team/m1` first"
+    )
     assert wire["details"] == {
         "predecessor_pane_id": pane(at, "team/m1")["status"]["id"],
         "current_state": "ready",

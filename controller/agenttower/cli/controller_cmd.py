@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -80,6 +81,8 @@ def wait_command(
     try:
         while True:
             rec = find_layout(World.load(store, True), name)
+            if rec.state == "removed":
+                raise _deleted(rec)
             found = next((c for c in rec.conditions if c["type"] == wanted_type), None)
             if found is not None and found["status"] == want and rec.observed_generation >= rec.generation:
                 if output == "json":
@@ -93,3 +96,12 @@ def wait_command(
             time.sleep(0.1)
     finally:
         store.close()
+
+
+def _deleted(rec: Any) -> Exception:
+    """A deleted layout meets no condition any more, like a deleted object under `kubectl
+    wait`: fail at once (the record is kept for history, the layout is gone)."""
+    from agenttower.model.errors import AgentTowerError, ErrorCode
+    from agenttower.reconcile.status import removed_message
+
+    return AgentTowerError(ErrorCode.LAYOUT_NOT_FOUND, removed_message(rec), {"layout_id": rec.id})

@@ -57,6 +57,19 @@ def _environment(world: World, rec: PaneRecord) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in environment.describe(profile_env, identity, container)]
 
 
+def _observed_line(status: dict[str, Any]) -> str | None:
+    source = status.get("observation")
+    if source == "live":
+        return f"live, tmux listed at {status['observedAt']}"
+    if source == "controller":
+        return f"by the controller's last pass, at {status['observedAt']}"
+    if source == "stale":
+        return (
+            f"stale: the target could not be listed ({status['observationError']}); records as last written"
+        )
+    return None
+
+
 def render(data: dict[str, Any]) -> str:
     lines = [f"Name:         {data['metadata']['name']}", f"Kind:         {data['kind']}"]
     status = data["status"]
@@ -80,6 +93,9 @@ def render(data: dict[str, Any]) -> str:
     ):
         if status.get(key) not in (None, "", False):
             lines.append(f"{key + ':':<14}{status[key]}")
+    seen = _observed_line(status)
+    if seen:
+        lines.append(f"{'observed:':<14}{seen}")
     if data["kind"] == "Pane":
         spec = data["spec"]
         lines.append(f"{'role:':<14}{spec['role']} ({spec['capability']})")

@@ -18,7 +18,8 @@ import socket
 import sqlite3
 import stat
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class Targets:
     host: dict[str, Any]  # key -> Target
     containers: dict[tuple[str, str | None, str | None, str | None], list[Any]]  # -> [Target]
     layouts: int
+    listings: dict[str, Any] = field(default_factory=dict)  # key -> Listing, made once by the checks
 
 
 def _tmux_version(text: str) -> tuple[int, int] | None:
@@ -154,6 +156,7 @@ def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
         checks.append(Check("tmux", OK, f"{out or 'tmux'} at {binary}"))
     for key, target in sorted(targets.host.items()):
         listing = Tmux(ExecTarget(target, settings.tmux_binary), timeout=10).list_panes()
+        targets.listings[key] = listing
         name = f"tmux server ({key})"
         if listing.status is ListingStatus.OK:
             checks.append(Check(name, OK, f"running, {len(listing.panes)} panes"))
@@ -241,6 +244,7 @@ def _check_docker(targets: Targets, checks: list[Check]) -> None:
             )
             continue
         listing = Tmux(tmux, timeout=10).list_panes()
+        targets.listings.update({each.key: listing for each in group})
         if listing.status is ListingStatus.INDETERMINATE:
             checks.append(
                 Check(
@@ -379,6 +383,66 @@ def _check_socket(path: Path, checks: list[Check]) -> None:
         conn.close()
 
 
+def _check_layouts(paths: Any, settings: Any, targets: Targets, checks: list[Check]) -> None:
+    """Each live layout as it is now (the listings above, judged by the planner), so a
+    killed pane shows here before any pass has recorded it. Read-only, like the rest."""
+    from agenttower.reconcile import live
+    from agenttower.reconcile.plan import current_panes
+    from agenttower.store.db import connect_readonly
+    from agenttower.store.repo import Store
+
+    conn = connect_readonly(paths.database)
+    if conn is None:
+        return  # no database yet (or an older schema that only a writer may migrate)
+    row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
+    store = Store(conn, str(row[0]) if row else "")
+    try:
+        layouts, panes = store.layouts(), store.live_layout_panes()
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    seen = live.observe(layouts, panes, store.instance_id, settings, now, targets.listings)
+    for rec in layouts:
+        mine = current_panes(p for p in panes if p.layout_id == rec.id).values()
+        checks.append(_layout_check(rec, [seen.pane(p) for p in mine], seen.target(rec.target_key)))
+
+
+def _layout_check(rec: Any, panes: list[Any], seen: Any) -> Check:
+    from agenttower.model.lifecycle import State, layout_state
+    from agenttower.reconcile.live import Source
+
+    name = f"layout {rec.name}"
+    if seen.source is Source.STALE:
+        return Check(
+            name,
+            WARN,
+            f"{rec.target_key} could not be listed ({seen.error}): recorded state {rec.state}",
+            "see the tmux server / container checks above",
+        )
+    live = [p for p in panes if p.state != State.REMOVED]
+    ready = sum(1 for p in live if p.state == State.READY)
+    state = layout_state(p.state for p in panes) if panes else State(rec.state)
+    detail = f"{state}, {ready}/{len(live)} panes ready"
+    bad = [p for p in live if p.state != State.READY]
+    if not bad:
+        return Check(name, OK, detail)
+    problems = "; ".join(f"{rec.name}/{p.label} {p.state} ({p.failed_stage}): {p.reason}" for p in bad)
+    return Check(
+        name, WARN, f"{detail}; {problems}", "; ".join(_pane_fix(f"{rec.name}/{p.label}", p) for p in bad)
+    )
+
+
+def _pane_fix(name: str, pane: Any) -> str:
+    """The verbs that bring a pane back (a restartPolicy would do them on its own)."""
+    from agenttower.model.lifecycle import State
+
+    if pane.state == State.FAILED:
+        return f"`agenttower recreate pane {name}`"
+    if pane.state == State.DEGRADED:
+        return f"`agenttower remove pane {name}`, then `agenttower recreate pane {name}`"
+    return f"wait: `agenttower describe pane {name}`"
+
+
 def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     from agenttower.paths import Paths
     from agenttower.reconcile.settings import Settings
@@ -390,6 +454,7 @@ def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     _check_tmux(settings, targets, checks)
     _check_docker(targets, checks)
     _check_state(paths, checks)
+    _check_layouts(paths, settings, targets, checks)
     return checks
 
 

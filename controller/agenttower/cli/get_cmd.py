@@ -20,13 +20,25 @@ KINDS = {
 }
 
 
-def _store(state_dir: Path | None, desired_dir: Path | None) -> Any:
+def _store(state_dir: Path | None, desired_dir: Path | None) -> tuple[Any, Any]:
+    """The store, read-only (a read verb leaves no trace), and the paths it came from."""
     from agenttower.paths import Paths
     from agenttower.store.repo import Store
 
     paths = Paths.resolve(state_dir, desired_dir)
     paths.ensure_state_dir()
-    return Store.open(paths.database)
+    return Store.open_for_reading(paths.database), paths
+
+
+def stale_notes(world: Any) -> list[str]:
+    """One line per target whose state could not be observed: never shown as if it were."""
+    if world.observation is None:
+        return []
+    return [
+        f"note: target {key} could not be listed ({seen.error}): its layouts show the records as written"
+        for key, seen in sorted(world.observation.targets.items())
+        if seen.source == "stale"
+    ]
 
 
 def _kind(kind: str) -> str:
@@ -77,11 +89,13 @@ def get_command(
     from . import tables, views
 
     what = _kind(kind)
-    store = _store(state_dir, desired_dir)
+    store, paths = _store(state_dir, desired_dir)
     try:
         world = views.World.load(store, show_all)
     finally:
         store.close()
+    if what != "agents":
+        world = views.observed(world, paths, store.instance_id)
     items: list[dict[str, Any]]
     columns: tuple[str, ...]
     wide: tuple[str, ...]
@@ -111,6 +125,8 @@ def get_command(
     else:
         is_wide = output == "wide"
         tables.print_table([*columns, *(wide if is_wide else ())], [row(i, is_wide) for i in items])
+        for note in stale_notes(world):
+            click.echo(note, err=True)
 
 
 @click.command("describe")
@@ -126,9 +142,9 @@ def describe_command(
     from . import describe, views
 
     what = _kind(kind)
-    store = _store(state_dir, desired_dir)
+    store, paths = _store(state_dir, desired_dir)
     try:
-        world = views.World.load(store, True)
+        world = views.observed(views.World.load(store, True), paths, store.instance_id)
         if what == "layouts":
             rec = find_layout(world, name)
             data = describe.layout(world, rec, store.events(layout_id=rec.id, limit=20))

@@ -30,9 +30,18 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     Console(soft_wrap=True, width=max(160, sum(len(h) for h in headers) * 4)).print(table)
 
 
-LAYOUT_COLUMNS = ("NAME", "TARGET", "SESSION", "STATE", "READY", "AGE")
+def observed(status: dict[str, Any]) -> str | None:
+    """Whose eyes the STATE column is: `live` (this command listed tmux), the controller's
+    last pass and how long ago, or `stale` (the target could not be listed)."""
+    source = status.get("observation")
+    if source == "controller":
+        return f"controller {age(status.get('observedAt'))} ago"
+    return str(source) if source else None
+
+
+LAYOUT_COLUMNS = ("NAME", "TARGET", "SESSION", "STATE", "READY", "AGE", "OBSERVED")
 LAYOUT_WIDE = ("ID", "SOURCE")
-PANE_COLUMNS = ("NAME", "ROLE", "STATE", "STAGE", "TMUX", "AGE")
+PANE_COLUMNS = ("NAME", "ROLE", "STATE", "STAGE", "TMUX", "AGE", "OBSERVED")
 PANE_WIDE = ("ID", "PREDECESSOR", "DEPTH", "AGENT", "REASON")
 AGENT_COLUMNS = ("NAME", "ORIGIN", "PANE", "TARGET", "TMUX", "AGE")
 
@@ -46,6 +55,7 @@ def layout_row(item: dict[str, Any], wide: bool) -> list[Any]:
         s["state"],
         f"{s['readyPanes']}/{s['totalPanes']}",
         age(item["metadata"]["creationTimestamp"]),
+        observed(s),
     ]
     return row + ([s["id"], s["sourceFile"]] if wide else [])
 
@@ -59,6 +69,7 @@ def pane_row(item: dict[str, Any], wide: bool) -> list[Any]:
         s["failedStage"],
         s["tmuxPaneId"],
         age(item["metadata"]["creationTimestamp"]),
+        observed(s),
     ]
     return row + ([s["id"], s["predecessorId"], s["chainDepth"], s["agentId"], s["reason"]] if wide else [])
 

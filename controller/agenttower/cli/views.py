@@ -1,20 +1,28 @@
 """Records as the objects `get` and `describe` show: camelCase, Kubernetes-shaped.
 
 `get` without `--all` shows the record that speaks for each slot of each live layout
-(an operator-removed slot shows as removed); `--all` shows the whole history.
+(an operator-removed slot shows as removed); `--all` shows the whole history. Live
+layouts show what is true now: with no controller running, tmux as this command just
+listed it, judged by the planner (`reconcile/live.py`); with one, its last pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from agenttower.model.constants import API_VERSION
-from agenttower.model.lifecycle import State
+from agenttower.model.lifecycle import State, layout_state
+from agenttower.paths import Paths
+from agenttower.reconcile import status
+from agenttower.reconcile.live import Observation, Seen, Source
 from agenttower.reconcile.plan import current_panes
 from agenttower.store.records import AgentRecord, LayoutRecord, PaneRecord
 from agenttower.store.repo import Store
+
+CONTROLLER_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class World:
     layouts: list[LayoutRecord]
     panes: list[PaneRecord]
     agents: list[AgentRecord]
+    observation: Observation | None = None  # None: records only (e.g. `wait`)
 
     @classmethod
     def load(cls, store: Store, include_removed: bool) -> World:
@@ -32,6 +41,55 @@ class World:
 
     def agent_of(self, pane_id: str) -> AgentRecord | None:
         return next((a for a in self.agents if a.pane_id == pane_id), None)
+
+    def seen(self, layout: LayoutRecord | None) -> Seen | None:
+        """The observation behind a live layout's state (none for removed ones: final)."""
+        if self.observation is None or layout is None or layout.state == State.REMOVED:
+            return None
+        return self.observation.target(layout.target_key)
+
+    def shown(self, pane: PaneRecord) -> PaneRecord:
+        return self.observation.pane(pane) if self.observation else pane
+
+
+def observed(world: World, paths: Paths, instance_id: str) -> World:
+    """The world as it is now: the running controller's last observation, else one
+    read-only listing per target made here."""
+    live = [rec for rec in world.layouts if rec.state != State.REMOVED]
+    if not live:
+        return world
+    targets = _controller_observation(paths)
+    if targets is not None:
+        return replace(world, observation=Observation(targets))
+    from agenttower.reconcile import live as live_view
+    from agenttower.reconcile.settings import Settings
+
+    now = datetime.now(UTC)
+    seen = live_view.observe(live, world.panes, instance_id, Settings.from_env(), now)
+    return replace(world, observation=seen)
+
+
+def _controller_observation(paths: Paths) -> dict[str, Seen] | None:
+    """What the running controller last saw, per target; None when no controller answers
+    (looking at tmux here is then the only way to know)."""
+    from agenttower.daemon import protocol
+    from agenttower.model.errors import AgentTowerError
+
+    if not paths.socket.exists():
+        return None
+    try:
+        answer = protocol.call(paths.socket, {"op": protocol.OBSERVATION}, CONTROLLER_TIMEOUT_S)
+    except (protocol.ControllerUnavailable, AgentTowerError, OSError, ValueError):
+        return None
+    return {key: Seen.from_wire(data) for key, data in answer.get("targets", {}).items()}
+
+
+def observation_fields(seen: Seen | None) -> dict[str, Any]:
+    return {
+        "observation": str(seen.source) if seen else None,
+        "observedAt": seen.at if seen and seen.source is not Source.STALE else None,
+        "observationError": seen.error if seen else None,
+    }
 
 
 def visible_layouts(world: World, show_all: bool) -> list[LayoutRecord]:
@@ -52,9 +110,26 @@ def visible_panes(world: World, show_all: bool) -> list[PaneRecord]:
     return shown
 
 
+def _layout_now(world: World, rec: LayoutRecord) -> tuple[LayoutRecord, list[PaneRecord]]:
+    """The layout and its current panes as observed. Once the planner would mark one of
+    them, the layout's state is their aggregate (as the store would compute it) and its
+    Ready condition follows; a removed layout's Ready is False whatever was stored."""
+    mine = current_panes(p for p in world.panes if p.layout_id == rec.id).values()
+    current = [world.shown(p) for p in mine]
+    if rec.state == State.REMOVED:
+        ready = status.with_ready(rec, current, rec.removed_at or rec.updated_at)
+        return replace(rec, conditions=tuple(ready)), current
+    seen = world.seen(rec)
+    if seen is None or seen.source is not Source.LIVE or seen.at is None:
+        return rec, current
+    if any(shown is not record for shown, record in zip(current, mine, strict=True)):
+        rec = replace(rec, state=str(layout_state(p.state for p in current)))
+    return replace(rec, conditions=tuple(status.with_ready(rec, current, seen.at))), current
+
+
 def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
-    current = current_panes(p for p in world.panes if p.layout_id == rec.id)
-    live = [p for p in current.values() if p.state != State.REMOVED]
+    rec, current = _layout_now(world, rec)
+    live = [p for p in current if p.state != State.REMOVED]
     return {
         "apiVersion": API_VERSION,
         "kind": "Layout",
@@ -77,6 +152,7 @@ def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
             "removedAt": rec.removed_at,
             "observedGeneration": rec.observed_generation,
             "conditions": list(rec.conditions),
+            **observation_fields(world.seen(rec)),
         },
     }
 
@@ -101,6 +177,7 @@ def _restart_info(layout: LayoutRecord | None, pane: PaneRecord) -> dict[str, An
 
 
 def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
+    pane = world.shown(pane)
     layout = world.layout_by_id(pane.layout_id)
     layout_name = layout.name if layout else pane.layout_id
     agent = world.agent_of(pane.id)
@@ -135,6 +212,7 @@ def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
             "readyAt": pane.ready_at,
             "endedAt": pane.ended_at,
             **_restart_info(layout, pane),
+            **observation_fields(world.seen(layout)),
         },
     }
 

@@ -49,12 +49,14 @@ class Controller:
     wake: queue.Queue[object] = field(default_factory=queue.Queue)
     stopping: bool = False
     passes: int = 0
+    session: engine.Session | None = None  # set while running: its last observation is served
 
     def run(self) -> int:
         self._signals()
         with engine.session(
             self.paths, self.settings, actor="controller", allow_empty=self.allow_empty
         ) as session:
+            self.session = session
             server = protocol.listen(self.paths.socket)
             threading.Thread(target=self._serve, args=(server,), daemon=True, name="socket").start()
             watcher = Watcher(self.paths.desired_dir, lambda: self.wake.put("dirty"))
@@ -168,11 +170,20 @@ class Controller:
                     )
                     return
                 body = json.loads(protocol.read_line(conn))
+                if body.get("op") == protocol.OBSERVATION:  # answered here: must not wake a pass
+                    protocol.send(conn, {"result": self.observation()})
+                    return
                 request = Request(body)
                 self.wake.put(request)
                 protocol.send(conn, request.reply.get())
             except (OSError, ValueError):
                 return
+
+    def observation(self) -> dict[str, Any]:
+        """When each target was last listed, and whether that worked: what `get` shows
+        while this controller runs (its records are that listing, judged)."""
+        seen = self.session.seen if self.session is not None else {}
+        return {"passes": self.passes, "targets": {key: s.to_wire() for key, s in seen.items()}}
 
     def _log(self, result: engine.PassResult, seconds: float) -> None:
         fields: dict[str, Any] = {

@@ -17,6 +17,7 @@ from typing import Any
 from agenttower.model.errors import AgentTowerError, ErrorCode
 
 MAX_LINE = 64 * 1024 * 1024
+OBSERVATION = "observation"  # a read: the controller answers from memory, between or during passes
 
 
 class ControllerUnavailable(Exception):

@@ -20,12 +20,13 @@ from agenttower.events import audit
 from agenttower.model.desired import Desired, Problem
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.legacy import LegacyCatalog, load_legacy
+from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.paths import Paths
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.target import ExecTarget, host_target_for_key, target_for_record
 from agenttower.runtime.tmux import Tmux
-from agenttower.store.records import PaneRecord
+from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import Store, rfc3339
 
 from . import desired_dir, status
@@ -33,6 +34,7 @@ from .actions import (
     Plan,
 )
 from .execute import Executor
+from .live import Seen, Source, plan_settings
 from .lock import reconciler_lock
 from .plan import PlanSettings, Snapshot, current_panes, plan
 from .settings import Settings
@@ -106,6 +108,7 @@ class Session:
     sleep: Callable[[float], None] = time.sleep
     runtimes: dict[str, Tmux] = field(default_factory=dict)
     allow_empty: bool = False
+    seen: dict[str, Seen] = field(default_factory=dict)  # per target: the last pass's observation
 
     def runtime(self, key: str, target: Target | None = None) -> Tmux:
         """The runtime of a target key. The key alone lacks a container's user and socket,
@@ -138,21 +141,19 @@ class Session:
             key: target for key, (_, target) in server_targets(desired.layouts, snapshot.layouts).items()
         }
         runtimes = {key: self.runtime(key, target) for key, target in sorted(wanted.items())}
+        at = rfc3339(self.clock())
         if len(runtimes) <= 1:
-            return {key: tmux.list_panes() for key, tmux in runtimes.items()}
-        with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
-            futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
-            return {key: future.result() for key, future in futures.items()}
+            observed = {key: tmux.list_panes() for key, tmux in runtimes.items()}
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
+                futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
+                observed = {key: future.result() for key, future in futures.items()}
+        # a new dict, swapped in whole: the controller's socket thread reads it unlocked
+        self.seen = {**self.seen, **{k: Seen.of(v, at, Source.CONTROLLER) for k, v in observed.items()}}
+        return observed
 
     def plan_settings(self) -> PlanSettings:
-        s = self.settings
-        return PlanSettings(
-            creating_ttl=s.creating_ttl,
-            capacity=s.capacity,
-            backoff_base=s.backoff_base,
-            backoff_max=s.backoff_max,
-            allow_empty=self.allow_empty,
-        )
+        return plan_settings(self.settings, self.allow_empty)
 
     def plan(
         self,
@@ -188,6 +189,8 @@ class Session:
             self.sleep,
             self.settings.kill_grace,
         )
+        if before is None and result.plan.actions:  # to find the layouts these actions remove
+            before = self.snapshot()
         result.errors.extend(executor.execute(result.plan).errors)
         self.write_status(result, before)
         self.flush_audit()
@@ -202,7 +205,7 @@ class Session:
         for pane in snapshot.panes:
             by_layout.setdefault(pane.layout_id, []).append(pane)
         updates = []
-        for rec in snapshot.layouts:
+        for rec in [*snapshot.layouts, *self._removed_since(before, snapshot)]:
             panes = current_panes(by_layout.get(rec.id, [])).values()
             conditions, observed = status.compute(rec, panes, result.plan, messages, now)
             if status.changed(rec, conditions, observed):
@@ -211,6 +214,15 @@ class Session:
             with self.store.write(self.clock(), self.actor) as tx:
                 for layout_id, conditions, observed in updates:
                     tx.set_status(layout_id, conditions, observed)
+
+    def _removed_since(self, before: Snapshot | None, after: Snapshot) -> list[LayoutRecord]:
+        """Layouts this pass removed: they leave the live snapshot, but their Ready
+        condition must still turn False (a deleted layout is not ready)."""
+        if before is None or before is after:
+            return []
+        live = {rec.id for rec in after.layouts}
+        gone = (self.store.layout(rec.id) for rec in before.layouts if rec.id not in live)
+        return [rec for rec in gone if rec is not None and rec.state == State.REMOVED]
 
     def invocations(self) -> int:
         return sum(t.invocations for t in self.runtimes.values())

@@ -71,6 +71,24 @@ def _anchor(session: Session, listing: Listing, layout: LayoutRecord) -> str | N
     return None
 
 
+def _not_removable(name: str, asked: str, state: State) -> str:
+    """Why `remove` refuses, as a whole sentence that says what to do instead."""
+    if state == State.CREATING:
+        return (
+            f"pane {name} is still being created and cannot be removed yet; run "
+            f"`agenttower remove pane {asked}` again once it is ready, degraded or failed"
+        )
+    return f"pane {name} is already removed; run `agenttower recreate pane {asked}` to bring the slot back"
+
+
+def _not_recreatable(name: str, asked: str, state: State) -> str:
+    """Why `recreate` refuses a live pane, and the step that makes it recreatable."""
+    head = f"pane {name} is {state}: only failed or removed panes can be recreated"
+    if state == State.CREATING:
+        return f"{head}; wait until its creation ends (`agenttower get pane {asked}`)"
+    return f"{head}; run `agenttower remove pane {asked}` first"
+
+
 def _run(session: Session, plan: Plan, observed: dict[str, Listing]) -> None:
     result = PassResult(plan, observed)
     session.execute(result)
@@ -79,11 +97,12 @@ def _run(session: Session, plan: Plan, observed: dict[str, Listing]) -> None:
 
 
 def remove(session: Session, request: dict[str, Any]) -> dict[str, Any]:
-    layout, pane = find_slot(session, str(request["pane"]))
+    asked = str(request["pane"])
+    layout, pane = find_slot(session, asked)
     if pane.state in (State.CREATING, State.REMOVED):
         raise AgentTowerError(
             ErrorCode.PANE_ILLEGAL_TRANSITION,
-            f"pane {layout.name}/{pane.label} is {pane.state}: it cannot be removed",
+            _not_removable(f"{layout.name}/{pane.label}", asked, State(pane.state)),
             {"pane_id": pane.id, "current_state": pane.state, "requested_action": "remove"},
         )
     listing = session.runtime(layout.target_key, _target_of(layout)).list_panes()
@@ -165,11 +184,12 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     again = replayed(session, request)
     if again is not None:
         return again
-    layout, source = find_slot(session, str(request["pane"]))
+    asked = str(request["pane"])
+    layout, source = find_slot(session, asked)
     if source.state not in (State.FAILED, State.REMOVED):
         raise AgentTowerError(
             ErrorCode.PANE_ILLEGAL_RECREATE_SOURCE,
-            f"pane {layout.name}/{source.label} is {source.state}: only failed or removed panes can be",
+            _not_recreatable(f"{layout.name}/{source.label}", asked, State(source.state)),
             {"predecessor_pane_id": source.id, "current_state": source.state},
         )
     successor = _successor(session, layout, source)

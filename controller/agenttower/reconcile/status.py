@@ -36,7 +36,14 @@ def _stalled(
     return _condition("Stalled", False, "AsExpected", "")
 
 
+def removed_message(rec: LayoutRecord) -> str:
+    """What `wait` and the Ready condition say about a layout that no longer exists."""
+    return f"layout {rec.name} was deleted at {rec.removed_at or rec.updated_at}"
+
+
 def _ready(rec: LayoutRecord, panes: Iterable[PaneRecord]) -> dict[str, Any]:
+    if rec.state == State.REMOVED:  # its panes are gone: "all removed" must not read as ready
+        return _condition("Ready", False, "LayoutRemoved", removed_message(rec))
     bad = [
         f"{p.label}: {p.state}" + (f" ({p.failed_stage})" if p.failed_stage else "")
         for p in panes
@@ -77,6 +84,17 @@ def compute(
     invalid = rec.name in problems
     observed = rec.observed_generation if invalid else rec.generation
     return new, observed
+
+
+def with_ready(rec: LayoutRecord, panes: Iterable[PaneRecord], now: str) -> list[dict[str, Any]]:
+    """The recorded conditions with Ready as `panes` say now: what a read shows of a
+    layout it observed itself (Reconciling and Stalled need the desired dir: kept)."""
+    ready = _ready(rec, panes)
+    old = next((c for c in rec.conditions if c["type"] == "Ready"), None)
+    same = old is not None and old.get("status") == ready["status"]
+    ready["lastTransitionTime"] = old.get("lastTransitionTime", now) if same and old else now
+    rest = [c for c in rec.conditions if c["type"] != "Ready"]
+    return [ready, *rest]
 
 
 def changed(rec: LayoutRecord, conditions: list[dict[str, Any]], observed: int) -> bool:

@@ -58,10 +58,11 @@ class Tmux:
             raise TransientError(f"cannot run {program}: {exc.strerror}") from exc
         return RunResult(proc.returncode, proc.stdout, proc.stderr)
 
-    def list_panes(self) -> Listing:
-        """One invocation (plus up to two retries after 1 s and 2 s if it timed out)."""
+    def list_panes(self, retry: bool = True) -> Listing:
+        """One invocation (plus up to two retries after 1 s and 2 s if it timed out).
+        `retry=False` is for readers, who show a target as stale rather than wait 3 s."""
         try:
-            return self._list_with_retry()
+            return self._list_with_retry() if retry else self._list_once()
         except TransientError as exc:
             return Listing(self.target.key, ListingStatus.INDETERMINATE, (), str(exc))
 
@@ -72,6 +73,9 @@ class Tmux:
         reraise=True,
     )
     def _list_with_retry(self) -> Listing:
+        return self._list_once()
+
+    def _list_once(self) -> Listing:
         result = self.run(["list-panes", "-a", "-F", FORMAT])
         if result.returncode == 0:
             return parse_listing(self.target.key, result.stdout)

@@ -34,6 +34,24 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_readonly(path: Path) -> sqlite3.Connection | None:
+    """A connection that cannot write, for the read verbs: they must leave no trace, not
+    even a migration. None when there is no database yet or its schema is older (the
+    caller then opens it normally, which migrates)."""
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    conn.row_factory = sqlite3.Row
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0]) == len(MIGRATIONS)
+    except sqlite3.Error:
+        current = False
+    if not current:
+        conn.close()
+        return None
+    return conn
+
+
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction; rolled back whole on any exception."""

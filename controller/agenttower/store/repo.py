@@ -20,7 +20,7 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import NON_TERMINAL, State, can_transition, layout_state
 from agenttower.model.redaction import redact
 
-from .db import connect, immediate
+from .db import connect, connect_readonly, immediate
 from .records import AgentRecord, LayoutRecord, PaneRecord
 
 LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
@@ -49,14 +49,24 @@ class NewPane:
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, instance_id: str | None = None) -> None:
         self.conn = conn
-        self.instance_id = self._instance_id()
+        self.instance_id = self._instance_id() if instance_id is None else instance_id
         self._writing = False
 
     @classmethod
     def open(cls, path: Path) -> Store:
         return cls(connect(path))
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> Store:
+        """Read-only when the database exists at the current schema (any write raises),
+        else opened normally (created or migrated)."""
+        conn = connect_readonly(path)
+        if conn is None:
+            return cls.open(path)
+        row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
+        return cls(conn, str(row[0]) if row else "")
 
     def close(self) -> None:
         self.conn.close()
