@@ -90,6 +90,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             'if [ -n "$AT_HANG_AT" ] && [ "$n" -ge "$AT_HANG_AT" ]; then exec sleep 600; fi\n'
             # AT_SLOW_CALL=N: the N-th call stalls 5 s first (a tmux that does not answer in time)
             'if [ -n "$AT_SLOW_CALL" ] && [ "$n" -eq "$AT_SLOW_CALL" ]; then sleep 5; fi\n'
+            # AT_FAIL_CALL=N: the N-th call answers AT_FAIL_MESSAGE on stderr and exits 1, as a
+            # client whose server exits under it does (the real tmux is not asked)
+            'if [ -n "$AT_FAIL_CALL" ] && [ "$n" -eq "$AT_FAIL_CALL" ]; then\n'
+            '  printf "%s\\n" "$AT_FAIL_MESSAGE" >&2; exit 1; fi\n'
             # AT_BEFORE_SOURCE="tmux args": run them first when a batch arrives (a race with another client)
             'case "$*" in *source-file*) if [ -n "$AT_BEFORE_SOURCE" ]; then\n'
             f'  "{REAL_TMUX}" $AT_BEFORE_SOURCE; unset AT_BEFORE_SOURCE; fi;; esac\n'

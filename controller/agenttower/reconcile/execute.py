@@ -21,11 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
-from agenttower.model.errors import AgentTowerError
+from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import Stage, State
 from agenttower.runtime.batch import kill_line, layout_line, settle_line
+from agenttower.runtime.observe import Listing
 from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
@@ -149,7 +151,7 @@ class Executor:
             with contextlib.suppress(TransientError):  # cosmetic: the next change retries
                 tmux.source([layout_line(a.anchor, a.tmux_layout) for a in relayouts])
         if removals:
-            self._remove(tmux, removals)
+            outcome.errors.extend(self._remove(tmux, removals))
 
     def _stop_leftovers(self, tmux: Tmux, marks: Sequence[MarkPane], creations: Sequence[Action]) -> None:
         """Before a slot gets a new agent, stop what its earlier record left running: a
@@ -211,31 +213,33 @@ class Executor:
                         {"token": pane.marker_token},
                     )
 
-    def _remove(self, tmux: Tmux, removals: Sequence[RemovePane]) -> None:
+    def _remove(self, tmux: Tmux, removals: Sequence[RemovePane]) -> list[AgentTowerError]:
         """kill-pane (SIGHUP, as closing a terminal does), then TERM, grace, KILL for every
-        process the record started that is still there; `removed` only once both are gone."""
+        process the record started that is still there; `removed` only once both are seen
+        gone. When that cannot be seen (the target did not answer), nothing is recorded:
+        an indeterminate observation never writes a terminal state, and the next pass
+        (or the operator's retry) checks again."""
         lines = [kill_line(a.tmux_pane_id) for a in removals if a.tmux_pane_id]
-        survivors: set[str] = set()
         if lines:
             with contextlib.suppress(TransientError):  # the listing below decides
                 tmux.source(lines)
         stopped = stop_processes(tmux.target, [a.pane_id for a in removals], self.kill_grace)
-        if lines:
-            listing = tmux.list_panes()
-            if not listing.known:
-                survivors = {a.tmux_pane_id for a in removals if a.tmux_pane_id}
-            else:
-                survivors = {p.pane_id for p in listing.panes if p.owner == self.store.instance_id}
+        listing = tmux.list_panes() if lines else None
+        errors: list[AgentTowerError] = []
         for action in removals:
             pane = self.store.pane(action.pane_id)
             if pane is None:
                 continue
+            check = kill_check(action, listing, stopped, self.store.instance_id)
+            if check.verdict is Verdict.UNKNOWN:
+                errors.append(AgentTowerError(ErrorCode.INTERNAL_ERROR, check.message(action.name)))
+                continue
             actor = self.actor if action.removed_by == "operator" else CONTROLLER  # a prune is decided here
-            failure = self._kill_failure(action, survivors, stopped)
             with self.store.write(self.now(), actor) as tx:
-                if failure is not None:
+                if check.verdict is Verdict.SURVIVED:
+                    errors.append(AgentTowerError(ErrorCode.INTERNAL_ERROR, check.message(action.name)))
                     if pane.state != State.FAILED:
-                        tx.transition(pane, State.FAILED, stage=Stage.TMUX_KILL, reason=failure)
+                        tx.transition(pane, State.FAILED, stage=Stage.TMUX_KILL, reason=check.detail)
                 else:
                     tx.transition(
                         pane, State.REMOVED, removed_by=action.removed_by, requested_action="remove"
@@ -251,14 +255,37 @@ class Executor:
                         },
                     )
                 tx.refresh_layout_state(pane.layout_id)
+        return errors
 
-    @staticmethod
-    def _kill_failure(action: RemovePane, survivors: set[str], stopped: Stopped) -> str | None:
-        if action.tmux_pane_id in survivors:
-            return "tmux did not kill the pane"
-        left = stopped.survivors.get(action.pane_id)
-        if left:
-            return f"process {', '.join(map(str, left))} survived SIGKILL"
-        if not stopped.known:
-            return f"could not check that the pane's processes are gone: {stopped.error}"
-        return None
+
+class Verdict(StrEnum):
+    GONE = "gone"
+    SURVIVED = "survived"  # seen still there: the kill failed
+    UNKNOWN = "unknown"  # could not be seen either way
+
+
+@dataclass(frozen=True)
+class KillCheck:
+    verdict: Verdict
+    detail: str = ""
+
+    def message(self, name: str) -> str:
+        if self.verdict is Verdict.UNKNOWN:
+            return f"could not confirm that pane {name} is gone ({self.detail}); nothing was recorded, retry"
+        return f"pane {name} was not removed: {self.detail}"
+
+
+def kill_check(action: RemovePane, listing: Listing | None, stopped: Stopped, owner: str) -> KillCheck:
+    """What the observations after a kill say about one pane, typed so that no caller
+    has to read a reason string to know whether the pane is gone."""
+    left = stopped.survivors.get(action.pane_id)
+    if left:
+        return KillCheck(Verdict.SURVIVED, f"process {', '.join(map(str, left))} survived SIGKILL")
+    if action.tmux_pane_id and listing is not None:
+        if not listing.known:
+            return KillCheck(Verdict.UNKNOWN, listing.error or "tmux did not answer")
+        if any(p.pane_id == action.tmux_pane_id and p.owner == owner for p in listing.panes):
+            return KillCheck(Verdict.SURVIVED, "tmux did not kill the pane")
+    if not stopped.known:
+        return KillCheck(Verdict.UNKNOWN, stopped.error or "its processes could not be checked")
+    return KillCheck(Verdict.GONE)

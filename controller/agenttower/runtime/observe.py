@@ -33,6 +33,7 @@ FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
 
 _EMPTY_MARKERS = (
     "no server running",
+    "server exited unexpectedly",  # its last session just went: the server is gone, not unknown
     "error connecting to",
     "no such file or directory",
     "connection refused",
