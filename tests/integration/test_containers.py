@@ -81,7 +81,7 @@ class Bench:
     def tmux(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         """tmux inside the container, not counted by the docker wrapper."""
         as_user = ["-u", user] if user else []
-        return self.docker("exec", *as_user, self.name, "tmux", *args, check=False)
+        return self.docker("exec", *as_user, self.name, "tmux", "-u", *args, check=False)
 
     def sessions(self, user: str | None = None) -> dict[str, int]:
         out = self.tmux("list-panes", "-a", "-F", "#{session_name}", user=user)
@@ -237,12 +237,13 @@ def test_container_target_argv_and_record_keys() -> None:
         "1000:1000",
         "bench",
         "tmux",
+        "-u",
         "-L",
         "at",
         "list-panes",
         "-a",
     ]
-    assert ExecTarget(Target(socket_path="/s"), "tmux").argv("ls") == ["tmux", "-S", "/s", "ls"]
+    assert ExecTarget(Target(socket_path="/s"), "tmux").argv("ls") == ["tmux", "-u", "-S", "/s", "ls"]
     assert host_target_for_key("container:bench") == Target(container="bench")
     assert host_target_for_key("host:/tmp/x") == Target(socket_path="/tmp/x")
     assert host_target_for_key("host:at") == Target(socket="at")
