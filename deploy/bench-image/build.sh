@@ -155,9 +155,12 @@ import_rootfs() {
         --message "agenttower bench image: debian $SUITE $VARIANT + $INCLUDE" \
         - "$image" <"$rootfs" >/dev/null
     docker image inspect "$image" >/dev/null 2>&1 || die "import finished but $image is missing"
-    # With --force the previous image is now untagged; drop it unless it is
-    # still tagged elsewhere or used by a container (then rmi refuses).
-    if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+    # A rebuild leaves the previous image without this tag; drop it only if no
+    # other tag names it (`docker rmi ID` deletes an image whose one remaining
+    # tag is another name, e.g. a copy someone else still uses) and no
+    # container uses it (then rmi refuses).
+    if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ] \
+        && [ "$(docker image inspect -f '{{len .RepoTags}}' "$old_id" 2>/dev/null)" = 0 ]; then
         docker rmi "$old_id" >/dev/null 2>&1 || true
     fi
     log "built $image ($(docker image inspect -f '{{.Size}}' "$image") bytes)"
