@@ -3,8 +3,10 @@
 #
 # Idempotent: installs docker.io/debootstrap only if missing, starts dockerd
 # only if `docker info` does not answer, and builds the bench image only if it
-# does not exist yet (deploy/bench-image/build.sh is cached). Safe to run
-# repeatedly. Exits 0 when the engine answers and the image exists.
+# does not exist yet or was built from another recipe: build.sh labels the
+# image with a hash of itself and compares it, so a machine with an older
+# image cached (one that set LANG=C.UTF-8, say) gets the current one. Safe to
+# run repeatedly. Exits 0 when the engine answers and the image is current.
 #
 # Environment:
 #   AGENTTOWER_BENCH_IMAGE   image to build (default agenttower-bench:test)
@@ -161,4 +163,5 @@ fi
 "$repo/deploy/bench-image/build.sh" "$image" \
     || die "building the bench image $image failed"
 docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing after build"
-log "ok: engine answers and $image exists"
+recipe="$(docker image inspect -f '{{index .Config.Labels "dev.agenttower.bench.recipe"}}' "$image")"
+log "ok: engine answers and $image exists (recipe $recipe)"

@@ -155,7 +155,7 @@ def write_layout(sb: Sandbox, box: Box) -> Path:
 
 def check_container(box: Box, panes: int) -> None:
     fmt = "#{session_name}\t#{pane_dead}\t#{pane_current_command}"
-    out = box.docker("exec", box.name, "tmux", "list-panes", "-a", "-F", fmt)
+    out = box.docker("exec", box.name, "tmux", "-u", "list-panes", "-a", "-F", fmt)  # -u: no locale inside
     rows = [line.split("\t") for line in out.stdout.splitlines()]
     live = [r for r in rows if r[0] == "team" and r[1] == "0" and r[2] == "sleep"]
     if len(live) != panes or len(rows) != panes:

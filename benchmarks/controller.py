@@ -360,7 +360,7 @@ def one_save(
     if len(creating(passes[seen:])) != 1:
         raise BenchError(f"expected one pass creating {name}, got: {passes[seen:]}")
     calls = [(stamp, args) for stamp, args in ctl.tmux_times() if stamp >= start]
-    if not calls or not calls[0][1].startswith("list-panes -a"):
+    if not calls or not calls[0][1].removeprefix("-u ").startswith("list-panes -a"):
         raise BenchError(f"the first tmux call after saving {name} is not the pass's listing: {calls[:1]}")
     check_tmux(sb, ["base", name], 3)
     return (

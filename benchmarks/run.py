@@ -121,7 +121,7 @@ class Sandbox:
         """The real tmux against this sandbox's server, never counted."""
         assert REAL_TMUX
         return subprocess.run(
-            [REAL_TMUX, *args], env=self.env, capture_output=True, text=True, check=False, timeout=30
+            [REAL_TMUX, "-u", *args], env=self.env, capture_output=True, text=True, check=False, timeout=30
         )
 
     def calls(self) -> list[str]:

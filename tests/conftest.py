@@ -32,9 +32,14 @@ class Env:
     tmux_log: Path
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the real tmux against this test's server (not counted by the shim)."""
+        """Run the real tmux against this test's server (not counted by the shim); `-u`
+        like agenttower, so a test that sets a C locale still reads tab-separated rows."""
         return subprocess.run(
-            [REAL_TMUX or "tmux", *args], capture_output=True, text=True, check=check, env=dict(os.environ)
+            [REAL_TMUX or "tmux", "-u", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            env=dict(os.environ),
         )
 
     def panes(self) -> list[dict[str, str]]:
@@ -53,11 +58,13 @@ class Env:
     def server_running(self) -> bool:
         return self.tmux("list-sessions", check=False).returncode == 0
 
-    def tmux_calls(self) -> list[str]:
-        """Every tmux process agenttower started, one argv line each (via the PATH shim)."""
+    def tmux_calls(self, raw: bool = False) -> list[str]:
+        """Every tmux process agenttower started, one argv line each (via the PATH shim),
+        without the leading `-u` every call carries (unless `raw`), so tests read commands."""
         if not self.tmux_log.exists():
             return []
-        return self.tmux_log.read_text().splitlines()
+        lines = self.tmux_log.read_text().splitlines()
+        return lines if raw else [line.removeprefix("-u ") for line in lines]
 
     def reset_calls(self) -> None:
         self.tmux_log.unlink(missing_ok=True)

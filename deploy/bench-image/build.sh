@@ -7,7 +7,7 @@
 # Usage: build.sh [--force] [IMAGE]
 #   IMAGE     image reference to create (default: $AGENTTOWER_BENCH_IMAGE,
 #             else agenttower-bench:test)
-#   --force   rebuild even if IMAGE already exists
+#   --force   rebuild even if IMAGE is up to date
 #
 # Environment:
 #   AGENTTOWER_BENCH_IMAGE   default image reference
@@ -16,9 +16,14 @@
 #   AGENTTOWER_BENCH_CACHE   cache directory (packages and root file system)
 #                            (default: ${XDG_CACHE_HOME:-$HOME/.cache}/agenttower/bench)
 #
-# Caching: if the image exists, nothing is done. Otherwise the downloaded
-# packages and the finished root file system are kept in the cache directory,
-# so a rebuild after `docker rmi` is a plain `docker import` (see below).
+# Caching: if the image exists and its label dev.agenttower.bench.recipe is
+# the hash of this script, nothing is done; an image built by another version
+# of this recipe (or without the label) is rebuilt. The downloaded packages and
+# the finished root file system are kept in the cache directory, so a rebuild
+# after `docker rmi` is a plain `docker import` (see below).
+#
+# No locale is set (no ENV LANG), as in debian:bookworm itself: agenttower must
+# work in containers that set none, and the container tests run here.
 set -euo pipefail
 
 SUITE=bookworm
@@ -34,7 +39,7 @@ image=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --force) force=1 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option: $1" ;;
         *) [ -z "$image" ] || die "more than one image name given"; image="$1" ;;
     esac
@@ -51,9 +56,18 @@ fi
 command -v docker >/dev/null 2>&1 || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "docker engine does not answer (run .ci/docker-setup.sh)"
 
-if [ "$force" = 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
-    log "image $image already exists (use --force to rebuild)"
+# The recipe is this whole script (suite, packages, trimming, image metadata).
+recipe="$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-12)"
+RECIPE_LABEL=dev.agenttower.bench.recipe
+built_recipe() { docker image inspect -f "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$image" 2>/dev/null || true; }
+up_to_date() { [ "$(built_recipe)" = "$recipe" ]; }
+
+if [ "$force" = 0 ] && up_to_date; then
+    log "image $image is up to date (recipe $recipe; use --force to rebuild)"
     exit 0
+fi
+if [ "$force" = 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
+    log "image $image was built by another recipe ($(built_recipe | sed 's/^$/none/;s/<no value>/none/')); rebuilding as $recipe"
 fi
 
 # debootstrap lives in /usr/sbin, which is not always on a user's PATH.
@@ -118,7 +132,6 @@ cache_dir="${AGENTTOWER_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agenttower/
 mkdir -p "$cache_dir"
 arch="$(dpkg --print-architecture 2>/dev/null || uname -m)"
 key="$(printf '%s|%s|%s|%s|%s' "$SUITE" "$VARIANT" "$INCLUDE" "$arch" "$mirror" | sha256sum | cut -c1-12)"
-recipe="$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-12)"
 tarball="$cache_dir/debootstrap-$SUITE-$arch-$VARIANT-$key.tgz"
 rootfs="$cache_dir/rootfs-$SUITE-$arch-$VARIANT-$key-$recipe.tar.gz"
 
@@ -126,7 +139,7 @@ rootfs="$cache_dir/rootfs-$SUITE-$arch-$VARIANT-$key-$recipe.tar.gz"
 if command -v flock >/dev/null 2>&1; then
     exec 9>"$cache_dir/.lock"
     flock 9
-    if [ "$force" = 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
+    if [ "$force" = 0 ] && up_to_date; then
         log "image $image was built by a concurrent run"
         exit 0
     fi
@@ -138,13 +151,16 @@ import_rootfs() {
     log "importing $rootfs into docker as $image"
     docker import \
         --change 'CMD ["sleep","infinity"]' \
-        --change 'ENV LANG=C.UTF-8' \
+        --change "LABEL $RECIPE_LABEL=$recipe" \
         --message "agenttower bench image: debian $SUITE $VARIANT + $INCLUDE" \
         - "$image" <"$rootfs" >/dev/null
     docker image inspect "$image" >/dev/null 2>&1 || die "import finished but $image is missing"
-    # With --force the previous image is now untagged; drop it unless it is
-    # still tagged elsewhere or used by a container (then rmi refuses).
-    if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+    # A rebuild leaves the previous image without this tag; drop it only if no
+    # other tag names it (`docker rmi ID` deletes an image whose one remaining
+    # tag is another name, e.g. a copy someone else still uses) and no
+    # container uses it (then rmi refuses).
+    if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ] \
+        && [ "$(docker image inspect -f '{{len .RepoTags}}' "$old_id" 2>/dev/null)" = 0 ]; then
         docker rmi "$old_id" >/dev/null 2>&1 || true
     fi
     log "built $image ($(docker image inspect -f '{{.Size}}' "$image") bytes)"

@@ -81,7 +81,7 @@ class Bench:
     def tmux(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         """tmux inside the container, not counted by the docker wrapper."""
         as_user = ["-u", user] if user else []
-        return self.docker("exec", *as_user, self.name, "tmux", *args, check=False)
+        return self.docker("exec", *as_user, self.name, "tmux", "-u", *args, check=False)
 
     def sessions(self, user: str | None = None) -> dict[str, int]:
         out = self.tmux("list-panes", "-a", "-F", "#{session_name}", user=user)
@@ -237,12 +237,13 @@ def test_container_target_argv_and_record_keys() -> None:
         "1000:1000",
         "bench",
         "tmux",
+        "-u",
         "-L",
         "at",
         "list-panes",
         "-a",
     ]
-    assert ExecTarget(Target(socket_path="/s"), "tmux").argv("ls") == ["tmux", "-S", "/s", "ls"]
+    assert ExecTarget(Target(socket_path="/s"), "tmux").argv("ls") == ["tmux", "-u", "-S", "/s", "ls"]
     assert host_target_for_key("container:bench") == Target(container="bench")
     assert host_target_for_key("host:/tmp/x") == Target(socket_path="/tmp/x")
     assert host_target_for_key("host:at") == Target(socket="at")
@@ -332,6 +333,30 @@ def test_fr004_a_1m2s_layout_in_a_container_converges_to_three_ready_panes(
         log = Path(item["status"]["logPath"])
         assert log.parent == bench.logs / "box" and log.exists()
     assert env.tmux_calls() == [] and not env.server_running()  # the host's tmux was never asked
+
+
+def test_fr004_a_2m2s_layout_converges_in_a_container_whose_image_sets_no_locale(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    """debian:bookworm as shipped sets no LANG, and `docker exec` passes none of ours: a
+    tmux client there printed the listing's tabs as `_`, so every pane was failed as
+    `pane_create` while tmux had created it, and `Always` re-spawned them without end."""
+    bench = benches()
+    inside = bench.docker("exec", bench.name, "env").stdout.splitlines()
+    assert not [v for v in inside if v.startswith(("LANG=", "LANGUAGE=", "LC_"))], inside
+    plain = boxed("plain", bench, "2m+2s", restartPolicy="Always")
+    path = write(env.root / "plain.yaml", plain, profile("sleepy", SLEEP))
+    apply_ok(at, path, "--wait")
+    assert states(at, "plain") == {f"plain/{label}": ("ready", None) for label in ("m1", "m2", "s1", "s2")}
+    ids = sorted(i["status"]["id"] for i in panes_json(at, "plain").values())
+    rows = bench.tmux("list-panes", "-a", "-F", "#{session_name}\t#{@agenttower_pane}").stdout.splitlines()
+    assert sorted(row.split("\t")[1] for row in rows) == ids  # one tmux pane per record, in session ...
+    assert bench.sessions() == {"plain": 4}  # ... plain, and nothing else
+    assert "layout/plain unchanged" in at.run("apply", "-f", str(path)).stdout  # a pass finds them all
+    assert bench.sessions() == {"plain": 4}
+    deleted = at.run("delete", "layout", "plain")
+    assert deleted.exit_code == 0, deleted.output + deleted.stderr
+    assert bench.sessions() == {}  # delete killed every pane it made
 
 
 def test_fr007_a_stopped_container_fails_its_panes_and_always_panes_come_back_when_it_runs(

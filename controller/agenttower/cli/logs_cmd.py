@@ -55,9 +55,9 @@ def _write(data: bytes, output: str, pane: str) -> None:
         for line in data.decode("utf-8", "replace").splitlines():
             click.echo(json.dumps({"pane": pane, "line": line}))
         return
-    stream = click.get_binary_stream("stdout")
-    stream.write(data)
-    stream.flush()
+    # bytes go to stdout's binary buffer as they are (a log holds whatever the agent
+    # wrote); click.get_binary_stream is deprecated since click 8.5
+    click.echo(data, nl=False)
 
 
 def _follow(path: Path, handle: BinaryIO, output: str, pane: str) -> None:

@@ -272,6 +272,8 @@ def adopt(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         if not is_name(str(request.get(field) or "")):
             raise validation_failed(field, "must match [A-Za-z0-9_.-], 1 to 64 characters")
     listing = session.runtime(key).list_panes()
+    if not listing.known:  # an unreadable listing is not "no such pane"
+        raise AgentTowerError(ErrorCode.INTERNAL_ERROR, f"cannot observe target {key}: {listing.error}")
     obs = next((p for p in listing.panes if p.pane_id == tmux_id), None)
     if obs is None:
         raise AgentTowerError(

@@ -258,7 +258,10 @@ class SpawnPipeline:
 
     def _batch(self, spawns: list[Spawning]) -> tuple[str, Listing | None]:
         """After a timeout, observe again and resend only the lines whose pane does not exist
-        yet (a retry never spawns a pane twice)."""
+        yet (a retry never spawns a pane twice). The batch's own listing is used only when
+        it was read whole and shows panes: anything else (nothing parsed although tmux
+        answered) is not evidence that a pane was not created, so a real observation
+        decides, and if that is indeterminate too the records stay `creating`."""
         pending, stderr = list(spawns), ""
         for attempt in range(len(RETRY_WAITS) + 1):
             if not pending:
@@ -267,7 +270,7 @@ class SpawnPipeline:
                 lines = [*self._lines(pending), *probe_lines(self.probe_delay, FORMAT)]
                 result = self.tmux.source(lines, start_server=True)
                 listing = parse_listing(self.tmux.target.key, result.stdout)
-                return result.stderr.strip(), listing if listing.panes else None
+                return result.stderr.strip(), listing if listing.known and listing.panes else None
             except TransientError as exc:
                 stderr = str(exc)
                 if attempt == len(RETRY_WAITS):

@@ -1,5 +1,12 @@
 """Parsing one `list-panes -a -F` listing, and classifying a listing that failed.
 
+A listing tmux answered is read whole or not at all: a line that does not split into
+every field (a tmux client that sanitised the tabs to `_` because it thought its
+locale was not UTF-8, a format this version does not expand, output of something
+else) may be one of our panes, so such a listing is indeterminate, never "these panes
+and no others". Read as "no panes", it once made every pass spawn a layout again and
+`delete` kill nothing.
+
 A failed listing is either confidently empty (no server, no socket, a container that
 is stopped or gone: the panes are gone) or indeterminate (a timeout, a docker daemon
 that does not answer, anything unknown): then records must stay as they are, so the
@@ -130,9 +137,13 @@ def _int(text: str) -> int | None:
 
 def parse_listing(target_key: str, stdout: str) -> Listing:
     panes = []
+    unreadable: list[str] = []
     for line in stdout.splitlines():
+        if not line.strip():
+            continue
         parts = line.split("\t", len(FIELDS) - 1)
         if len(parts) != len(FIELDS):
+            unreadable.append(line)
             continue
         (
             session,
@@ -170,7 +181,18 @@ def parse_listing(target_key: str, stdout: str) -> Listing:
                 title=title,
             )
         )
+    if unreadable:
+        return Listing(target_key, ListingStatus.INDETERMINATE, (), _unreadable_error(unreadable))
     return Listing(target_key, ListingStatus.OK, tuple(panes))
+
+
+def _unreadable_error(lines: list[str]) -> str:
+    sample = lines[0] if len(lines[0]) <= 120 else lines[0][:117] + "..."
+    return (
+        f"tmux answered, but {len(lines)} line(s) of its pane listing do not have the "
+        f"{len(FIELDS)} tab-separated fields (tabs printed as '_' mean a client that does "
+        f"not take its output as UTF-8): {sample!r}"
+    )
 
 
 def _has(text: str, markers: tuple[str, ...]) -> bool:

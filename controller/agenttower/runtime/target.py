@@ -6,6 +6,18 @@ for both, so a container costs exactly as many execs as the host costs tmux proc
 Child processes run with `$TMUX` unset, so the host target is the user's default
 server for `TMUX_TMPDIR` (or the layout's socket), never the server of the shell
 agenttower happens to run in; `docker exec` passes none of our environment inside.
+
+Every tmux call starts `tmux -u`. A tmux client decides from LC_ALL, LC_CTYPE or LANG
+(the first one set) whether its terminal takes UTF-8; when none names UTF-8, tmux 3.3a
+prints every non-printable character of a `-F` format, tab included, as `_`, so the
+tab-separated listing arrives as one unparsable field per line. That is the case
+inside a container whose image sets no locale (`debian:bookworm` as shipped; `docker
+exec` passes none of ours), and on the host whenever LC_ALL=C is set (Python's C-locale
+coercion only hides it when nothing is set). `-u` tells the client its output is UTF-8
+whatever the locale says: checked with tmux 3.3a inside a container with no LANG, and
+with LC_ALL=C, LC_CTYPE=POSIX and LANG=en_US.ISO-8859-1, for `list-panes -F` and for
+the listing inside a `source-file -` batch. Setting LC_ALL=C.UTF-8 for the client is
+not needed on top of it, and would change the environment new panes inherit.
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ class ExecTarget:
         # inside a container tmux is whatever `tmux` is on the container's PATH:
         # AGENTTOWER_TMUX names a host binary
         tmux = "tmux" if self.is_container else self.tmux_binary
-        prefix = [*self.exec_prefix(), tmux]
+        prefix = [*self.exec_prefix(), tmux, "-u"]  # UTF-8 output whatever the locale (above)
         if self.target.socket is not None:
             prefix += ["-L", self.target.socket]
         elif self.target.socket_path is not None:

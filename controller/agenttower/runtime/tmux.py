@@ -47,7 +47,10 @@ class Tmux:
                 # no batch: nothing to read (a `docker exec -i` would otherwise hold the terminal)
                 stdin=subprocess.DEVNULL if stdin is None else None,
                 capture_output=True,
-                text=True,
+                # what `tmux -u` prints, and what batches carry, is UTF-8 whatever our
+                # locale says; a stray byte must not make the whole listing unreadable
+                encoding="utf-8",
+                errors="replace",
                 timeout=self.timeout,
                 env=self.target.environment(),
                 check=False,
