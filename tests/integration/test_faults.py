@@ -5,11 +5,13 @@ is an empty server, not an unknown one."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sqlite3
 
 import pytest
 
-from tests.conftest import AtCli, Env
+from tests.conftest import AtCli, Env, eventually
 from tests.manifests import SLEEP, layout, profile, write
 
 pytestmark = pytest.mark.tmux
@@ -71,3 +73,98 @@ def test_fr009_an_indeterminate_check_after_the_kill_records_nothing_and_says_so
     again = at.run("delete", "layout", "team")  # the operator retries: now it can be seen
     assert again.exit_code == 0, again.output + again.stderr
     assert set(states(at).values()) == {("removed", None)}
+
+
+# ---- foreign panes that copy agenttower's options ---------------------------------------
+
+
+def instance_id(env: Env) -> str:
+    db = env.state_dir / "agenttower.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return str(conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()[0])
+
+
+def impostor(env: Env, session: str, options: dict[str, str]) -> str:
+    """A pane of someone else's session that copies agenttower's pane options."""
+    env.tmux("new-session", "-d", "-s", session, "sleep 100000")
+    pane = env.tmux("display-message", "-p", "-t", f"={session}:", "#{pane_id}").stdout.strip()
+    for option, value in options.items():
+        env.tmux("set-option", "-p", "-t", pane, option, value)
+    return pane
+
+
+def alive(env: Env, pane: str) -> bool:
+    return pane in env.tmux("list-panes", "-a", "-F", "#{pane_id}").stdout.split()
+
+
+def test_fr014_a_pane_copying_a_creating_records_ids_is_neither_adopted_nor_killed(
+    env: Env, at: type[AtCli]
+) -> None:
+    from tests.integration.test_crash import crash_at
+
+    path = write(env.root / "team.yaml", layout("team", launch=LAUNCH), profile("sleepy", SLEEP))
+    crash_at(env, 2, path)  # records committed `creating`, the spawn batch never ran
+    left = {p["spec"]["label"]: p["status"]["id"] for p in at.json("get", "panes", "-A")["items"]}  # type: ignore[index]
+    assert recorded(env) == {("creating", None)}
+    copy = impostor(env, "intruder", {"@agenttower_owner": instance_id(env), "@agenttower_pane": left["m1"]})
+
+    result = at.run("apply", "-f", str(path), "--wait")
+    assert result.exit_code == 0, result.output + result.stderr
+    items = {p["spec"]["label"]: p["status"] for p in at.json("get", "panes")["items"]}  # type: ignore[index]
+    assert items["m1"]["state"] == "ready" and items["m1"]["tmuxPaneId"] != copy
+    assert at.run("delete", "layout", "team").exit_code == 0
+    assert alive(env, copy)  # never ours: not adopted, not killed
+
+
+def test_fr014_a_pane_copying_a_live_panes_ids_does_not_hide_it_nor_get_killed(
+    env: Env, at: type[AtCli]
+) -> None:
+    up(env, at)
+    real = {p["spec"]["label"]: p["status"] for p in at.json("get", "panes")["items"]}  # type: ignore[index]
+    m1 = real["m1"]
+    options = {
+        "@agenttower_owner": instance_id(env),
+        "@agenttower_pane": m1["id"],
+        "@agenttower_spec": m1["specHash"],
+    }
+    copy = impostor(env, "zz-copy", options)  # listed after the real session
+
+    result = at.run("apply", "-f", str(env.root / "team.yaml"))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert recorded(env) == {("ready", None)}  # the real m1 did not "vanish"
+    assert at.run("delete", "layout", "team").exit_code == 0
+    assert not alive(env, m1["tmuxPaneId"]) and alive(env, copy)
+
+
+def test_fr014_two_panes_carrying_one_creations_token_are_reported_not_acted_on(
+    env: Env, at: type[AtCli]
+) -> None:
+    """A crash after the spawn, before the probe was read: the real pane carries the
+    pending token; a copy of it (token included) makes the match ambiguous."""
+    from tests.integration.test_crash import start_cli
+
+    path = write(env.root / "team.yaml", layout("team", launch=LAUNCH), profile("sleepy", SLEEP))
+    proc = start_cli("apply", "-f", str(path), AGENTTOWER_PROBE_DELAY="30s")
+    eventually(lambda: len(env.panes()) == 3, what="the spawn batch to create the panes")
+    os.killpg(proc.pid, signal.SIGKILL)  # during the probe: spawned, never attached
+    proc.wait()
+    assert recorded(env) == {("creating", None)}
+    spawned = env.tmux(
+        "list-panes", "-a", "-F", "#{pane_id} #{@agenttower_pane} #{@agenttower_pending}"
+    ).stdout
+    first_id, record, token = spawned.split("\n")[0].split()
+    env.tmux("new-window", "-d", "-t", "=team:", "sleep 100000")  # in the very session agenttower made
+    copy = env.tmux("list-panes", "-t", "=team:1", "-F", "#{pane_id}").stdout.strip()
+    options = {
+        "@agenttower_owner": instance_id(env),
+        "@agenttower_pane": record,
+        "@agenttower_pending": token,
+    }
+    for option, value in options.items():
+        env.tmux("set-option", "-p", "-t", copy, option, value)
+
+    diff = at.run("diff", "-f", str(path))
+    assert "ambiguous" in diff.stdout + diff.stderr
+    deleted = at.run("delete", "layout", "team")
+    assert deleted.exit_code == 1 and "ambiguous" in deleted.stderr
+    assert alive(env, copy) and alive(env, first_id)  # neither was taken as ours to kill

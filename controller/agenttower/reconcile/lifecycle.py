@@ -21,6 +21,7 @@ from agenttower.store.records import LayoutRecord, PaneRecord
 
 from .actions import CreatePane, Plan, RemovePane
 from .engine import PassResult, Session, load_desired
+from .identity import claims, match
 from .plan import OPERATOR, current_panes, next_depth
 
 CHAIN_LIMIT = 16
@@ -56,11 +57,10 @@ def _target_of(layout: LayoutRecord) -> Any:
 
 
 def _ours(session: Session, listing: Listing, pane: PaneRecord) -> ObservedPane | None:
-    for obs in listing.panes:
-        mine = obs.record_id == pane.id and obs.owner == session.store.instance_id
-        if mine and pane.tmux_pane_id in (None, obs.pane_id):
-            return obs
-    return None
+    """The pane backing `pane`, on what a copy cannot have; None when ambiguous too."""
+    layout = session.store.layout(pane.layout_id)
+    claimed = claims(listing.panes, session.store.instance_id)
+    return match(pane, layout.session if layout else "", claimed).pane
 
 
 def _anchor(session: Session, listing: Listing, layout: LayoutRecord) -> str | None:

@@ -33,6 +33,7 @@ from .actions import (
     SettlePane,
     UpdateLayout,
 )
+from .identity import Match, claims, match
 
 OPERATOR = "operator"
 CONTROLLER = "controller"
@@ -133,22 +134,29 @@ class _Planner:
         self.by_layout: dict[str, list[PaneRecord]] = {}
         for pane in self.snapshot.panes:
             self.by_layout.setdefault(pane.layout_id, []).append(pane)
-        self.ours: dict[str, dict[str, ObservedPane]] = {
-            key: {p.record_id: p for p in listing.panes if p.owner == self.instance_id and p.record_id}
-            for key, listing in self.observed.items()
-        }
+        self.claims = {key: claims(listing.panes, self.instance_id) for key, listing in self.observed.items()}
+        self.sessions = {rec.id: rec.session for rec in self.snapshot.layouts}
 
     # -- helpers ----------------------------------------------------------------------
     def known(self, target_key: str) -> bool:
         listing = self.observed.get(target_key)
         return listing is not None and listing.known
 
+    def matched(self, target_key: str, pane: PaneRecord) -> Match:
+        """The tmux pane backing `pane`, on what a copy cannot have (reconcile/identity.py)."""
+        return match(pane, self.sessions.get(pane.layout_id, ""), self.claims.get(target_key, {}))
+
     def seen(self, target_key: str, pane: PaneRecord) -> ObservedPane | None:
-        """The tmux pane backing `pane`, cross-checked so an inherited option never counts."""
-        obs = self.ours.get(target_key, {}).get(pane.id)
-        if obs is None or pane.tmux_pane_id not in (None, obs.pane_id):
-            return None
-        return obs
+        return self.matched(target_key, pane).pane
+
+    def ambiguous(self, target_key: str, pane: PaneRecord, name: str) -> bool:
+        """Two panes pass as this record: report it and leave the record and both panes be."""
+        found = self.matched(target_key, pane)
+        if not found.ambiguous:
+            return False
+        self.notes.append(Note(name, found.describe(name)))
+        self.handled.add(pane.id)
+        return True
 
     def anchor(self, rec: LayoutRecord) -> str | None:
         for pane in self.by_layout.get(rec.id, []):
@@ -217,6 +225,14 @@ class _Planner:
             if pane.state == State.REMOVED:
                 continue
             full = f"{name}/{pane.label}"
+            found = self.matched(rec.target_key, pane)
+            if found.ambiguous:  # what to kill is not certain: kill nothing of this slot
+                error = AgentTowerError(
+                    ErrorCode.INTERNAL_ERROR, f"cannot remove {full}: {found.describe(full)}"
+                )
+                self.blocked.append(Blocked(name, error))
+                self.handled.add(pane.id)
+                continue
             obs = self.seen(rec.target_key, pane)
             self.handled.add(pane.id)
             if pane.state == State.CREATING:
@@ -304,6 +320,12 @@ class _Planner:
             cur = current.get(pane.label)
             if cur is not None and cur.state == State.CREATING:
                 continue  # health() resumes or sweeps it
+            if (
+                cur is not None
+                and cur.live
+                and self.ambiguous(rec.target_key, cur, f"{layout.name}/{pane.label}")
+            ):
+                continue
             if cur is None or (cur.state == State.REMOVED and cur.removed_by not in (OPERATOR,)):
                 if known:
                     cause = "pane missing" if cur is None else "pane slot back in the manifest"
@@ -407,6 +429,8 @@ class _Planner:
         if not self.known(rec.target_key):
             return
         name = f"{rec.name}/{pane.label}"
+        if self.ambiguous(rec.target_key, pane, name):
+            return
         obs = self.seen(rec.target_key, pane)
         key = rec.target_key
         if pane.state == State.CREATING:

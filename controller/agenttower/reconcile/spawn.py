@@ -39,6 +39,7 @@ from agenttower.store.repo import NewPane, Store, Writer
 
 from . import logs
 from .actions import CreateLayout, CreatePane, ResumePane
+from .identity import Match, claims, match
 from .plan import capacity_error
 
 Creation = CreateLayout | CreatePane | ResumePane
@@ -279,8 +280,7 @@ class SpawnPipeline:
                 listing = self.tmux.list_panes()
                 if not listing.known:
                     break
-                ours = {p.record_id for p in listing.panes if p.owner == self.store.instance_id}
-                pending = [s for s in pending if s.record.id not in ours]
+                pending = [s for s in pending if not self._match(s, listing).pane]
         if self.probe_delay > 0:
             self.sleep(self.probe_delay)
         return stderr, None
@@ -332,9 +332,10 @@ class SpawnPipeline:
     # -- probe, register, log ------------------------------------------------------------
     def _conclude(self, spawn: Spawning, listing: Listing, stderr: str) -> bool:
         """Move one pane out of `creating`; True when it has a tmux pane to settle."""
-        obs = self._find(spawn, listing)
-        if obs is None and not listing.known:
-            return False  # cannot tell: the record stays `creating`, the next pass resumes
+        found = self._match(spawn, listing)
+        obs = found.pane
+        if found.ambiguous or (obs is None and not listing.known):
+            return False  # cannot tell: the record stays `creating`, the next pass decides
         with self.store.write(self.now(), spawn.actor) as tx:
             record = spawn.record
             if obs is None:
@@ -355,10 +356,12 @@ class SpawnPipeline:
         return True
 
     def _find(self, spawn: Spawning, listing: Listing) -> ObservedPane | None:
-        for obs in listing.panes:
-            if obs.record_id == spawn.record.id and obs.owner == spawn.record.owner:
-                return obs
-        return None
+        return self._match(spawn, listing).pane
+
+    @staticmethod
+    def _match(spawn: Spawning, listing: Listing) -> Match:
+        """The pane this creation spawned: its pending token, in its session (identity.py)."""
+        return match(spawn.record, spawn.layout.session, claims(listing.panes, spawn.record.owner))
 
     def _outcome(self, tx: Writer, spawn: Spawning, obs: ObservedPane) -> None:
         record = spawn.record

@@ -98,6 +98,13 @@ class ObservedPane:
     title: str
 
     @property
+    def unreaped(self) -> bool:
+        """Dead (its pty closed) but tmux has no exit status: the server missed the child's
+        SIGCHLD (Debian's tmux loses it to libutempter's handler when the pty closes first),
+        so the process is a zombie until some other child of the server exits."""
+        return self.dead and self.dead_status is None and self.dead_signal is None
+
+    @property
     def exit_description(self) -> str:
         if self.dead_signal:
             return f"killed by signal {self.dead_signal}"

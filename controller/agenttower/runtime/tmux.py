@@ -65,9 +65,21 @@ class Tmux:
         """One invocation (plus up to two retries after 1 s and 2 s if it timed out).
         `retry=False` is for readers, who show a target as stale rather than wait 3 s."""
         try:
-            return self._list_with_retry() if retry else self._list_once()
+            if not retry:  # a reader: exactly one read-only call
+                return self._list_once()
+            listing = self._list_with_retry()
+            return self._reaped(listing) if any(p.unreaped for p in listing.panes) else listing
         except TransientError as exc:
             return Listing(self.target.key, ListingStatus.INDETERMINATE, (), str(exc))
+
+    def _reaped(self, listing: Listing) -> Listing:
+        """A dead pane without its exit status is a zombie tmux missed the SIGCHLD of: one
+        child of the server that exits (`run-shell true`, which returns once it is reaped)
+        makes the server reap every zombie in the same loop; then list again. Costs two
+        invocations, only when a pane is in that state."""
+        self.run(["run-shell", "true"])
+        again = self._list_once()
+        return again if again.known else listing
 
     @retry(
         retry=retry_if_exception_type(TransientError),
