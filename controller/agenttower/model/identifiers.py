@@ -13,6 +13,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from .errors import excerpt
+from .redaction import is_secret
+
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -22,12 +25,25 @@ LABEL_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_.-]|\{ordinal\})+")
 
 
 def _matcher(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def show(value: str) -> str:
+        return excerpt(env_key_part(value) if regex is ENV_KEY_RE else value)
+
     def check(value: str) -> str:
         if not regex.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid {what} (allowed: {what_rule(regex)})")
+            raise ValueError(f"{show(value)} is not a valid {what} (allowed: {what_rule(regex)})")
         return value
 
     return check
+
+
+def env_key_part(key: str) -> str:
+    """An env key as an error may show it: `API_TOKEN=sk-1` typed as a key (shell habit)
+    holds its secret, so a secret-named key that is not a valid name shows only its
+    valid start."""
+    if not is_secret(key) or ENV_KEY_RE.fullmatch(key):
+        return key
+    start = re.match(r"[A-Za-z0-9_]*", key)
+    return (start.group() if start else "") + "…"
 
 
 def what_rule(regex: re.Pattern[str]) -> str:
