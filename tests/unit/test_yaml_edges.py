@@ -10,8 +10,10 @@ import pytest
 
 from agenttower.model.desired import resolve
 from agenttower.model.errors import AgentTowerError
-from agenttower.model.manifests import parse_bytes, parse_file
+from agenttower.model.legacy import load_legacy
+from agenttower.model.manifests import parse_bytes, parse_file, parse_text
 from agenttower.model.yamlload import MAX_DEPTH, load_documents
+from tests.manifests import layout, pane, profile, template
 
 HEAD = "apiVersion: agenttower.dev/v1alpha1\nkind: Layout\nmetadata:\n  name: team\nspec:\n"
 PROFILE = (
@@ -124,3 +126,60 @@ def test_fr021_secret_env_values_are_never_shown_in_errors(text: str, secret: st
 def test_non_secret_values_are_still_shown() -> None:
     err = error_of(PROFILE + "  env: {PLAIN: 12345}\n")
     assert err.details["reason"] == "must be a string (got 12345; quote it)"
+
+
+DOTS = [".", "..", "...", "'..'"]
+
+
+@pytest.mark.parametrize("dots", DOTS)
+@pytest.mark.parametrize(
+    "build, field",
+    [
+        (lambda d: layout(d, session="s"), "metadata.name"),
+        (lambda d: template(d, [pane("a", "x")]), "metadata.name"),
+        (lambda d: profile(d, ["x"]), "metadata.name"),
+        (lambda d: layout("l", None, panes=[pane("a", d)]), "label"),
+        (lambda d: layout("l", None, panes=[pane(d, "x")]), "spec.panes.0.role"),
+        (lambda d: layout("l", None, panes=[pane("a", "x", capability=d)]), "spec.panes.0.capability"),
+        (lambda d: layout("l", target={"socket": d}), "spec.target.socket"),
+        (lambda d: layout("l", target={"container": d}), "spec.target.container"),
+        (lambda d: layout("l", d), "spec.template"),
+        (lambda d: layout("l", launch={f"master:{d}": "shell"}), "spec.launch.master:" + "{d}"),
+    ],
+    ids=[
+        "layout",
+        "template",
+        "profile",
+        "label",
+        "role",
+        "capability",
+        "socket",
+        "container",
+        "tpl-ref",
+        "key",
+    ],
+)
+def test_fr016_names_made_only_of_dots_are_refused(build: object, field: str, dots: str) -> None:
+    """`.` and `..` as a layout name put its logs at logs/host/./m1.log, logs/host/../m1.log."""
+    value = dots.strip("'")
+    doc = build(value)  # type: ignore[operator]
+    err = error_of(json.dumps(doc, indent=1))
+    assert err.details["field"] == field.format(d=value)
+    assert "only of dots" in err.details["reason"] or "'role:label'" in err.details["reason"]
+    assert err.details["line"] > 1
+
+
+def test_fr016_dots_inside_names_are_still_fine() -> None:
+    text = json.dumps(layout("a.b", session="ab", target={"socket": ".s"})) + "\n---\n"
+    text += json.dumps(layout(".c", None, session="c", panes=[pane("a", "..x{ordinal}")]))
+    layouts = resolve(parse_text(text, "m.yaml")).layouts
+    assert [p.label for p in layouts[".c"].panes] == ["..x1"]
+
+
+def test_fr024_legacy_override_named_only_dots_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "dots.yaml").write_text(
+        "name: '..'\npanes: [{role: a, capability: b, label_pattern: x}]\n"
+    )
+    legacy = load_legacy(tmp_path / "t", None)
+    assert legacy.templates == {} and len(legacy.warnings) == 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .builtins import BUILTIN_TEMPLATES, SHELL_PROFILE
 from .errors import AgentTowerError, ErrorCode, SourceLocation, excerpt, validation_failed
-from .identifiers import NAME_RE, is_name, what_rule
+from .identifiers import NAME_RE, ONLY_DOTS_RE, ONLY_DOTS_REASON, is_name, what_rule
 from .legacy import LegacyCatalog
 from .manifests import Manifest, check_unique
 from .resolved import DesiredLayout, DesiredPane, Launch, Target, spec_hash
@@ -134,7 +134,8 @@ def _resolve_template_panes(
         label = pane.label_pattern.replace("{ordinal}", str(counts[pane.label_pattern]))
         at = manifest.where(*where, index) if where[-1] == "panes" else manifest.where(*where)
         if not is_name(label):
-            raise validation_failed("label", f"{excerpt(label)} must be {what_rule(NAME_RE)}", at)
+            rule = ONLY_DOTS_REASON if ONLY_DOTS_RE.fullmatch(label) else f"must be {what_rule(NAME_RE)}"
+            raise validation_failed("label", f"{excerpt(label)} {rule}", at)
         if label in seen:
             raise AgentTowerError(
                 ErrorCode.PANE_LABEL_CONFLICT,
