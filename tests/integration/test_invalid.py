@@ -131,3 +131,79 @@ def test_alias_bomb_is_refused_quickly(env: Env, at: type[AtCli]) -> None:
 def test_usage_error_exits_2(at: type[AtCli], env: Env) -> None:
     assert at.run("apply").exit_code == 2
     assert at.run("get").exit_code == 2
+
+
+EDGE_CASES = {
+    # name: (file bytes, line, field or None, text that must not be on stderr)
+    "recursive_alias": (HEAD.encode() + b"  template: 1m+2s\n  target: &t {socket: *t}\n", 7, None, None),
+    "deep_flow_nesting": (
+        HEAD.encode() + b"  template: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+        6,
+        "yaml",
+        None,
+    ),
+    "deep_map_nesting": (
+        HEAD.encode() + b"  target: " + b"{a: " * 2500 + b"1" + b"}" * 2500 + b"\n",
+        6,
+        None,
+        None,
+    ),
+    "non_utf8": (HEAD.encode() + b"  template: 1m+2s\n  session: caf\xe9\n", 7, "file", None),
+    "huge_name": (
+        HEAD.replace("name: team", "name: " + "n" * 1_000_000).encode(),
+        4,
+        "metadata.name",
+        "n" * 61,
+    ),
+    "numeric_secret": (
+        PROFILE.encode() + b"  command: [x]\n  env: {API_TOKEN: 918273645}\n",
+        7,
+        None,
+        "918273645",
+    ),
+    "dot_layout": (
+        HEAD.replace("name: team", "name: .").encode() + b"  template: 1m+2s\n",
+        4,
+        "metadata.name",
+        None,
+    ),
+    "dotdot_layout": (
+        HEAD.replace("name: team", "name: '..'").encode() + b"  session: s\n  template: 1m+2s\n",
+        4,
+        "metadata.name",
+        None,
+    ),
+    "dotdot_label": (
+        HEAD.encode() + b"  panes: [{role: a, capability: b, labelPattern: '..'}]\n",
+        6,
+        "label",
+        None,
+    ),
+    "dotdot_socket": (
+        HEAD.encode() + b"  template: 1m+2s\n  target: {socket: ..}\n",
+        7,
+        "spec.target.socket",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+def test_fr016_edge_case_manifest_exits_1_located_and_touches_nothing(
+    env: Env, at: type[AtCli], case: str
+) -> None:
+    data, line, field, hidden = EDGE_CASES[case]
+    kept = write(env.desired_dir / "kept.yaml", layout("kept"))
+    before = {p: p.read_bytes() for p in env.desired_dir.rglob("*")}
+    path = env.root / f"{case}.yaml"
+    path.write_bytes(data)
+    result = at.run("apply", "-f", str(path))
+    assert result.exit_code == 1, result.output + result.stderr
+    assert result.stderr.startswith(f"error: validation_failed: {path}:{line}: "), result.stderr[:300]
+    if field:
+        assert result.stderr.startswith(f"error: validation_failed: {path}:{line}: {field}: ")
+    assert len(result.stderr) < 600 and "Traceback" not in result.stderr
+    if hidden:
+        assert hidden not in result.stderr
+    assert env.tmux_calls() == [] and not env.server_running()
+    assert {p: p.read_bytes() for p in env.desired_dir.rglob("*")} == before and kept.exists()

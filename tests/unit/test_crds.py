@@ -161,12 +161,16 @@ def test_the_json_schema_rejects_what_the_models_reject(doc: Json) -> None:
 # Each identifier regex and validator, restated as `pattern`s: the two must agree. (Python's
 # `re` lets `$` match before a final newline, so no sample ends in "\n".)
 PARITY = [
-    (LAYOUT, "metadata.name", ["a", "a.b-c_D9", "x" * 64, "", "x" * 65, "a b", "1m+2s", "é"]),
-    (TEMPLATE, "metadata.name", ["1m+2s", "x" * 64, "x" * 65, "a/b", ""]),
+    (
+        LAYOUT,
+        "metadata.name",
+        ["a", "a.b-c_D9", "x" * 64, "", "x" * 65, "a b", "1m+2s", "é", ".", "..", ".a."],
+    ),
+    (TEMPLATE, "metadata.name", ["1m+2s", "x" * 64, "x" * 65, "a/b", "", "..", "...", "+.", ".+"]),
     (LAYOUT, "spec.session", ["work", "a-b_c", "a.b", "a:b", "", "x" * 65, None]),
     (LAYOUT, "spec.tmuxLayout", ["tiled", "bb62,159x48,0,0{79x48,0,0[1x1]}", "a b", "x" * 2049]),
     (LAYOUT, "spec.launch.master:m1", ["lead", "1m+2s", "a b", ""]),
-    (LAYOUT, "spec.target.container", ["box", "a.b", "a b", None]),
+    (LAYOUT, "spec.target.container", ["box", "a.b", "a b", None, ".", "..", "." * 64]),
     (LAYOUT, "spec.target.user", ["bob", "bob smith", "bob\tx", "bob\x7f", None]),
     (LAYOUT, "spec.target.socketPath", ["/run/s", "run/s", "/run/\x01", None]),
     (TEMPLATE, "spec.panes.0.labelPattern", ["m{ordinal}", "{ordinal}", "m{ord}", "", "a b"]),

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .builtins import BUILTIN_TEMPLATES, SHELL_PROFILE
-from .errors import AgentTowerError, ErrorCode, SourceLocation, validation_failed
-from .identifiers import NAME_RE, is_name
+from .errors import AgentTowerError, ErrorCode, SourceLocation, excerpt, validation_failed
+from .identifiers import NAME_RE, ONLY_DOTS_RE, ONLY_DOTS_REASON, is_name, what_rule
 from .legacy import LegacyCatalog
 from .manifests import Manifest, check_unique
 from .resolved import DesiredLayout, DesiredPane, Launch, Target, spec_hash
@@ -134,7 +134,8 @@ def _resolve_template_panes(
         label = pane.label_pattern.replace("{ordinal}", str(counts[pane.label_pattern]))
         at = manifest.where(*where, index) if where[-1] == "panes" else manifest.where(*where)
         if not is_name(label):
-            raise validation_failed("label", f"{label!r} must match {NAME_RE.pattern}", at)
+            rule = ONLY_DOTS_REASON if ONLY_DOTS_RE.fullmatch(label) else f"must be {what_rule(NAME_RE)}"
+            raise validation_failed("label", f"{excerpt(label)} {rule}", at)
         if label in seen:
             raise AgentTowerError(
                 ErrorCode.PANE_LABEL_CONFLICT,
@@ -177,10 +178,10 @@ def _check_overrides(manifest: Manifest, overrides: Mapping[str, str], slots: se
         role, _, label = key.partition(":")
         at = manifest.where("spec", "launch", key)
         if not (is_name(role) and is_name(label)):
-            raise validation_failed(f"spec.launch.{key}", "keys are 'role:label' names", at)
+            raise validation_failed(f"spec.launch.{key}", f"keys are 'role:label' names ({excerpt(key)})", at)
         if key not in slots:
             raise validation_failed(
-                f"spec.launch.{key}", f"no pane {key!r} in this layout ({sorted(slots)})", at
+                f"spec.launch.{key}", f"no pane {excerpt(key)} in this layout ({sorted(slots)})", at
             )
 
 

@@ -7,9 +7,16 @@ socket and the tests all read the same `code` and `details`, and a source locati
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from .redaction import redact
+
+EXCERPT_CHARS = 60
+MAX_FIELD_CHARS = 160
+MAX_REASON_CHARS = 320
 
 
 class ErrorCode(StrEnum):
@@ -69,7 +76,43 @@ class AgentTowerError(Exception):
         return {"code": str(self.code), "message": self.located_message(), "details": self.details}
 
 
+class _Excerpt(reprlib.Repr):
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = limit
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple = 3, 4, 6, 6
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """How an error quotes a user's value: at most `limit` characters and `…`.
+
+    A manifest value can be megabytes long (a 10 MB name once gave a 10 MB error line)
+    and structures are repr'd with env maps redacted, so a secret that landed in the
+    wrong field (`kind: {env: {API_TOKEN: x}}`) is not shown either. Every value an
+    error shows goes through here.
+    """
+    if isinstance(value, str):
+        text = repr(value[:limit])
+        cut = len(value) > limit
+    else:
+        try:
+            text = _Excerpt(limit).repr(redact(value))
+        except ValueError:  # an int beyond Python's 4300-digit str limit
+            text = f"<{type(value).__name__}>"
+        cut = False
+    if len(text) > limit + 2:  # escapes (`\x00`) make a repr longer than its string
+        text, cut = text[:limit], True
+    return f"{text}… ({len(value)} characters)" if cut and isinstance(value, str) else text + "…" * cut
+
+
+def clamp(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def validation_failed(field: str, reason: str, source: SourceLocation | None = None) -> AgentTowerError:
+    """The generic FEAT-013 error; field and reason are clamped so that no input, however
+    large, makes an error line longer than a few hundred characters."""
+    field, reason = clamp(field, MAX_FIELD_CHARS), clamp(reason, MAX_REASON_CHARS)
     return AgentTowerError(
         ErrorCode.VALIDATION_FAILED,
         f"{field}: {reason}",

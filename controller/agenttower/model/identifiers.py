@@ -3,6 +3,12 @@
 FEAT-013 allows `[A-Za-z0-9_.-]{1,64}`; Template and LaunchProfile names may also hold
 `+` (the built-ins are `1m+2s`, `2m+2s`). tmux stores `.` and `:` in session names as
 `_`, so a session name may not hold `.`: whatever is accepted must round-trip.
+
+Names also become path segments (`logs/<target>/<layout>/<label>.log`, `tmux -L
+<socket>`), so a name made only of dots is refused: `.` and `..` would put a layout's
+logs beside or above its folder, and `...` is refused with them because it is a valid
+name for no purpose and looks like them; one rule ("not only dots") is also one JSON
+Schema pattern without look-ahead, which Kubernetes' RE2 lacks.
 """
 
 from __future__ import annotations
@@ -13,27 +19,50 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from .errors import excerpt
+from .redaction import is_secret
+
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 TMUX_LAYOUT_RE = re.compile(r"[A-Za-z0-9_,.x{}\[\]-]{1,2048}")
 LABEL_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_.-]|\{ordinal\})+")
+ONLY_DOTS_RE = re.compile(r"\.+")
+PATH_SEGMENT_RES = (NAME_RE, CATALOG_NAME_RE)  # the rules that also refuse names of only dots
+ONLY_DOTS_REASON = "is made only of dots: as a path segment ('.', '..' are folder links) it leaves its folder"
 
 
 def _matcher(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def show(value: str) -> str:
+        return excerpt(env_key_part(value) if regex is ENV_KEY_RE else value)
+
+    segment = regex in PATH_SEGMENT_RES
+
     def check(value: str) -> str:
         if not regex.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid {what} (allowed: {what_rule(regex)})")
+            raise ValueError(f"{show(value)} is not a valid {what} (allowed: {what_rule(regex)})")
+        if segment and ONLY_DOTS_RE.fullmatch(value):
+            raise ValueError(f"{value!r} {ONLY_DOTS_REASON}")
         return value
 
     return check
 
 
+def env_key_part(key: str) -> str:
+    """An env key as an error may show it: `API_TOKEN=sk-1` typed as a key (shell habit)
+    holds its secret, so a secret-named key that is not a valid name shows only its
+    valid start."""
+    if not is_secret(key) or ENV_KEY_RE.fullmatch(key):
+        return key
+    start = re.match(r"[A-Za-z0-9_]*", key)
+    return (start.group() if start else "") + "…"
+
+
 def what_rule(regex: re.Pattern[str]) -> str:
     return {
-        NAME_RE.pattern: "[A-Za-z0-9_.-], 1 to 64 characters",
-        CATALOG_NAME_RE.pattern: "[A-Za-z0-9_.+-], 1 to 64 characters",
+        NAME_RE.pattern: "[A-Za-z0-9_.-], 1 to 64 characters, not only dots",
+        CATALOG_NAME_RE.pattern: "[A-Za-z0-9_.+-], 1 to 64 characters, not only dots",
         SESSION_RE.pattern: "[A-Za-z0-9_-], 1 to 64 characters; tmux rewrites '.' and ':'",
         ENV_KEY_RE.pattern: "a letter or _, then letters, digits or _",
         TMUX_LAYOUT_RE.pattern: "a tmux layout name or layout string",
@@ -42,7 +71,11 @@ def what_rule(regex: re.Pattern[str]) -> str:
 
 
 def is_name(value: str) -> bool:
-    return NAME_RE.fullmatch(value) is not None
+    return NAME_RE.fullmatch(value) is not None and ONLY_DOTS_RE.fullmatch(value) is None
+
+
+def is_catalog_name(value: str) -> bool:
+    return CATALOG_NAME_RE.fullmatch(value) is not None and ONLY_DOTS_RE.fullmatch(value) is None
 
 
 Name = Annotated[str, AfterValidator(_matcher(NAME_RE, "name"))]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from .errors import AgentTowerError
-from .identifiers import CATALOG_NAME_RE
+from .identifiers import is_catalog_name
 from .resources import LaunchProfileSpec, TemplateSpec
 from .yamlload import load_documents
 
@@ -97,7 +97,7 @@ def _load_dir(
             for doc in load_documents(path.read_text(encoding="utf-8"), str(path)):
                 data = doc.data
                 name = data.get("name") if isinstance(data, dict) else None
-                if not isinstance(name, str) or not CATALOG_NAME_RE.fullmatch(name):
+                if not isinstance(name, str) or not is_catalog_name(name):
                     raise ValueError(f"line {doc.start_line}: expected a mapping with a valid `name`")
                 from_file[name] = build(data)
         except (OSError, UnicodeDecodeError, ValueError, ValidationError, AgentTowerError) as exc:

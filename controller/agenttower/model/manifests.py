@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import AgentTowerError, SourceLocation, validation_failed
+from .errors import AgentTowerError, SourceLocation, excerpt, validation_failed
+from .identifiers import env_key_part
+from .redaction import is_secret
 from .resources import API_VERSION, KINDS, LaunchProfile, Layout, Template
-from .yamlload import Document, load_documents
+from .yamlload import Document, decode, load_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -64,15 +66,17 @@ def parse_text(text: str, file: str) -> list[Manifest]:
     return [_validate(doc) for doc in load_documents(text, file)]
 
 
+def parse_bytes(data: bytes, file: str) -> list[Manifest]:
+    return parse_text(decode(data, file), file)
+
+
 def parse_file(path: FsPath, display: str | None = None) -> list[Manifest]:
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise validation_failed("file", f"not UTF-8 text ({exc.reason})", SourceLocation(name)) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise validation_failed("file", f"cannot read: {exc.strerror}", SourceLocation(name)) from None
-    return parse_text(text, name)
+    return parse_bytes(data, name)
 
 
 def check_unique(manifests: Iterable[Manifest]) -> None:
@@ -99,7 +103,7 @@ def _validate(doc: Document) -> Manifest:
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None or not isinstance(kind, str):
         raise validation_failed(
-            "kind", f"must be one of {', '.join(KINDS)} (got {kind!r})", doc.where(("kind",))
+            "kind", f"must be one of {', '.join(KINDS)} (got {excerpt(kind)})", doc.where(("kind",))
         )
     try:
         resource = model.model_validate(data)
@@ -111,12 +115,23 @@ def _validate(doc: Document) -> Manifest:
 def _from_pydantic(exc: ValidationError, doc: Document) -> AgentTowerError:
     error: Any = exc.errors()[0]
     loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "[key]")))
-    field = ".".join(str(part) for part in loc) or "document"
+    field = ".".join(_shown(loc, i) for i in range(len(loc))) or "document"
     reason = str(error["msg"]).removeprefix("Value error, ")
+    secret = len(loc) >= 2 and loc[-2] == "env" and is_secret(str(loc[-1]))
     if error["type"] == "extra_forbidden":
         reason = "unknown field"
     elif error["type"] == "string_type" and isinstance(error.get("input"), (int, float, bool)):
-        reason = f"must be a string (got {error['input']!r}; quote it)"
+        hidden = "a boolean" if isinstance(error["input"], bool) else "a number"
+        got = hidden if secret else excerpt(error["input"])
+        reason = f"must be a string (got {got}; quote it)"
     elif error["type"] == "list_type" and isinstance(error.get("input"), str):
         reason = "must be a list of arguments (argv), not a shell string"
     return validation_failed(field, reason, doc.where(loc))
+
+
+def _shown(loc: tuple[Any, ...], index: int) -> str:
+    """One part of a field path as an error shows it: env keys may hold a secret."""
+    part = str(loc[index])
+    if index > 0 and loc[index - 1] == "env":
+        return env_key_part(part)
+    return part

@@ -96,6 +96,16 @@ def regex_constraints(regex: re.Pattern[str]) -> Schema:
     }
 
 
+def name_constraints(regex: re.Pattern[str]) -> Schema:
+    """`regex_constraints` plus "not only dots" (see identifiers), said without a
+    look-ahead, which RE2 lacks: `[c]*[c minus .][c]*`."""
+    schema = regex_constraints(regex)
+    chars = str(schema["pattern"]).removeprefix("^").removesuffix("*$")
+    if not (chars.startswith("[") and chars.endswith("]") and "." in chars):
+        raise ValueError(f"cannot restate 'not only dots' for {regex.pattern}")
+    return {**schema, "pattern": f"^{chars}*{chars.replace('.', '')}{chars}*$"}
+
+
 def _outer_validator(annotated: Any) -> Callable[..., Any]:
     """The last AfterValidator of an Annotated type: the one whose schema wraps the others."""
     validators = [m for m in get_args(annotated)[1:] if isinstance(m, AfterValidator)]
@@ -104,8 +114,8 @@ def _outer_validator(annotated: Any) -> Callable[..., Any]:
 
 # Keyed by the validator function, so the constraint lands exactly where the type is used.
 CONSTRAINTS: dict[Callable[..., Any], Schema] = {
-    _outer_validator(ids.Name): regex_constraints(ids.NAME_RE),
-    _outer_validator(ids.CatalogName): regex_constraints(ids.CATALOG_NAME_RE),
+    _outer_validator(ids.Name): name_constraints(ids.NAME_RE),
+    _outer_validator(ids.CatalogName): name_constraints(ids.CATALOG_NAME_RE),
     _outer_validator(ids.SessionName): regex_constraints(ids.SESSION_RE),
     _outer_validator(ids.EnvKey): regex_constraints(ids.ENV_KEY_RE),
     _outer_validator(ids.TmuxLayoutName): regex_constraints(ids.TMUX_LAYOUT_RE),

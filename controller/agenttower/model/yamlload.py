@@ -8,6 +8,12 @@ size of aliases, and remembers the line of every value so an error can name
 `file:line`. Documents are split on column-0 `---` lines and parsed one by one, which
 also gives each document's exact byte span (used to delete one document while keeping
 the rest of the file byte for byte).
+
+Nesting is capped at `MAX_DEPTH` collections, counted through aliases, and an alias
+inside the node it names (`spec: &a [*a]`) is an error at the alias's line: PyYAML's
+composer, the builder below and pydantic all recurse once per level, so 3,000 levels of
+`[[[...]]]` or a cyclic alias used to end in a RecursionError (an `internal_error`
+with no location) instead of a located `validation_failed`.
 """
 
 from __future__ import annotations
@@ -19,9 +25,14 @@ from typing import Any
 
 import yaml
 
-from .errors import SourceLocation, validation_failed
+from .errors import SourceLocation, clamp, excerpt, validation_failed
 
 MAX_EXPANDED_NODES = 20_000
+# The deepest real manifest nests 5 collections (document > spec > panes > [i] > pane);
+# 64 leaves room for any hand-written structure while keeping the recursion of PyYAML's
+# composer (3 Python frames per level), the builder and pydantic at a few hundred frames,
+# far below Python's limit of 1,000 even when loading from deep inside the controller.
+MAX_DEPTH = 64
 Path = tuple[str | int, ...]
 
 _SEPARATOR = re.compile(r"^---(?:[ \t].*)?$")
@@ -65,6 +76,73 @@ class _Composer(
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
+        self._depth = 0  # collections open around the node being composed
+        self._path: list[str | int] = []  # where the innermost of them is
+        self._open: set[str] = set()  # anchors of those collections
+        self._heights: dict[int, int] = {}  # id(node) -> collections nested in it, itself included
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        """The scanner reads ahead of the composer, keeping a possible simple key per open
+        `[`, and checks them all on every token: 3,000 `[` cost 0.2 s before the composer
+        saw the first. Capping flow levels here keeps that bounded."""
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark()
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        """PyYAML's, refusing too deep nesting and recursive aliases before it recurses."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        here = self._path if parent is None else [*self._path, _segment(index)]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                problem = f"recursive alias *{clamp(event.anchor, 40)} refers to a node that holds it"
+                raise _ComposeError(here, problem, event.start_mark)
+            target = self.anchors.get(event.anchor) if event.anchor is not None else None
+            if target is not None and self._depth + self._heights.get(id(target), 0) > MAX_DEPTH:
+                raise _ComposeError(
+                    here, f"nested more than {MAX_DEPTH} levels deep (through this alias)", event.start_mark
+                )
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        if self._depth >= MAX_DEPTH:
+            raise _ComposeError(here, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        anchor = event.anchor
+        saved, self._path = self._path, here
+        self._depth += 1
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            node = super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            self._path = saved
+            self._depth -= 1
+            self._open.discard(anchor or "")
+        if isinstance(node, yaml.SequenceNode):
+            children: list[yaml.Node] = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        self._heights[id(node)] = 1 + max((self._heights.get(id(c), 0) for c in children), default=0)
+        return node
+
+
+class _ComposeError(yaml.composer.ComposerError):
+    """A composer error that knows the field (dotted path) it happened at."""
+
+    def __init__(self, path: list[str | int], problem: str, mark: Any) -> None:  # the stubs' Mark union
+        super().__init__(None, None, problem, mark)
+        self.field = ".".join(str(part) for part in path) or "document"
+
+
+def _segment(index: object) -> str | int:
+    """PyYAML passes a mapping value its key node, a list item its position, a key None."""
+    if isinstance(index, yaml.ScalarNode):
+        return str(index.value)
+    return index if isinstance(index, int) else "[key]"
 
 
 @dataclass(frozen=True)
@@ -88,6 +166,28 @@ class Document:
 
     def where(self, path: Path = ()) -> SourceLocation:
         return SourceLocation(self.file, self.line_of(path))
+
+
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 text of a manifest file, or an error at the line and column of the first bad
+    byte (with its byte offset, for a hex editor), so a stray Latin-1 `é` is findable."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8")) + 1
+        reason = (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
+            f"(byte offset {exc.start}): {exc.reason}"
+        )
+        raise validation_failed("file", reason, SourceLocation(file, line)) from None
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset into `text`."""
+    line_start = text.rfind("\n", 0, position) + 1
+    return text.count("\n", 0, position) + 1, position - line_start + 1
 
 
 def split_documents(text: str) -> list[tuple[int, int, int]]:
@@ -119,10 +219,15 @@ def load_documents(text: str, file: str) -> list[Document]:
             mark = exc.problem_mark or exc.context_mark
             line = first_line + mark.line + 1 if mark is not None else first_line + 1
             reason = str(exc.problem or exc.context or "invalid YAML")
-            raise validation_failed("yaml", reason, SourceLocation(file, line)) from None
+            field = exc.field if isinstance(exc, _ComposeError) else "yaml"
+            raise validation_failed(field, reason, SourceLocation(file, line)) from None
+        except yaml.reader.ReaderError as exc:  # a character YAML forbids, e.g. NUL or ESC
+            line, column = _line_column(chunk, exc.position)
+            reason = f"unacceptable character #x{exc.character:04x} at column {column}"
+            raise validation_failed("yaml", reason, SourceLocation(file, first_line + line)) from None
         except yaml.YAMLError as exc:
             loc = SourceLocation(file, first_line + 1)
-            raise validation_failed("yaml", str(exc), loc) from None
+            raise validation_failed("yaml", str(exc).splitlines()[0], loc) from None
         if node is None:
             continue
         builder = _Builder(file, first_line)
@@ -157,8 +262,7 @@ class _Builder:
             known = sizes.get(id(node))
             if known is not None:
                 return known
-            sizes[id(node)] = 1  # a cycle counts once; it is rejected by the cap below anyway
-            total = 1
+            total = 1  # no cycles reach here (the composer refuses them), and depth is capped
             if isinstance(node, yaml.MappingNode):
                 total += sum(size(k) + size(v) for k, v in node.value)
             elif isinstance(node, yaml.SequenceNode):
@@ -178,7 +282,9 @@ class _Builder:
         self.lines.setdefault(path, self.first_line + node.start_mark.line + 1)
         expected = _MAP_TAG if isinstance(node, yaml.MappingNode) else _SEQ_TAG
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag != expected:
-            raise validation_failed("yaml", f"explicit tag {node.tag} is not allowed", self._loc(node))
+            raise validation_failed(
+                "yaml", f"explicit tag {excerpt(node.tag)} is not allowed", self._loc(node)
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -194,7 +300,7 @@ class _Builder:
             if key in result:
                 raise validation_failed(
                     ".".join(str(p) for p in (*path, key)),
-                    f"duplicate key {key!r}",
+                    f"duplicate key {excerpt(key)}",
                     self._loc(key_node),
                 )
             self.lines[(*path, key)] = self.first_line + key_node.start_mark.line + 1
@@ -215,8 +321,7 @@ class _Builder:
                 return int(value, 0) if value[:2] in ("0o", "0x") else int(value)
             if tag == "tag:yaml.org,2002:float":
                 return float(value.replace("inf", "Infinity").replace("Inf", "Infinity"))
-        except ValueError:
-            raise validation_failed(
-                "yaml", f"{value!r} is not a valid {tag.rsplit(':', 1)[-1]}", self._loc(node)
-            ) from None
-        raise validation_failed("yaml", f"explicit tag {tag} is not allowed", self._loc(node))
+        except ValueError:  # the value is not shown: it may be a secret (`API_TOKEN: 1234...`)
+            reason = f"not a valid {tag.rsplit(':', 1)[-1]} ({len(value)} characters, too long)"
+            raise validation_failed("yaml", reason, self._loc(node)) from None
+        raise validation_failed("yaml", f"explicit tag {excerpt(tag)} is not allowed", self._loc(node))
