@@ -144,7 +144,7 @@ def test_fr014_two_panes_carrying_one_creations_token_are_reported_not_acted_on(
     from tests.integration.test_crash import start_cli
 
     path = write(env.root / "team.yaml", layout("team", launch=LAUNCH), profile("sleepy", SLEEP))
-    proc = start_cli("apply", "-f", str(path), AGENTTOWER_PROBE_DELAY="30s")
+    proc = start_cli("apply", "-f", str(path), AGENTTOWER_PROBE_DELAY="5s")
     eventually(lambda: len(env.panes()) == 3, what="the spawn batch to create the panes")
     os.killpg(proc.pid, signal.SIGKILL)  # during the probe: spawned, never attached
     proc.wait()
@@ -168,3 +168,21 @@ def test_fr014_two_panes_carrying_one_creations_token_are_reported_not_acted_on(
     deleted = at.run("delete", "layout", "team")
     assert deleted.exit_code == 1 and "ambiguous" in deleted.stderr
     assert alive(env, copy) and alive(env, first_id)  # neither was taken as ours to kill
+
+
+def test_fr022_a_server_killed_during_the_probe_leaves_creations_to_resume_not_false_failures(
+    env: Env, at: type[AtCli]
+) -> None:
+    from tests.integration.test_crash import start_cli
+
+    path = write(env.root / "team.yaml", layout("team", launch=LAUNCH), profile("sleepy", SLEEP))
+    proc = start_cli("apply", "-f", str(path), AGENTTOWER_PROBE_DELAY="5s")
+    eventually(lambda: len(env.panes()) == 3, what="the spawn batch to create the panes")
+    env.tmux("kill-server")  # while the batch waits in its probe
+    _, err = proc.communicate(timeout=60)
+    assert recorded(env) == {("creating", None)}, err  # not "tmux did not create the pane": it did
+
+    again = at.run("apply", "-f", str(path), "--wait")  # restartPolicy Never: the pass resumes them
+    assert again.exit_code == 0, again.output + again.stderr
+    assert recorded(env) == {("ready", None)}
+    assert len(env.panes()) == 3

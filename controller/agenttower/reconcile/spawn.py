@@ -90,9 +90,9 @@ class SpawnPipeline:
         for spawn in spawns:
             if spawn.tmux_pane_id is None:
                 self._prepare_log(spawn)
-        stderr, listing = self._spawn(spawns)
+        stderr, listing, unprobed = self._spawn(spawns)
         self._await_container_logs(spawns, listing)
-        settled = [s for s in spawns if self._conclude(s, listing, stderr)]
+        settled = [s for s in spawns if self._conclude(s, listing, stderr, s.record.id in unprobed)]
         self._settle(settled)
         return errors
 
@@ -245,7 +245,7 @@ class SpawnPipeline:
             logs.await_files(paths)
 
     # -- one batch ----------------------------------------------------------------------
-    def _spawn(self, spawns: list[Spawning]) -> tuple[str, Listing]:
+    def _spawn(self, spawns: list[Spawning]) -> tuple[str, Listing, set[str]]:
         """One invocation spawns every pane and probes them: new sessions, their other panes
         (each split guarded by the session's owner tag, so a pane never lands in a foreign
         session that took the name), splits and respawns by `%id`, then `run-shell sleep`
@@ -255,7 +255,11 @@ class SpawnPipeline:
         for spawn in spawns:
             spawn.spawned_at = started
         stderr, listing = self._batch(pending) if pending else ("", None)
-        return stderr, listing if listing is not None else self.tmux.list_panes()
+        if listing is not None:
+            return stderr, listing, set()
+        # the batch's own probe did not come back (a server killed mid-batch answers nothing
+        # at all): whether its panes were created is unknown, whatever a later look shows
+        return stderr, self.tmux.list_panes(), {s.record.id for s in pending}
 
     def _batch(self, spawns: list[Spawning]) -> tuple[str, Listing | None]:
         """After a timeout, observe again and resend only the lines whose pane does not exist
@@ -330,11 +334,13 @@ class SpawnPipeline:
         return logs.pipe_path(self.logs_dir, spawn.layout.target, spawn.layout.name, spawn.pane.label)
 
     # -- probe, register, log ------------------------------------------------------------
-    def _conclude(self, spawn: Spawning, listing: Listing, stderr: str) -> bool:
-        """Move one pane out of `creating`; True when it has a tmux pane to settle."""
+    def _conclude(self, spawn: Spawning, listing: Listing, stderr: str, unprobed: bool = False) -> bool:
+        """Move one pane out of `creating`; True when it has a tmux pane to settle. A pane
+        is failed as not created only on the word of the batch's own probe: without it,
+        the record stays `creating` and the next pass resumes it (or the TTL sweep ends it)."""
         found = self._match(spawn, listing)
         obs = found.pane
-        if found.ambiguous or (obs is None and not listing.known):
+        if found.ambiguous or (obs is None and (unprobed or not listing.known)):
             return False  # cannot tell: the record stays `creating`, the next pass decides
         with self.store.write(self.now(), spawn.actor) as tx:
             record = spawn.record
