@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,17 @@ def _ids(at: type[AtCli]) -> dict[str, str]:
     return {p["spec"]["label"]: p["status"]["id"] for p in items}
 
 
-def _apply_from_a_shell(env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch, dump: Path) -> None:
+@dataclass(frozen=True)
+class Applied:
+    dump: Path  # where each pane wrote its environment
+    seen: dict[str, dict[str, str]]  # label -> the variables that pane started with
+
+
+@pytest.fixture
+def from_a_shell(env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch) -> Applied:
+    """`envy` applied from a shell that carries VIRTUAL_ENV, PS1 and friends."""
+    dump = env.root / "dump"
+    dump.mkdir()
     for key, value in LEAKY.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PATH", f"/leaky/bin:{os.environ['PATH']}")
@@ -70,15 +81,13 @@ def _apply_from_a_shell(env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output + result.stderr
     for key in LEAKY:
         monkeypatch.delenv(key)
+    return Applied(dump, _dumps(dump))
 
 
 def test_fr002_profile_path_is_the_agents_path_and_the_shell_does_not_leak(
-    env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
+    env: Env, at: type[AtCli], from_a_shell: Applied
 ) -> None:
-    dump = env.root / "dump"
-    dump.mkdir()
-    _apply_from_a_shell(env, at, monkeypatch, dump)
-    seen = _dumps(dump)
+    seen = from_a_shell.seen
     ids = _ids(at)
 
     assert seen["m1"]["PATH"] == f"{env.root / 'agent-bin'}:/usr/bin:/bin"  # found at-agent through it
@@ -97,12 +106,9 @@ def test_fr002_profile_path_is_the_agents_path_and_the_shell_does_not_leak(
 
 
 def test_fr002_one_panes_env_reaches_no_other_pane_nor_the_session(
-    env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
+    env: Env, at: type[AtCli], from_a_shell: Applied
 ) -> None:
-    dump = env.root / "dump"
-    dump.mkdir()
-    _apply_from_a_shell(env, at, monkeypatch, dump)
-    seen = _dumps(dump)
+    seen = from_a_shell.seen
     assert seen["m1"]["API_TOKEN"] == "lead-only"
     assert "API_TOKEN" not in seen["s1"] and "API_TOKEN" not in seen["s2"]
     session_env = env.tmux("show-environment", "-t", "=envy").stdout
@@ -124,12 +130,9 @@ def test_fr002_one_panes_env_reaches_no_other_pane_nor_the_session(
 
 
 def test_fr002_same_manifest_same_environment_from_a_shell_and_from_the_controller(
-    env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
+    env: Env, at: type[AtCli], from_a_shell: Applied
 ) -> None:
-    dump = env.root / "dump"
-    dump.mkdir()
-    _apply_from_a_shell(env, at, monkeypatch, dump)
-    by_shell = _dumps(dump)
+    dump, by_shell = from_a_shell.dump, from_a_shell.seen
     assert at.run("delete", "layout", "envy").exit_code == 0
     eventually(lambda: not env.server_running(), what="the tmux server to exit with its last session")
     for old in dump.glob("*.env"):
