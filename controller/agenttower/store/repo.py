@@ -20,7 +20,7 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import NON_TERMINAL, State, can_transition, layout_state
 from agenttower.model.redaction import redact
 
-from .db import connect, connect_readonly, immediate
+from .db import connect, connect_empty, connect_readonly, immediate, schema_current
 from .records import AgentRecord, LayoutRecord, PaneRecord
 
 LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
@@ -60,10 +60,14 @@ class Store:
 
     @classmethod
     def open_for_reading(cls, path: Path) -> Store:
-        """Read-only when the database exists at the current schema (any write raises),
-        else opened normally (created or migrated)."""
+        """Read-only, so a read never waits on a writer's lock and works on a full or
+        read-only state dir; with no database yet, an empty one in memory (a read creates
+        nothing). Only a database at an older schema is opened for writing, to migrate it."""
         conn = connect_readonly(path)
         if conn is None:
+            return cls(connect_empty(), "")
+        if not schema_current(conn):
+            conn.close()
             return cls.open(path)
         row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
         return cls(conn, str(row[0]) if row else "")
