@@ -228,16 +228,20 @@ class Session:
         return sum(t.invocations for t in self.runtimes.values())
 
     def flush_audit(self) -> None:
-        """Outbox -> JSONL exactly once: the file's last event says what is already in it."""
-        rows = self.store.unwritten_events()
-        if not rows:
+        """Outbox -> JSONL exactly once. While the file is as the last flush left it, the
+        unwritten rows are appended; otherwise (a crash after an append, or a file deleted,
+        cut short or torn behind our back) it is repaired against the whole outbox."""
+        path = self.paths.audit_file
+        mark = self.store.audit_mark()
+        if mark is None or audit.mark_of(path) != mark:
+            last = self.store.last_event_seq()
+            audit.repair(path, self.store.all_events())
+            self.store.mark_written_through(last, audit.mark_of(path))
             return
-        last = audit.repair_tail(self.paths.audit_file)
-        done = self.store.event_seq_of(last) if last else None
-        if done is not None:
-            rows = [row for row in rows if row[0] > done]
-        audit.append(self.paths.audit_file, [body for _, _, body in rows])
-        self.store.mark_written_through(max(done or 0, rows[-1][0] if rows else 0))
+        rows = self.store.unwritten_events()
+        if rows:
+            audit.append(path, [body for _, _, body in rows])
+            self.store.mark_written_through(rows[-1][0], audit.mark_of(path))
 
     def run_pass(
         self,
