@@ -29,7 +29,7 @@ from agenttower.runtime.tmux import Tmux
 from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import Store, rfc3339
 
-from . import desired_dir, status
+from . import desired_dir, fresh_state, status
 from .actions import (
     Plan,
 )
@@ -283,6 +283,7 @@ def session_unlocked(
     paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
 ) -> Iterator[Session]:
     """A Session for a caller that already holds the reconciler lock."""
+    fresh_state.refuse_if_orphaning(paths, settings)
     store = Store.open(paths.database)
     try:
         yield Session(paths, settings, store, actor, allow_empty=allow_empty)
