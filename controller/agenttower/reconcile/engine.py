@@ -109,6 +109,9 @@ class Session:
     runtimes: dict[str, Tmux] = field(default_factory=dict)
     allow_empty: bool = False
     seen: dict[str, Seen] = field(default_factory=dict)  # per target: the last pass's observation
+    # listings made moments before the first pass (the fresh-database check): used once,
+    # so that check costs no tmux call of its own
+    prefetched: dict[str, Listing] = field(default_factory=dict)
 
     def runtime(self, key: str, target: Target | None = None) -> Tmux:
         """The runtime of a target key. The key alone lacks a container's user and socket,
@@ -142,12 +145,16 @@ class Session:
         }
         runtimes = {key: self.runtime(key, target) for key, target in sorted(wanted.items())}
         at = rfc3339(self.clock())
+        ready = {key: self.prefetched.pop(key) for key in list(self.prefetched) if key in runtimes}
+        self.prefetched.clear()
+        runtimes = {key: tmux for key, tmux in runtimes.items() if key not in ready}
         if len(runtimes) <= 1:
             observed = {key: tmux.list_panes() for key, tmux in runtimes.items()}
         else:
             with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
                 futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
                 observed = {key: future.result() for key, future in futures.items()}
+        observed = {**ready, **observed}
         # a new dict, swapped in whole: the controller's socket thread reads it unlocked
         self.seen = {**self.seen, **{k: Seen.of(v, at, Source.CONTROLLER) for k, v in observed.items()}}
         return observed
@@ -283,9 +290,9 @@ def session_unlocked(
     paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
 ) -> Iterator[Session]:
     """A Session for a caller that already holds the reconciler lock."""
-    fresh_state.refuse_if_orphaning(paths, settings)
+    listed = fresh_state.refuse_if_orphaning(paths, settings)
     store = Store.open(paths.database)
     try:
-        yield Session(paths, settings, store, actor, allow_empty=allow_empty)
+        yield Session(paths, settings, store, actor, allow_empty=allow_empty, prefetched=listed)
     finally:
         store.close()

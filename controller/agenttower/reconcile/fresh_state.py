@@ -44,27 +44,25 @@ class OwnedPanes:
 
 
 def visible_targets(paths: Paths) -> dict[str, Target]:
-    """The default host server and the host servers the desired dir names (there are no
-    records to name more). Containers are left to `doctor`: they may be shared by other
-    installations, and each would cost a `docker exec` on a path every writer takes."""
+    """The host servers the desired dir names (there are no records to name more); a
+    server no layout uses is never asked. Containers are left to `doctor`: they may be
+    shared by other installations, and each would cost a `docker exec`."""
     from agenttower.model.legacy import load_legacy
 
     legacy = load_legacy(paths.legacy_templates_dir, paths.legacy_profiles_dir)
     desired, _ = desired_dir.load_lenient(paths.desired_dir, legacy, desired_dir.DirCache())
-    targets = {"host": Target()}
+    targets: dict[str, Target] = {}
     for layout in desired.layouts.values():
         if layout.target.container is None:
             targets.setdefault(layout.target.key, layout.target)
     return targets
 
 
-def owned_panes(targets: Mapping[str, Target], settings: Settings) -> OwnedPanes:
-    return owned_in(
-        {
-            key: Tmux(ExecTarget(target, settings.tmux_binary), timeout=LIST_TIMEOUT_S).list_panes()
-            for key, target in sorted(targets.items())
-        }
-    )
+def list_targets(targets: Mapping[str, Target], settings: Settings) -> dict[str, Listing]:
+    return {
+        key: Tmux(ExecTarget(target, settings.tmux_binary), timeout=LIST_TIMEOUT_S).list_panes()
+        for key, target in sorted(targets.items())
+    }
 
 
 def owned_in(listings: Mapping[str, Listing], but: str = "") -> OwnedPanes:
@@ -79,13 +77,16 @@ def owned_in(listings: Mapping[str, Listing], but: str = "") -> OwnedPanes:
     return OwnedPanes(counts, tuple(sorted(owners)))
 
 
-def refuse_if_orphaning(paths: Paths, settings: Settings) -> None:
-    """Raise before a writer creates a fresh database next to panes an older one owns."""
+def refuse_if_orphaning(paths: Paths, settings: Settings) -> dict[str, Listing]:
+    """Raise before a writer creates a fresh database next to panes an older one owns.
+    Returns the listings it made, for the pass to use instead of listing again."""
     if settings.fresh_state or present(paths.database):
-        return
-    found = owned_panes(visible_targets(paths), settings)
+        return {}
+    listings = list_targets(visible_targets(paths), settings)
+    found = owned_in(listings)
     if found.total:
         raise missing_database(paths, found)
+    return listings
 
 
 def describe_missing(paths: Paths, found: OwnedPanes) -> tuple[str, str]:

@@ -141,7 +141,7 @@ _AUDIT_NOTE = (
 def translate(exc: BaseException, database: Path, audit_file: Path) -> AgentTowerError | None:
     """The storage error an exception stands for, or None when it is not one."""
     if isinstance(exc, sqlite3.Error):
-        fault = sqlite_fault(exc, database)
+        fault = Fault.NOT_A_DATABASE if database.is_dir() else sqlite_fault(exc, database)
         return storage_error(fault, StoredFile.DATABASE, database) if fault else None
     if isinstance(exc, OSError):
         fault = os_fault(exc)
