@@ -308,11 +308,12 @@ def test_internal_error_has_no_exception_text(env: Env, at: type[AtCli]) -> None
     env.state_dir.mkdir(parents=True)
     (env.state_dir / "agenttower.sqlite3").mkdir()  # not a database
     wire = error(at, "get", "panes")
-    assert wire == {
-        "code": "internal_error",
-        "message": "internal error (set AGENTTOWER_DEBUG=1 for details)",
-        "details": {},
-    }
+    db = env.state_dir / "agenttower.sqlite3"
+    # a storage fault is said as such (reliability.md#storage-faults), without exception text
+    assert wire["code"] == "internal_error"
+    assert wire["details"] == {"path": str(db), "reason": "not_a_database", "file": "database"}
+    assert wire["message"].startswith(f"the database {db} is not an SQLite database; ")
+    assert "sqlite3." not in wire["message"] and "Error" not in wire["message"]
 
 
 def test_every_closed_set_code_is_covered_by_a_cli_test() -> None:

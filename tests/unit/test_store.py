@@ -179,3 +179,17 @@ def test_instance_id_is_stable_per_state_dir(tmp_path: Path) -> None:
     first = Store.open(tmp_path / "db").instance_id
     assert Store.open(tmp_path / "db").instance_id == first
     assert Store.open(tmp_path / "other").instance_id != first
+
+
+def test_fr015_an_audit_file_missing_a_middle_event_is_rewritten_in_order(
+    tmp_path: Path, store: Store
+) -> None:
+    new_pane(store)
+    s = session(tmp_path, store)
+    s.flush_audit()
+    lines = s.paths.audit_file.read_text().splitlines()
+    s.paths.audit_file.write_text('{"note": "not an event"}\n' + "\n".join([lines[0], *lines[2:]]) + "\n")
+    s.flush_audit()
+    text = s.paths.audit_file.read_text().splitlines()
+    assert text[0] == '{"note": "not an event"}'  # a line that is no outbox event is kept
+    assert [json.loads(line)["event_id"] for line in text[1:]] == [e["event_id"] for e in store.events()]

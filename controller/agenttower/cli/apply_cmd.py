@@ -110,7 +110,7 @@ def _print_apply(output: str, result: dict[str, Any], paths: Any) -> None:
 
     from .views import World, layout_item, pane_item, visible_panes
 
-    store = Store.open(paths.database)
+    store = Store.open_for_reading(paths.database)
     try:
         world = World.load(store, True)
     finally:
@@ -162,10 +162,9 @@ def diff_command(
     desired = engine.load_desired(paths, incoming)
     for warning in desired.warnings:
         click.echo(f"warning: {warning}", err=True)
-    paths.ensure_state_dir()
     from agenttower.store.repo import Store
 
-    store = Store.open(paths.database)  # read-only use: diff needs no lock and changes nothing
+    store = Store.open_for_reading(paths.database)  # diff takes no lock and changes nothing
     try:
         session = engine.Session(paths, settings, store, "operator")
         snapshot = session.snapshot()

@@ -2,7 +2,8 @@
 
 Errors leave with exit 1 and `error: <code>: <message>` on stderr, or as
 `{"error": {...}}` on stdout with `-o json`; `internal_error` never carries exception
-text (the traceback goes to the log only when AGENTTOWER_DEBUG is set).
+text (the traceback goes to the log only when AGENTTOWER_DEBUG is set); a storage fault
+is an `internal_error` whose message says which file and what to do.
 """
 
 from __future__ import annotations
@@ -88,9 +89,12 @@ def verb(error_exit: int = 1) -> Callable[[F], F]:
             except BrokenPipeError:  # `agenttower get panes | head`: the reader left
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 sys.exit(0)
-            except Exception:
+            except Exception as exc:
                 if os.environ.get("AGENTTOWER_DEBUG"):
                     traceback.print_exc()
+                storage = storage_error(exc, kwargs.get("state_dir"))
+                if storage is not None:
+                    fail(storage, output, error_exit)
                 fail(
                     AgentTowerError(
                         ErrorCode.INTERNAL_ERROR, "internal error (set AGENTTOWER_DEBUG=1 for details)"
@@ -102,6 +106,20 @@ def verb(error_exit: int = 1) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def storage_error(exc: Exception, state_dir: object) -> Any:
+    """A full disk, a read-only dir, a locked or corrupt database: said as such (still
+    `internal_error`, with {path, reason}); None for any other failure."""
+    import sqlite3
+
+    if not isinstance(exc, sqlite3.Error | OSError):
+        return None
+    from agenttower.paths import Paths
+    from agenttower.store.faults import translate
+
+    paths = Paths.resolve(state_dir if isinstance(state_dir, Path) else None)
+    return translate(exc, paths.database, paths.audit_file)
 
 
 def emit(data: Any, output: str) -> None:

@@ -75,9 +75,8 @@ def wait_command(
         raise validation_failed("--for", "use --for=condition=TYPE[=True|False]")
     want = wanted_status or "True"
     paths, _ = context(state_dir, desired_dir)
-    paths.ensure_state_dir()
     deadline = time.monotonic() + duration(timeout, "--timeout")
-    store = Store.open(paths.database)
+    store = Store.open_for_reading(paths.database)
     try:
         while True:
             rec = find_layout(World.load(store, True), name)

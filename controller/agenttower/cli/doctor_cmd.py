@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from . import doctor_storage
 from .common import Exit, emit, output_option, path_options, verb
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -94,9 +95,13 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
                     f"{paths.desired_dir}: {layouts} layout{'' if layouts == 1 else 's'}, all valid",
                 )
             )
+    from agenttower.store.db import connect_readonly
+
     if paths.database.exists():
         try:
-            conn = sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=5)
+            conn = connect_readonly(paths.database)
+            if conn is None:
+                raise sqlite3.DatabaseError("empty")
             try:
                 rows = conn.execute(
                     "SELECT target_key, resolved_json FROM layouts WHERE state != 'removed'"
@@ -293,7 +298,7 @@ def _check_mount(name: str, target: Any, info: Any) -> Check:
     return Check(label, OK, f"{hpath} (host) = {cpath} (in {name})")
 
 
-def _check_state(paths: Any, checks: list[Check]) -> None:
+def _check_state(paths: Any, listings: dict[str, Any], checks: list[Check]) -> None:
     state = paths.state_dir
     if not state.exists():
         checks.append(Check("state dir", OK, f"{state} not created yet (the first command creates it)"))
@@ -304,7 +309,7 @@ def _check_state(paths: Any, checks: list[Check]) -> None:
             problems.append("is not a directory")
         if info.st_uid != os.getuid():
             problems.append(f"is owned by uid {info.st_uid}, not you ({os.getuid()})")
-        if not os.access(state, os.W_OK | os.X_OK):
+        if not os.access(state, os.W_OK | os.X_OK) and not doctor_storage.read_only(state):
             problems.append("is not writable")
         if problems:
             checks.append(
@@ -326,24 +331,8 @@ def _check_state(paths: Any, checks: list[Check]) -> None:
             )
         else:
             checks.append(Check("state dir", OK, f"{state} (mode 700)"))
-        if paths.database.exists():
-            try:
-                conn = sqlite3.connect(f"file:{paths.database}?mode=ro", uri=True, timeout=5)
-                try:
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    count = conn.execute("SELECT count(*) FROM layouts").fetchone()[0]
-                finally:
-                    conn.close()
-                checks.append(Check("database", OK, f"schema v{version}, {count} layout records"))
-            except sqlite3.Error as exc:
-                checks.append(
-                    Check(
-                        "database",
-                        FAIL,
-                        f"{paths.database}: {exc}",
-                        "move it aside (agenttower starts a new one; history is lost)",
-                    )
-                )
+        checks.extend(doctor_storage.file_system(paths, Check))
+    checks.extend(doctor_storage.database(paths, listings, Check))
     _check_socket(paths.socket, checks)
 
 
@@ -388,18 +377,24 @@ def _check_layouts(paths: Any, settings: Any, targets: Targets, checks: list[Che
     killed pane shows here before any pass has recorded it. Read-only, like the rest."""
     from agenttower.reconcile import live
     from agenttower.reconcile.plan import current_panes
-    from agenttower.store.db import connect_readonly
+    from agenttower.store.db import connect_readonly, schema_current
     from agenttower.store.repo import Store
 
-    conn = connect_readonly(paths.database)
-    if conn is None:
-        return  # no database yet (or an older schema that only a writer may migrate)
-    row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
-    store = Store(conn, str(row[0]) if row else "")
     try:
-        layouts, panes = store.layouts(), store.live_layout_panes()
-    finally:
-        store.close()
+        conn = connect_readonly(paths.database)
+        if conn is None:
+            return  # no database yet
+        store = Store(conn, "")
+        try:
+            if not schema_current(conn):
+                return  # an older schema that only a writer may migrate
+            row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
+            store = Store(conn, str(row[0]) if row else "")
+            layouts, panes = store.layouts(), store.live_layout_panes()
+        finally:
+            store.close()
+    except sqlite3.Error:
+        return  # the database check says what is wrong with it
     now = datetime.now(UTC)
     seen = live.observe(layouts, panes, store.instance_id, settings, now, targets.listings)
     for rec in layouts:
@@ -453,7 +448,7 @@ def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     targets = _targets(paths, checks)
     _check_tmux(settings, targets, checks)
     _check_docker(targets, checks)
-    _check_state(paths, checks)
+    _check_state(paths, targets.listings, checks)
     _check_layouts(paths, settings, targets, checks)
     return checks
 

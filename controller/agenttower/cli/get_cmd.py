@@ -26,7 +26,6 @@ def _store(state_dir: Path | None, desired_dir: Path | None) -> tuple[Any, Any]:
     from agenttower.store.repo import Store
 
     paths = Paths.resolve(state_dir, desired_dir)
-    paths.ensure_state_dir()
     return Store.open_for_reading(paths.database), paths
 
 

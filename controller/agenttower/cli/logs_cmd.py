@@ -93,8 +93,7 @@ def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
     from .views import World
 
     paths = Paths.resolve(state_dir, desired_dir)
-    paths.ensure_state_dir()
-    store = Store.open(paths.database)
+    store = Store.open_for_reading(paths.database)
     try:
         world = World.load(store, True)
         pane = find_pane(world, name)

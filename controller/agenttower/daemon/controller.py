@@ -25,6 +25,7 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.paths import Paths
 from agenttower.reconcile import desired_dir, engine, operations
 from agenttower.reconcile.settings import Settings
+from agenttower.store.faults import translate
 
 from . import protocol
 from .watch import Watcher
@@ -130,9 +131,11 @@ class Controller:
             result: dict[str, Any] = {"result": operations.handle(session, request.body)}
         except AgentTowerError as exc:
             result = {"error": exc.to_wire()}
-        except Exception:
+        except Exception as exc:
             log.exception("request failed", op=request.body.get("op"))
-            result = {"error": AgentTowerError(ErrorCode.INTERNAL_ERROR, "internal error").to_wire()}
+            known = translate(exc, self.paths.database, self.paths.audit_file)
+            error = known or AgentTowerError(ErrorCode.INTERNAL_ERROR, "internal error")
+            result = {"error": error.to_wire()}
         finally:
             session.actor = "controller"
         log.info(

@@ -29,7 +29,7 @@ from agenttower.runtime.tmux import Tmux
 from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import Store, rfc3339
 
-from . import desired_dir, status
+from . import desired_dir, fresh_state, status
 from .actions import (
     Plan,
 )
@@ -109,6 +109,9 @@ class Session:
     runtimes: dict[str, Tmux] = field(default_factory=dict)
     allow_empty: bool = False
     seen: dict[str, Seen] = field(default_factory=dict)  # per target: the last pass's observation
+    # listings made moments before the first pass (the fresh-database check): used once,
+    # so that check costs no tmux call of its own
+    prefetched: dict[str, Listing] = field(default_factory=dict)
 
     def runtime(self, key: str, target: Target | None = None) -> Tmux:
         """The runtime of a target key. The key alone lacks a container's user and socket,
@@ -142,12 +145,16 @@ class Session:
         }
         runtimes = {key: self.runtime(key, target) for key, target in sorted(wanted.items())}
         at = rfc3339(self.clock())
+        ready = {key: self.prefetched.pop(key) for key in list(self.prefetched) if key in runtimes}
+        self.prefetched.clear()
+        runtimes = {key: tmux for key, tmux in runtimes.items() if key not in ready}
         if len(runtimes) <= 1:
             observed = {key: tmux.list_panes() for key, tmux in runtimes.items()}
         else:
             with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
                 futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
                 observed = {key: future.result() for key, future in futures.items()}
+        observed = {**ready, **observed}
         # a new dict, swapped in whole: the controller's socket thread reads it unlocked
         self.seen = {**self.seen, **{k: Seen.of(v, at, Source.CONTROLLER) for k, v in observed.items()}}
         return observed
@@ -228,16 +235,20 @@ class Session:
         return sum(t.invocations for t in self.runtimes.values())
 
     def flush_audit(self) -> None:
-        """Outbox -> JSONL exactly once: the file's last event says what is already in it."""
-        rows = self.store.unwritten_events()
-        if not rows:
+        """Outbox -> JSONL exactly once. While the file is as the last flush left it, the
+        unwritten rows are appended; otherwise (a crash after an append, or a file deleted,
+        cut short or torn behind our back) it is repaired against the whole outbox."""
+        path = self.paths.audit_file
+        mark = self.store.audit_mark()
+        if mark is None or audit.mark_of(path) != mark:
+            last = self.store.last_event_seq()
+            audit.repair(path, self.store.all_events())
+            self.store.mark_written_through(last, audit.mark_of(path))
             return
-        last = audit.repair_tail(self.paths.audit_file)
-        done = self.store.event_seq_of(last) if last else None
-        if done is not None:
-            rows = [row for row in rows if row[0] > done]
-        audit.append(self.paths.audit_file, [body for _, _, body in rows])
-        self.store.mark_written_through(max(done or 0, rows[-1][0] if rows else 0))
+        rows = self.store.unwritten_events()
+        if rows:
+            audit.append(path, [body for _, _, body in rows])
+            self.store.mark_written_through(rows[-1][0], audit.mark_of(path))
 
     def run_pass(
         self,
@@ -279,8 +290,9 @@ def session_unlocked(
     paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
 ) -> Iterator[Session]:
     """A Session for a caller that already holds the reconciler lock."""
+    listed = fresh_state.refuse_if_orphaning(paths, settings)
     store = Store.open(paths.database)
     try:
-        yield Session(paths, settings, store, actor, allow_empty=allow_empty)
+        yield Session(paths, settings, store, actor, allow_empty=allow_empty, prefetched=listed)
     finally:
         store.close()

@@ -34,21 +34,55 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+READ_BUSY_TIMEOUT_S = 5.0  # WAL readers do not wait on writers; only a recovering WAL makes them
+
+
+def present(path: Path) -> bool:
+    """A database worth opening: an empty file is what a truncation to zero leaves, and
+    SQLite would silently take it for a new database."""
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection | None:
     """A connection that cannot write, for the read verbs: they must leave no trace, not
-    even a migration. None when there is no database yet or its schema is older (the
-    caller then opens it normally, which migrates)."""
-    if not path.exists():
+    even a migration, and never wait on a writer. None when there is no database.
+
+    A WAL reader needs the -shm file; in a dir it cannot write (a read-only mount), with
+    no -shm left by a writer, it is opened immutable instead: nobody can be writing there."""
+    if not present(path):
         return None
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-    conn.row_factory = sqlite3.Row
+    conn = _readonly(path, immutable=False)
     try:
-        current = int(conn.execute("PRAGMA user_version").fetchone()[0]) == len(MIGRATIONS)
-    except sqlite3.Error:
-        current = False
-    if not current:
+        conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.OperationalError as exc:
         conn.close()
-        return None
+        cantopen = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_CANTOPEN
+        if not cantopen or os.access(path.parent, os.W_OK):
+            raise
+        conn = _readonly(path, immutable=True)
+    return conn
+
+
+def _readonly(path: Path, immutable: bool) -> sqlite3.Connection:
+    query = "mode=ro&immutable=1" if immutable else "mode=ro"
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=READ_BUSY_TIMEOUT_S)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def schema_current(conn: sqlite3.Connection) -> bool:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0]) == len(MIGRATIONS)
+
+
+def connect_empty() -> sqlite3.Connection:
+    """An in-memory database at the current schema: what a read verb sees when there is
+    no database yet, without creating one."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    migrate(conn)
     return conn
 
 

@@ -20,7 +20,7 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import NON_TERMINAL, State, can_transition, layout_state
 from agenttower.model.redaction import redact
 
-from .db import connect, connect_readonly, immediate
+from .db import connect, connect_empty, connect_readonly, immediate, schema_current
 from .records import AgentRecord, LayoutRecord, PaneRecord
 
 LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
@@ -60,10 +60,14 @@ class Store:
 
     @classmethod
     def open_for_reading(cls, path: Path) -> Store:
-        """Read-only when the database exists at the current schema (any write raises),
-        else opened normally (created or migrated)."""
+        """Read-only, so a read never waits on a writer's lock and works on a full or
+        read-only state dir; with no database yet, an empty one in memory (a read creates
+        nothing). Only a database at an older schema is opened for writing, to migrate it."""
         conn = connect_readonly(path)
         if conn is None:
+            return cls(connect_empty(), "")
+        if not schema_current(conn):
+            conn.close()
             return cls.open(path)
         row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
         return cls(conn, str(row[0]) if row else "")
@@ -132,9 +136,8 @@ class Store:
         )
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
-    def event_seq_of(self, event_id: str) -> int | None:
-        row = self.conn.execute("SELECT seq FROM outbox WHERE event_id=?", (event_id,)).fetchone()
-        return int(row[0]) if row else None
+    def last_event_seq(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
 
     def events(
         self, layout_id: str | None = None, pane_id: str | None = None, limit: int | None = None
@@ -159,9 +162,30 @@ class Store:
         agents = [AgentRecord.from_row(r) for r in rows]
         return [a for a in agents if tmux_pane_id is None or a.tmux_pane_id == tmux_pane_id]
 
-    def mark_written_through(self, seq: int) -> None:
+    def all_events(self) -> list[tuple[str, str]]:
+        """(event_id, body) of every event, in outbox order: what the audit file must hold."""
+        return [
+            (str(r[0]), str(r[1]))
+            for r in self.conn.execute("SELECT event_id, body FROM outbox ORDER BY seq")
+        ]
+
+    def audit_mark(self) -> tuple[int, int] | None:
+        """(inode, size) of the audit file as the last write left it."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='audit_mark'").fetchone()
+        if row is None:
+            return None
+        value = json.loads(row[0])
+        return (int(value[0]), int(value[1])) if value else None
+
+    def mark_written_through(self, seq: int, mark: tuple[int, int] | None) -> None:
+        """Rows up to `seq` are in the audit file, which now stands at `mark`."""
         with immediate(self.conn):
             self.conn.execute("UPDATE outbox SET written=1 WHERE written=0 AND seq<=?", (seq,))
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('audit_mark', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (json.dumps(list(mark) if mark else None),),
+            )
 
     # ---- writes ------------------------------------------------------------------------
     @contextmanager
