@@ -21,6 +21,7 @@ class Settings:
     backoff_base: timedelta = timedelta(seconds=10)  # CrashLoopBackOff: doubles per restart
     backoff_max: timedelta = timedelta(minutes=5)
     kill_grace: float = 5.0  # between TERM and KILL for what a removed pane leaves running
+    verb_timeout: float = 120.0  # one deadline per verb (lock, pass, --wait): `--timeout` overrides
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,6 +32,7 @@ class Settings:
             backoff_base=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_BASE", "10s")),
             backoff_max=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_MAX", "5m")),
             kill_grace=_seconds("AGENTTOWER_KILL_GRACE", "5s"),
+            verb_timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
         )
 
 
