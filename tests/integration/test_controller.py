@@ -302,6 +302,24 @@ def test_symlinked_desired_dir_and_manifest_edits_are_seen(
     )
 
 
+def test_symlinked_desired_dir_swapped_to_another_target_is_seen_at_once(env: Env, at: type[AtCli]) -> None:
+    versions = env.root / "dotfiles"
+    write(versions / "v1" / "a.yaml", *sleepy("a"))
+    write(versions / "v2" / "b.yaml", *sleepy("b"))
+    env.desired_dir.parent.mkdir(parents=True)
+    env.desired_dir.symlink_to(versions / "v1")
+    ctl = Controller(env, "--resync", "3600s")  # only the watcher can explain a pass
+    ctl.start()
+    try:
+        eventually(ready(at, "a"), what="a ready")
+        eventually(lambda: "actions=[]" in ctl.text(), what="a quiet pass: the next is the watcher's")
+        subprocess.run(["ln", "-sfn", str(versions / "v2"), str(env.desired_dir)], check=True)
+        eventually(lambda: ready(at, "b")() and {p["session"] for p in env.panes()} == {"b"}, what="b only")
+    finally:
+        ctl.stop()
+    assert at.json("get", "layouts", "a", "-A")["status"]["state"] == "removed"  # type: ignore[index]
+
+
 def test_killed_tmux_server_is_noticed_and_always_layouts_come_back(
     env: Env, at: type[AtCli], controller: Controller
 ) -> None:

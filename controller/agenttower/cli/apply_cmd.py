@@ -9,11 +9,17 @@ against one observation, and a blocked layout (name conflict, capacity) stops th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .common import Exit, emit, output_option, path_options, verb
+
+if TYPE_CHECKING:
+    from agenttower.reconcile.answers import ApplyAnswer
+    from agenttower.reconcile.settings import Settings
+
+ACCEPTED_EXIT = 4
 
 
 def context(state_dir: Path | None, desired_dir: Path | None) -> tuple[Any, Any]:
@@ -44,7 +50,11 @@ def duration(text: str, option: str) -> float:
     help="Manifest file or directory.",
 )
 @click.option("--wait", is_flag=True, help="Wait until every pane is ready or settled.")
-@click.option("--timeout", default="120s", show_default=True, help="How long --wait waits.")
+@click.option(
+    "--timeout",
+    default=None,
+    help="Deadline of the whole verb, pass and --wait included [default: AGENTTOWER_TIMEOUT, 120s].",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing.")
 @click.option("--idempotency-key", default=None, help="Re-sending the same key replays the first result.")
 @output_option(default="table", choices=("table", "json", "yaml", "name"))
@@ -53,7 +63,7 @@ def duration(text: str, option: str) -> float:
 def apply_command(
     files: tuple[Path, ...],
     wait: bool,
-    timeout: str,
+    timeout: str | None,
     dry_run: bool,
     idempotency_key: str | None,
     output: str,
@@ -64,11 +74,12 @@ def apply_command(
     from agenttower.model.errors import validation_failed
     from agenttower.reconcile import desired_dir as dd
     from agenttower.reconcile import engine, operations
+    from agenttower.reconcile.answers import ApplyAnswer
 
     from .dispatch import dispatch
 
     paths, settings = context(state_dir, desired_dir)
-    seconds = duration(timeout, "--timeout")
+    seconds = deadline_seconds(timeout, settings)
     incoming = dd.collect(paths.desired_dir, files)
     if not incoming:
         raise validation_failed("filename", "no *.yaml or *.yml manifests found")
@@ -81,29 +92,45 @@ def apply_command(
         "timeout": seconds,
         "idempotency_key": idempotency_key,
     }
-    result = dispatch(paths, settings, request)
-    for warning in result["warnings"]:
+    answer = ApplyAnswer.from_wire(dispatch(paths, settings, request, seconds))
+    for warning in answer.warnings:
         click.echo(f"warning: {warning}", err=True)
-    for error in result["errors"]:
+    for error in answer.errors:
         click.echo(f"error: {error['code']}: {error['message']}", err=True)
-    _print_apply(output, result, paths)
-    for pane in result["notReady"]:
+    _print_apply(output, answer, paths)
+    for pane in answer.not_ready:
         stage = f" ({pane['failedStage']})" if pane["failedStage"] else ""
         reason = f": {pane['reason']}" if pane["reason"] else ""
         click.echo(f"pane {pane['name']} is {pane['state']}{stage}{reason}", err=True)
-    if result["errors"]:
-        raise Exit(1)
-    if wait and result["notReady"]:
-        raise Exit(3)
+    if wait:
+        for pending in answer.pending:
+            click.echo(f"layout {pending.name} was not created: {pending.reason}", err=True)
+    raise Exit(apply_exit(answer, wait))
 
 
-def _print_apply(output: str, result: dict[str, Any], paths: Any) -> None:
-    suffix = " (dry run)" if result["dryRun"] else " (replay)" if result.get("replay") else ""
+def apply_exit(answer: ApplyAnswer, wait: bool) -> int:
+    """Accepted (written, its pass failed: a later pass converges it) is not "nothing
+    changed" (1), nor success: it has a code of its own."""
+    if answer.accepted:
+        return ACCEPTED_EXIT
+    if answer.errors:
+        return 1
+    if wait and (answer.not_ready or answer.pending):
+        return 3
+    return 0
+
+
+def deadline_seconds(timeout: str | None, settings: Settings) -> float:
+    return settings.verb_timeout if timeout is None else duration(timeout, "--timeout")
+
+
+def _print_apply(output: str, answer: ApplyAnswer, paths: Any) -> None:
+    suffix = " (dry run)" if answer.dry_run else " (replay)" if answer.replay else ""
     if output in ("table", "name"):
-        for name, outcome in result["layouts"].items():
+        for name, outcome in answer.layouts.items():
             click.echo(f"layout/{name} {outcome}{suffix}" if output == "table" else f"layout/{name}")
-        if output == "table" and result["dryRun"]:
-            for row in result["actions"]:
+        if output == "table" and answer.dry_run:
+            for row in answer.actions:
                 click.echo(f"  {row['action']}  # {row['cause']}")
         return
     from agenttower.store.repo import Store
@@ -115,14 +142,17 @@ def _print_apply(output: str, result: dict[str, Any], paths: Any) -> None:
         world = World.load(store, True)
     finally:
         store.close()
-    names = set(result["layouts"])
+    names = set(answer.layouts)
     layout_names = {rec.id: rec.name for rec in world.layouts}
     emit(
         {
             "kind": "ApplyResult",
-            "dryRun": result["dryRun"],
-            "layouts": [{"name": n, "result": r} for n, r in result["layouts"].items()],
-            "actions": result["actions"],
+            "dryRun": answer.dry_run,
+            "accepted": answer.accepted,
+            "layouts": [{"name": n, "result": str(r)} for n, r in answer.layouts.items()],
+            "pending": [p.to_wire() for p in answer.pending],
+            "errors": answer.errors,
+            "actions": answer.actions,
             "items": [
                 layout_item(world, rec)
                 for rec in world.layouts
@@ -198,6 +228,9 @@ def diff_command(
 @click.argument("names", nargs=-1)
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--wait", is_flag=True, help="Accepted for kubectl habits: delete always waits.")
+@click.option(
+    "--timeout", default=None, help="Deadline of the whole verb [default: AGENTTOWER_TIMEOUT, 120s]."
+)
 @output_option(default="table", choices=("table", "json", "yaml", "name"))
 @path_options
 @verb()
@@ -206,6 +239,7 @@ def delete_command(
     names: tuple[str, ...],
     files: tuple[Path, ...],
     wait: bool,
+    timeout: str | None,
     output: str,
     state_dir: Path | None,
     desired_dir: Path | None,
@@ -213,6 +247,7 @@ def delete_command(
     """Kill a layout's panes, keep their records as removed, drop its manifest."""
     from agenttower.model.errors import validation_failed
     from agenttower.reconcile import engine
+    from agenttower.reconcile.answers import DeleteAnswer
 
     from .dispatch import dispatch
 
@@ -229,12 +264,13 @@ def delete_command(
     else:
         raise validation_failed("kind", f"cannot delete {kind!r} (use: layout NAME, or -f PATH)")
     paths, settings = context(state_dir, desired_dir)
+    seconds = deadline_seconds(timeout, settings)
     engine.load_desired(paths)  # a broken desired dir is reported before anything is touched
-    result = dispatch(paths, settings, {"op": "delete", "objects": objects})
-    for error in result["errors"]:
+    answer = DeleteAnswer.from_wire(dispatch(paths, settings, {"op": "delete", "objects": objects}, seconds))
+    for error in answer.errors:
         click.echo(f"error: {error['code']}: {error['message']}", err=True)
-    deleted = result["layouts"]
-    if result["errors"]:
+    deleted = answer.layouts
+    if answer.errors:
         raise Exit(1)
     if output == "table":
         for name in deleted:

@@ -2,8 +2,11 @@
 the resync timer (with jitter) and back-off deadlines.
 
 Everything that touches SQLite or tmux runs on this one thread, in order: a request from
-the CLI is handled between passes, never during one. SIGTERM and SIGINT let the pass in
-flight finish (each stage is its own transaction) and then exit 0.
+the CLI is handled between passes, never during one. SIGTERM and SIGINT kill the tmux
+calls in flight and end the pass at its next call (each stage is its own transaction,
+so what it leaves is what a crash at that point leaves, which the next pass finishes),
+then exit 0: a pass stuck on a hung server would otherwise hold the stop for three
+stage timeouts, past systemd's TimeoutStopSec.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.paths import Paths
 from agenttower.reconcile import desired_dir, engine, operations
 from agenttower.reconcile.settings import Settings
+from agenttower.runtime.calls import InFlight, Interrupted
 from agenttower.store.faults import translate
 
 from . import protocol
 from .watch import Watcher
 
 AFTER_ACTIONS_S = 0.5  # multi-step convergence (mark, then restart) without waiting a resync
+AFTER_FAILURE_S = 5.0  # a pass that raised: try again soon, but do not spin
 
 log = structlog.get_logger("agenttower.controller")
 
@@ -51,6 +56,8 @@ class Controller:
     stopping: bool = False
     passes: int = 0
     session: engine.Session | None = None  # set while running: its last observation is served
+    stop_reason: str = ""
+    killed: list[InFlight] = field(default_factory=list)  # calls the stop cut short
 
     def run(self) -> int:
         self._signals()
@@ -78,7 +85,11 @@ class Controller:
 
     def _signals(self) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:
+            """No logging here (a write inside a write is an error): the loop logs it."""
             self.stopping = True
+            self.stop_reason = signal.Signals(signum).name
+            if self.session is not None:
+                self.killed += self.session.calls.stop(self.stop_reason)
             self.wake.put("stop")
 
         signal.signal(signal.SIGTERM, stop)
@@ -99,16 +110,36 @@ class Controller:
             for item in items:
                 if isinstance(item, Request):
                     self._handle(session, item)
-            desired, problems = desired_dir.load_lenient(
-                self.paths.desired_dir, engine.legacy_catalog(self.paths), cache
-            )
-            started = time.monotonic()
-            result = session.run_pass(desired, problems=problems, recovery=self.passes == 0)
-            self.passes += 1
-            self._log(result, time.monotonic() - started)
+            if self.stopping:
+                break
+            try:
+                result = self._pass(session, cache)
+            except Interrupted:
+                break
+            except Exception:  # e.g. the state dir's disk is full: the next pass may work
+                log.exception("pass failed", retry_in_s=AFTER_FAILURE_S)
+                next_resync = time.monotonic() + min(AFTER_FAILURE_S, self.resync)
+                continue
             requeue_at = result.plan.requeue_at
             delay = AFTER_ACTIONS_S if result.plan.actions else self.resync * random.uniform(0.9, 1.1)
             next_resync = time.monotonic() + delay
+        if self.stopping:
+            now = time.monotonic()
+            log.warning(
+                "pass interrupted" if self.killed else "stopping",
+                signal=self.stop_reason,
+                killed=[call.describe(now) for call in self.killed],
+            )
+
+    def _pass(self, session: engine.Session, cache: desired_dir.DirCache) -> engine.PassResult:
+        desired, problems = desired_dir.load_lenient(
+            self.paths.desired_dir, engine.legacy_catalog(self.paths), cache
+        )
+        started = time.monotonic()
+        result = session.run_pass(desired, problems=problems, recovery=self.passes == 0)
+        self.passes += 1
+        self._log(result, time.monotonic() - started)
+        return result
 
     def _wait(self, timeout: float) -> list[object]:
         """Block until something happens (or the timer), then take everything queued."""
@@ -128,9 +159,14 @@ class Controller:
         started = time.monotonic()
         session.actor = "operator"
         try:
-            result: dict[str, Any] = {"result": operations.handle(session, request.body)}
+            with session.calls.until(self._deadline(request)):
+                result: dict[str, Any] = {"result": operations.handle(session, request.body)}
         except AgentTowerError as exc:
             result = {"error": exc.to_wire()}
+        except Interrupted:
+            result = {
+                "error": AgentTowerError(ErrorCode.INTERNAL_ERROR, "the controller is stopping").to_wire()
+            }
         except Exception as exc:
             log.exception("request failed", op=request.body.get("op"))
             known = translate(exc, self.paths.database, self.paths.audit_file)
@@ -145,6 +181,20 @@ class Controller:
             error=result.get("error", {}).get("code"),
         )
         request.reply.put(result)
+
+    @staticmethod
+    def _deadline(request: Request) -> float | None:
+        """The CLI's deadline (wall clock on the wire) on this process's monotonic clock; a
+        request already past it is refused before anything is done: its CLI has given up."""
+        wall = request.body.get("deadline")
+        if wall is None:
+            return None
+        left = float(wall) - time.time()
+        if left <= 0:
+            raise AgentTowerError(
+                ErrorCode.INTERNAL_ERROR, "the request expired before the controller could start it"
+            )
+        return time.monotonic() + left
 
     def _serve(self, server: socket.socket) -> None:
         while True:
@@ -186,7 +236,15 @@ class Controller:
         """When each target was last listed, and whether that worked: what `get` shows
         while this controller runs (its records are that listing, judged)."""
         seen = self.session.seen if self.session is not None else {}
-        return {"passes": self.passes, "targets": {key: s.to_wire() for key, s in seen.items()}}
+        now = time.monotonic()
+        busy = self.session.calls.in_flight() if self.session is not None else []
+        return {
+            "passes": self.passes,
+            "targets": {key: s.to_wire() for key, s in seen.items()},
+            "inFlight": [
+                {"target": c.target, "command": c.command, "seconds": round(now - c.started, 1)} for c in busy
+            ],
+        }
 
     def _log(self, result: engine.PassResult, seconds: float) -> None:
         fields: dict[str, Any] = {

@@ -23,3 +23,5 @@ def configure(fmt: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    # the reconcile layer logs through stdlib logging (silent in the CLI): here, to stderr
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

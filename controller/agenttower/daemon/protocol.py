@@ -24,6 +24,10 @@ class ControllerUnavailable(Exception):
     """No controller answers on the socket: the caller reconciles in-process."""
 
 
+class NoAnswer(Exception):
+    """The controller took the request but did not answer in time (a pass is stuck)."""
+
+
 def peer_uid(conn: socket.socket) -> int:
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
@@ -60,8 +64,11 @@ def call(path: Path, request: dict[str, Any], timeout: float | None = None) -> d
         except OSError as exc:
             raise ControllerUnavailable(str(exc)) from None
         conn.settimeout(timeout)
-        send(conn, request)
-        line = read_line(conn)
+        try:
+            send(conn, request)
+            line = read_line(conn)
+        except TimeoutError:
+            raise NoAnswer(f"no answer within {timeout:.3g}s") from None
     finally:
         conn.close()
     if not line:

@@ -23,6 +23,7 @@ from agenttower.model.legacy import LegacyCatalog, load_legacy
 from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.paths import Paths
+from agenttower.runtime.calls import Calls
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.target import ExecTarget, host_target_for_key, target_for_record
 from agenttower.runtime.tmux import Tmux
@@ -112,6 +113,11 @@ class Session:
     # listings made moments before the first pass (the fresh-database check): used once,
     # so that check costs no tmux call of its own
     prefetched: dict[str, Listing] = field(default_factory=dict)
+    calls: Calls = field(default_factory=Calls)  # every tmux child: the verb's deadline, stop()
+
+    def __post_init__(self) -> None:
+        if self.sleep is time.sleep:  # probe and retry waits end at the deadline or on stop
+            self.sleep = self.calls.sleep
 
     def runtime(self, key: str, target: Target | None = None) -> Tmux:
         """The runtime of a target key. The key alone lacks a container's user and socket,
@@ -125,6 +131,7 @@ class Session:
             ExecTarget(spec, self.settings.tmux_binary),
             timeout=self.settings.stage_timeout,
             invocations=cached.invocations if cached else 0,  # the pass's call count stays whole
+            calls=self.calls,
         )
         return self.runtimes[key]
 

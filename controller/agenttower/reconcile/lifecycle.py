@@ -25,6 +25,7 @@ from .identity import claims, match
 from .plan import OPERATOR, current_panes, next_depth
 
 CHAIN_LIMIT = 16
+UNHASHED = ("idempotency_key", "deadline")  # a retry with the same key sends a new deadline
 
 
 def _protected(session: Session, name: str) -> None:
@@ -121,7 +122,7 @@ def remove(session: Session, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_hash(request: dict[str, Any]) -> str:
-    body = {k: v for k, v in request.items() if k != "idempotency_key"}
+    body = {k: v for k, v in request.items() if k not in UNHASHED}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

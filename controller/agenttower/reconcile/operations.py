@@ -1,24 +1,35 @@
 """The operator's requests (apply, delete) as functions of a locked Session.
 
 The CLI calls them in-process when no controller runs; the controller calls the same
-functions when the CLI hands a request over its socket. Requests and results are plain
-JSON-able dicts so both paths return exactly the same thing.
+functions when the CLI hands a request over its socket. Requests are plain JSON-able
+dicts; apply and delete answer with the typed answers of `answers.py` (sent as their
+wire dicts), so both paths return exactly the same thing.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agenttower.model.desired import resolve
+from agenttower.model.desired import Desired, resolve
 from agenttower.model.errors import AgentTowerError, ErrorCode, validation_failed
+from agenttower.runtime.observe import Listing
+from agenttower.store.faults import translate
 
 from . import desired_dir as dd
 from .actions import CreateLayout, Plan
+from .answers import ApplyAnswer, DeleteAnswer, LayoutResult, Pending
 from .engine import PassResult, Session, legacy_catalog, load_desired
 from .plan import current_panes
+
+DEFAULT_WAIT_S = 120.0  # a session with no deadline (a test's) still stops waiting
+
+# stdlib logging: silent in the CLI (where internal errors carry no text), routed to the
+# controller's stderr log by daemon.logging
+log = logging.getLogger("agenttower.reconcile")
 
 
 def handle(session: Session, request: dict[str, Any]) -> dict[str, Any]:
@@ -61,14 +72,19 @@ def _layout_of(action: object) -> str | None:
     return str(name).split("/")[0] if name else None
 
 
-def layout_results(plan: Plan, names: Sequence[str]) -> dict[str, str]:
+def layout_results(
+    plan: Plan, names: Sequence[str], pending: Sequence[Pending] = ()
+) -> dict[str, LayoutResult]:
+    waiting = {p.name for p in pending}
     results = {}
     for name in names:
         mine = [a for a in plan.actions if _layout_of(a) == name]
-        if any(isinstance(a, CreateLayout) for a in mine):
-            results[name] = "created"
+        if name in waiting:
+            results[name] = LayoutResult.PENDING
+        elif any(isinstance(a, CreateLayout) for a in mine):
+            results[name] = LayoutResult.CREATED
         else:
-            results[name] = "configured" if mine else "unchanged"
+            results[name] = LayoutResult.CONFIGURED if mine else LayoutResult.UNCHANGED
     return results
 
 
@@ -79,13 +95,16 @@ def apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     again = replayed(session, request)
     if again is not None:
         return again
-    response = _apply(session, request)
-    if not response["dryRun"]:
-        remember(session, request, response)
-    return response
+    answer = _apply(session, request)
+    if not answer.dry_run:
+        try:
+            remember(session, request, answer.to_wire())
+        except Exception:  # the manifest is written: a lost replay record is no reason to say "failed"
+            log.info("could not store the idempotency result", exc_info=True)
+    return answer.to_wire()
 
 
-def _apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+def _apply(session: Session, request: dict[str, Any]) -> ApplyAnswer:
     incoming = incoming_from(request)
     paths = session.paths
     desired = load_desired(paths, incoming)
@@ -95,42 +114,69 @@ def _apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     observed = session.observe(desired, snapshot)
     plan = session.plan(desired, snapshot, observed)
     warnings = list(desired.warnings)
+    pending = _pending(desired, observed, names)
+    warnings += [f"layout {p.name}: nothing can be created on {p.target} now: {p.reason}" for p in pending]
+    for blocked in plan.blocked:
+        if blocked.layout in names:
+            raise blocked.error
+        warnings.append(f"layout {blocked.layout}: {blocked.error.message}")
+    answer = ApplyAnswer(
+        layout_results(plan, names, pending),
+        action_rows(plan),
+        bool(request.get("dry_run")),
+        warnings,
+        pending=pending,
+    )
+    if answer.dry_run:
+        return answer
+    for item in incoming:
+        current = item.destination.read_text("utf-8") if item.destination.exists() else None
+        if current != item.text:
+            dd.write_atomic(item.destination, item.text)
+    try:
+        _converge(session, request, PassResult(plan, observed), names, answer)
+    except AgentTowerError as exc:
+        answer.accept(exc.to_wire())
+    except Exception as exc:
+        # written but not converged: the controller's next pass (or the next apply)
+        # finishes it, so "error" would be a failure that takes effect later; a storage
+        # fault (a full disk, say) is named, since nothing converges until it is fixed
+        log.info("apply accepted: its pass failed after the desired dir was written", exc_info=True)
+        paths = session.paths
+        known = translate(exc, paths.database, paths.audit_file)
+        answer.accept((known or AgentTowerError(ErrorCode.INTERNAL_ERROR, "internal error")).to_wire())
+    return answer
+
+
+def _pending(desired: Desired, observed: Mapping[str, Listing], names: Sequence[str]) -> list[Pending]:
+    """Layouts of the request whose target cannot take panes now. A container that does not
+    exist is refused before anything is written; a target that did not answer (or a
+    stopped container) is accepted and named: a later pass creates the layout."""
     from .targets import container_not_found
 
-    for name in names:  # a container that does not exist is refused before anything is written
+    pending = []
+    for name in names:
         layout = desired.layouts.get(name)
         listing = observed.get(layout.target.key) if layout else None
         if layout is None or listing is None or listing.can_create:
             continue
         if listing.unavailable == "container_missing":
             raise container_not_found(layout)
-        warnings.append(f"layout {name}: nothing can be created on {layout.target.key} now: {listing.error}")
-    for blocked in plan.blocked:
-        if blocked.layout in names:
-            raise blocked.error
-        warnings.append(f"layout {blocked.layout}: {blocked.error.message}")
-    response: dict[str, Any] = {
-        "layouts": layout_results(plan, names),
-        "actions": action_rows(plan),
-        "dryRun": bool(request.get("dry_run")),
-        "warnings": warnings,
-        "errors": [],
-        "notReady": [],
-    }
-    if request.get("dry_run"):
-        return response
-    for item in incoming:
-        current = item.destination.read_text("utf-8") if item.destination.exists() else None
-        if current != item.text:
-            dd.write_atomic(item.destination, item.text)
-    result = PassResult(plan, observed)
+        why = "did not answer" if not listing.known else "cannot take panes"
+        pending.append(Pending(name, layout.target.key, f"target {layout.target.key} {why}: {listing.error}"))
+    return pending
+
+
+def _converge(
+    session: Session, request: dict[str, Any], result: PassResult, names: Sequence[str], answer: ApplyAnswer
+) -> None:
     session.execute(result)
-    response["errors"] = [e.to_wire() for e in result.errors]
+    answer.errors = [e.to_wire() for e in result.errors]
     if request.get("wait"):
-        deadline = time.monotonic() + float(request.get("timeout", 120))
-        settle(session, deadline, names)
-        response["notReady"] = not_ready(session, names)
-    return response
+        settle(session, names)
+        answer.not_ready = not_ready(session, names)
+        created = {slot.split("/")[0] for slot, _ in current(session, names)}
+        answer.pending = [p for p in answer.pending if p.name not in created]
 
 
 def current(session: Session, names: Sequence[str]) -> list[tuple[str, Any]]:
@@ -144,8 +190,9 @@ def current(session: Session, names: Sequence[str]) -> list[tuple[str, Any]]:
     return found
 
 
-def settle(session: Session, deadline: float, names: Sequence[str]) -> None:
-    """Passes until no pane of `names` is still creating, or the deadline."""
+def settle(session: Session, names: Sequence[str]) -> None:
+    """Passes until no pane of `names` is still creating, or the verb's deadline."""
+    deadline = session.calls.deadline or time.monotonic() + DEFAULT_WAIT_S
     while any(p.state == "creating" for _, p in current(session, names)) and time.monotonic() < deadline:
         session.sleep(0.2)
         session.run_pass(load_desired(session.paths))
@@ -160,6 +207,10 @@ def not_ready(session: Session, names: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Every check first, the observation included: a target that does not answer fails
+    the delete before the desired dir is touched (a cut manifest would otherwise be
+    pruned by a later pass, a failure taking effect after it was reported). Then the cut
+    and one pass planned on that same observation."""
     paths = session.paths
     wanted = set(objects)
     layouts = sorted(name for kind, name in wanted if kind == "Layout")
@@ -173,7 +224,27 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
             )
     remaining = [m for m in desired.manifests if m.key not in wanted]
     resolve(remaining, legacy_catalog(paths))  # what stays must still be valid on its own
+    snapshot = session.snapshot()
+    observed = session.observe(desired, snapshot)
+    _observable(session, layouts, observed)
     dd.remove_objects(found)
-    result = session.run_pass(load_desired(paths), deletes=layouts)
+    after = load_desired(paths)
+    result = PassResult(session.plan(after, snapshot, observed, deletes=layouts), observed)
+    session.execute(result, snapshot)
     errors = [*result.errors, *(b.error for b in result.plan.blocked if b.layout in layouts)]
-    return {"layouts": layouts, "errors": [e.to_wire() for e in errors]}
+    return DeleteAnswer(layouts, [e.to_wire() for e in errors]).to_wire()
+
+
+def _observable(session: Session, layouts: Sequence[str], observed: Mapping[str, Listing]) -> None:
+    for name in layouts:
+        rec = session.store.layout_by_name(name)
+        if rec is None or rec.state == "removed":
+            continue
+        listing = observed.get(rec.target_key)
+        if listing is None or not listing.known:
+            why = listing.error if listing is not None else "not listed"
+            raise AgentTowerError(
+                ErrorCode.INTERNAL_ERROR,
+                f"cannot observe target {rec.target_key}: {why}; nothing was deleted "
+                f"(layout {name} and its manifest are as they were)",
+            )

@@ -22,6 +22,7 @@ class Settings:
     backoff_max: timedelta = timedelta(minutes=5)
     kill_grace: float = 5.0  # between TERM and KILL for what a removed pane leaves running
     fresh_state: bool = False  # create a new database even though tmux runs an older one's panes
+    verb_timeout: float = 120.0  # one deadline per verb (lock, pass, --wait): `--timeout` overrides
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,6 +34,7 @@ class Settings:
             backoff_max=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_MAX", "5m")),
             kill_grace=_seconds("AGENTTOWER_KILL_GRACE", "5s"),
             fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
+            verb_timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
         )
 
 

@@ -12,12 +12,14 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
 
+from .calls import Calls, OutOfTime
 from .observe import FORMAT, Listing, ListingStatus, classify_failure, parse_listing
 from .target import ExecTarget
 
 STAGE_TIMEOUT_S = 30.0
+ATTEMPTS = stop_after_attempt(3)
 
 
 class TransientError(Exception):
@@ -36,27 +38,23 @@ class Tmux:
     target: ExecTarget
     timeout: float = STAGE_TIMEOUT_S
     invocations: int = field(default=0)
+    calls: Calls = field(default_factory=Calls)  # shared by a session: its deadline and its stop
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> RunResult:
-        self.invocations += 1
         program = self.target.program
         try:
-            proc = subprocess.run(
-                self.target.argv(*args),
-                input=stdin,
-                # no batch: nothing to read (a `docker exec -i` would otherwise hold the terminal)
-                stdin=subprocess.DEVNULL if stdin is None else None,
-                capture_output=True,
-                # what `tmux -u` prints, and what batches carry, is UTF-8 whatever our
-                # locale says; a stray byte must not make the whole listing unreadable
-                encoding="utf-8",
-                errors="replace",
-                timeout=self.timeout,
-                env=self.target.environment(),
-                check=False,
+            timeout = self.calls.timeout(self.timeout)
+        except OutOfTime:
+            raise TransientError(f"{program} was not called: no time left before the deadline") from None
+        self.invocations += 1
+        try:
+            # no batch: stdin is /dev/null (a `docker exec -i` would otherwise hold the
+            # terminal); output is UTF-8 whatever our locale says (what `tmux -u` prints)
+            proc = self.calls.run(
+                self.target.argv(*args), stdin, timeout, self.target.environment(), self.target.key
             )
         except subprocess.TimeoutExpired as exc:
-            raise TransientError(f"{program} timed out after {self.timeout:.0f}s") from exc
+            raise TransientError(f"{program} timed out after {round(timeout, 1):g}s") from exc
         except OSError as exc:
             raise TransientError(f"cannot run {program}: {exc.strerror}") from exc
         return RunResult(proc.returncode, proc.stdout, proc.stderr)
@@ -81,14 +79,16 @@ class Tmux:
         again = self._list_once()
         return again if again.known else listing
 
-    @retry(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(3),
-        wait=wait_chain(wait_fixed(1), wait_fixed(2)),
-        reraise=True,
-    )
     def _list_with_retry(self) -> Listing:
-        return self._list_once()
+        """Retries end at the session's deadline, and their waits end on stop."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=lambda state: ATTEMPTS(state) or self.calls.expired(),
+            wait=wait_chain(wait_fixed(1), wait_fixed(2)),
+            sleep=self.calls.sleep,
+            reraise=True,
+        )
+        return retrying(self._list_once)
 
     def _list_once(self) -> Listing:
         result = self.run(["list-panes", "-a", "-F", FORMAT])
