@@ -162,7 +162,7 @@ class Executor:
             if isinstance(action, CreatePane):
                 ids.update(i for i in (action.predecessor_id, action.replaces) if i)
         if ids:
-            stop_processes(tmux.target, sorted(ids), self.kill_grace)
+            stop_processes(tmux.target, sorted(ids), self.kill_grace, tmux.calls)
 
     def _update(self, action: UpdateLayout) -> None:
         layout = action.layout
@@ -223,7 +223,7 @@ class Executor:
         if lines:
             with contextlib.suppress(TransientError):  # the listing below decides
                 tmux.source(lines)
-        stopped = stop_processes(tmux.target, [a.pane_id for a in removals], self.kill_grace)
+        stopped = stop_processes(tmux.target, [a.pane_id for a in removals], self.kill_grace, tmux.calls)
         listing = tmux.list_panes() if lines else None
         errors: list[AgentTowerError] = []
         for action in removals:

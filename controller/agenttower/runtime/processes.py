@@ -11,9 +11,11 @@ variable in `/proc/PID/environ`: what agenttower recorded, never a guess by name
 One POSIX sh script does it where the pane ran, through the target's own exec prefix
 (nothing on the host, `docker exec -i CONTAINER` for a container): psutil cannot see
 into a container's pid namespace, and one mechanism for both keeps the rules in one
-place. It sends TERM to each process found and to the process group it leads, waits up
-to the grace period, sends KILL to what is left, and reports what still lives. A
-zombie counts as gone (a container whose PID 1 never reaps would keep it forever).
+place. It runs through the session's calls (runtime/calls.py), as tmux does, so a
+deadline bounds it and a stopping controller kills it. It sends TERM to each process
+found and to the process group it leads, waits up to the grace period, sends KILL to
+what is left, and reports what still lives. A zombie counts as gone (a container whose
+PID 1 never reaps would keep it forever).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 
 from agenttower.model.environment import IDENTITY_PREFIX, PANE_ID_VARIABLE
 
+from .calls import Calls, OutOfTime
 from .observe import ListingStatus, classify_failure
 from .target import ExecTarget
 
@@ -87,25 +90,24 @@ class Stopped:
     error: str | None = None
 
 
-def stop_processes(target: ExecTarget, record_ids: Sequence[str], grace: float) -> Stopped:
-    """TERM, up to `grace` seconds, KILL: every process carrying one of `record_ids`."""
+def stop_processes(
+    target: ExecTarget, record_ids: Sequence[str], grace: float, calls: Calls | None = None
+) -> Stopped:
+    """TERM, up to `grace` seconds, KILL: every process carrying one of `record_ids`. Run
+    through the session's `calls`, so a verb's deadline bounds it and a stopping
+    controller kills it like any tmux call."""
     if not record_ids:
         return Stopped(True)
+    calls = calls or Calls()
     ticks = max(0, round(grace / TICK_S))
     argv = [*target.exec_prefix(), "sh", "-s", "--", str(ticks), str(KILL_WAIT_TICKS), *record_ids]
-    timeout = grace + KILL_WAIT_TICKS * TICK_S + 15
     try:
-        proc = subprocess.run(
-            argv,
-            input=SCRIPT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=_environment(target),
-            check=False,
-        )
+        timeout = calls.timeout(grace + KILL_WAIT_TICKS * TICK_S + 15)
+        proc = calls.run(argv, SCRIPT, timeout, _environment(target), target.key)
+    except OutOfTime:
+        return Stopped(False, error="no time left before the deadline to stop the pane's processes")
     except subprocess.TimeoutExpired:
-        return Stopped(False, error=f"stopping processes did not finish within {timeout:.0f}s")
+        return Stopped(False, error="stopping the pane's processes did not finish in time")
     except OSError as exc:
         return Stopped(False, error=f"cannot run {argv[0]}: {exc.strerror}")
     if proc.returncode != 0:
