@@ -315,9 +315,12 @@ def test_symlinked_desired_dir_swapped_to_another_target_is_seen_at_once(env: En
         eventually(lambda: "actions=[]" in ctl.text(), what="a quiet pass: the next is the watcher's")
         subprocess.run(["ln", "-sfn", str(versions / "v2"), str(env.desired_dir)], check=True)
         eventually(lambda: ready(at, "b")() and {p["session"] for p in env.panes()} == {"b"}, what="b only")
+        eventually(  # recorded once its panes and their processes are seen gone
+            lambda: at.json("get", "layouts", "a", "-A")["status"]["state"] == "removed",  # type: ignore[index]
+            what="a pruned",
+        )
     finally:
         ctl.stop()
-    assert at.json("get", "layouts", "a", "-A")["status"]["state"] == "removed"  # type: ignore[index]
 
 
 def test_killed_tmux_server_is_noticed_and_always_layouts_come_back(

@@ -1,5 +1,6 @@
 """The control loop: one reconciler per state dir, woken by file events, socket requests,
-the resync timer (with jitter) and back-off deadlines.
+tmux's own events (daemon/listen.py: a pane died, was killed, a server went), the resync
+timer (with jitter) and back-off deadlines.
 
 Everything that touches SQLite or tmux runs on this one thread, in order: a request from
 the CLI is handled between passes, never during one. SIGTERM and SIGINT kill the tmux
@@ -32,6 +33,7 @@ from agenttower.runtime.calls import InFlight, Interrupted
 from agenttower.store.faults import translate
 
 from . import protocol
+from .listen import Listeners
 from .watch import Watcher
 
 AFTER_ACTIONS_S = 0.5  # multi-step convergence (mark, then restart) without waiting a resync
@@ -58,6 +60,7 @@ class Controller:
     session: engine.Session | None = None  # set while running: its last observation is served
     stop_reason: str = ""
     killed: list[InFlight] = field(default_factory=list)  # calls the stop cut short
+    listeners: Listeners | None = None
 
     def run(self) -> int:
         self._signals()
@@ -65,6 +68,7 @@ class Controller:
             self.paths, self.settings, actor="controller", allow_empty=self.allow_empty
         ) as session:
             self.session = session
+            self.listeners = Listeners(session.store.instance_id, lambda key: self.wake.put(f"event {key}"))
             server = protocol.listen(self.paths.socket)
             threading.Thread(target=self._serve, args=(server,), daemon=True, name="socket").start()
             watcher = Watcher(self.paths.desired_dir, lambda: self.wake.put("dirty"))
@@ -77,6 +81,8 @@ class Controller:
             try:
                 self._loop(session, watcher)
             finally:
+                if self.listeners is not None:
+                    self.listeners.stop()
                 watcher.stop()
                 server.close()
                 self.paths.socket.unlink(missing_ok=True)
@@ -90,6 +96,8 @@ class Controller:
             self.stop_reason = signal.Signals(signum).name
             if self.session is not None:
                 self.killed += self.session.calls.stop(self.stop_reason)
+            if self.listeners is not None:
+                self.listeners.calls.stop(self.stop_reason)  # the blocked waits: not worth naming
             self.wake.put("stop")
 
         signal.signal(signal.SIGTERM, stop)
@@ -120,6 +128,8 @@ class Controller:
                 log.exception("pass failed", retry_in_s=AFTER_FAILURE_S)
                 next_resync = time.monotonic() + min(AFTER_FAILURE_S, self.resync)
                 continue
+            if self.listeners is not None:
+                self.listeners.after_pass(dict(result.observed), session.runtime)
             requeue_at = result.plan.requeue_at
             delay = AFTER_ACTIONS_S if result.plan.actions else self.resync * random.uniform(0.9, 1.1)
             next_resync = time.monotonic() + delay

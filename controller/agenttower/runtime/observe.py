@@ -34,7 +34,8 @@ FIELDS = (
     "@agenttower_owner",
     "@agenttower_pending",
     "@agenttower_spec",
-    "pane_title",
+    "pid",  # the server's: which server a target has now (a new pid is a new server)
+    "pane_title",  # last: a title may hold tabs
 )
 FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
 
@@ -96,6 +97,7 @@ class ObservedPane:
     pending: str
     spec_hash: str
     title: str
+    server_pid: int | None = None
 
     @property
     def unreaped(self) -> bool:
@@ -167,6 +169,7 @@ def parse_listing(target_key: str, stdout: str) -> Listing:
             owner,
             pending,
             spec,
+            server_pid,
             title,
         ) = parts
         panes.append(
@@ -186,6 +189,7 @@ def parse_listing(target_key: str, stdout: str) -> Listing:
                 pending=pending,
                 spec_hash=spec,
                 title=title,
+                server_pid=_int(server_pid),
             )
         )
     if unreadable:

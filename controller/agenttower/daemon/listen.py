@@ -1,0 +1,133 @@
+"""Event-driven observation: one blocked `tmux wait-for` per target, woken by our hooks.
+
+An event only marks the target dirty (it puts a wake-up on the controller's queue); the
+pass that follows is the usual level-triggered one, so a lost or doubled event changes
+nothing, and the periodic resync stays as the safety net. A wake-up that arrives while a
+pass runs is queued and gets a pass of its own; one signalled while the listener is
+between two waits is remembered by tmux.
+
+When the wait fails (the server died with its hooks, or a container stopped), the
+listener wakes the controller once and then sleeps until a pass has seen the target
+again and re-armed it: a target with no server is not polled by a spinning client.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from agenttower.runtime import hooks
+from agenttower.runtime.calls import Calls, Interrupted, OutOfTime
+from agenttower.runtime.observe import Listing
+from agenttower.runtime.tmux import Tmux
+
+WAIT_S = 3600.0  # a wait that long without an event is simply started again
+
+log = structlog.get_logger("agenttower.listen")
+
+
+@dataclass
+class Listener:
+    tmux: Tmux  # the target's runtime: its argv and environment (its counters are not used)
+    owner: str
+    wake: Callable[[str], None]
+    calls: Calls  # the listeners' own: a stop kills the blocked waits
+    armed: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    events: int = 0
+
+    def start(self) -> Listener:
+        name = f"listen {self.tmux.target.key}"
+        threading.Thread(target=self._loop, daemon=True, name=name).start()
+        return self
+
+    def arm(self) -> None:
+        self.armed.set()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.armed.set()
+
+    def _loop(self) -> None:
+        target = self.tmux.target
+        argv = target.argv("wait-for", hooks.channel(self.owner))
+        while not self.done.is_set():
+            self.armed.wait()
+            if self.done.is_set():
+                return
+            try:
+                answer = self.calls.run(argv, None, WAIT_S, target.environment(), target.key)
+            except (Interrupted, OutOfTime):
+                return
+            except subprocess.TimeoutExpired:
+                continue
+            except OSError as exc:
+                log.warning("listener cannot run", target=target.key, error=exc.strerror)
+                answer = None
+            if self.done.is_set():
+                return
+            if answer is None or answer.returncode != 0:
+                self.armed.clear()  # until a pass has seen the target again
+            else:
+                self.events += 1
+            self.wake(target.key)
+
+
+@dataclass
+class Listeners:
+    """The controller's listeners, one per target with managed panes, and the hooks they
+    rely on: installed once per server (a new server pid means a new server, without
+    them), removed when the last managed pane leaves a server that lives on."""
+
+    owner: str
+    wake: Callable[[str], None]
+    calls: Calls = field(default_factory=Calls)
+    by_target: dict[str, Listener] = field(default_factory=dict)
+    hooked: dict[str, int] = field(default_factory=dict)  # target -> server pid hooked
+
+    def after_pass(self, observed: dict[str, Listing], runtime: Callable[[str], Tmux]) -> None:
+        for key, listing in observed.items():
+            if listing.known:
+                self._follow(key, listing, runtime(key))
+        for key in set(self.by_target) - set(observed):  # no layout there any more: not observed
+            self._leave(key, runtime(key), hooked=True)
+
+    def _leave(self, key: str, tmux: Tmux, hooked: bool) -> None:
+        if hooked and key in self.hooked:
+            self._source(tmux, hooks.remove_lines(self.owner))  # the user's server lives on
+        self.hooked.pop(key, None)
+        listener = self.by_target.pop(key, None)
+        if listener is not None:
+            listener.stop()
+
+    def _follow(self, key: str, listing: Listing, tmux: Tmux) -> None:
+        ours = [p for p in listing.panes if p.owner == self.owner]
+        server = next((p.server_pid for p in listing.panes if p.server_pid is not None), None)
+        if ours and server is not None:
+            listener = self.by_target.get(key)
+            if listener is None:
+                listener = self.by_target[key] = Listener(tmux, self.owner, self.wake, self.calls).start()
+            listener.arm()
+            if self.hooked.get(key) != server and self._source(tmux, hooks.install_lines(self.owner)):
+                self.hooked[key] = server
+                # what died between this pass's observation and the hooks went unheard
+                self.wake(key)
+            return
+        self._leave(key, tmux, hooked=server is not None and self.hooked.get(key) == server)
+
+    @staticmethod
+    def _source(tmux: Tmux, lines: list[str]) -> bool:
+        try:
+            return tmux.source(lines).returncode == 0
+        except Exception as exc:  # cosmetic for this pass: the resync still heals
+            log.warning("hooks not changed", target=tmux.target.key, error=str(exc))
+            return False
+
+    def stop(self) -> None:
+        for listener in self.by_target.values():
+            listener.stop()
+        self.calls.stop("controller stopping")
