@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -59,7 +60,10 @@ def tmux_lister(run: Callable[..., Any]) -> Lister:
     a target with no server lists as empty, as agenttower reads it."""
 
     def listing() -> list[TmuxPane] | None:
-        out = run("list-panes", "-a", "-F", LIST_FORMAT)
+        try:
+            out = run("list-panes", "-a", "-F", LIST_FORMAT)
+        except subprocess.CalledProcessError as exc:  # a `check=True` runner
+            out = exc
         if out.returncode == 0:
             return parse_listing(out.stdout)
         gone = ("no server running", "error connecting", "no such file or directory")
