@@ -174,3 +174,14 @@ def eventually(check: Callable[[], object], timeout: float = 20, what: str = "co
 
 
 requires_tmux = pytest.mark.skipif(REAL_TMUX is None, reason="tmux is not installed")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's counts (tests/fault_report.py), shown without `-s` too."""
+    from tests import fault_report
+
+    written = fault_report.write()
+    for line in fault_report.lines():
+        terminalreporter.write_line(line)
+    if written is not None:
+        terminalreporter.write_line(f"fault-suite: counts written to {written}")
