@@ -28,6 +28,7 @@ VALUES = {
     "@agenttower_owner": "owner-1",
     "@agenttower_pending": "",
     "@agenttower_spec": "abc123",
+    "pid": "100",
     "pane_title": "m1",
 }
 
