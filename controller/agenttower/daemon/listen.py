@@ -26,6 +26,14 @@ from agenttower.runtime.observe import Listing
 from agenttower.runtime.tmux import Tmux
 
 WAIT_S = 3600.0  # a wait that long without an event is simply started again
+# Debian's tmux loses the SIGCHLD of some exiting panes (libutempter's handler is in place
+# while the pane's pty closes): such a pane stays an unreaped zombie, and with
+# remain-on-exit tmux runs `pane-died` only once it has the exit status. Any other child
+# of the server that exits makes it reap every zombie, so every few seconds a second
+# thread runs `run-shell true` (no listing, no state): a lost exit is heard within that
+# time instead of at the next resync. The wait itself is never cut short for it: a
+# signal delivered to a client being killed would be lost.
+NUDGE_S = {False: 2.0, True: 5.0}  # host, container (a `docker exec` costs more)
 
 log = structlog.get_logger("agenttower.listen")
 
@@ -43,6 +51,7 @@ class Listener:
     def start(self) -> Listener:
         name = f"listen {self.tmux.target.key}"
         threading.Thread(target=self._loop, daemon=True, name=name).start()
+        threading.Thread(target=self._nudges, daemon=True, name=f"nudge {self.tmux.target.key}").start()
         return self
 
     def arm(self) -> None:
@@ -75,6 +84,19 @@ class Listener:
             else:
                 self.events += 1
             self.wake(target.key)
+
+    def _nudges(self) -> None:
+        target = self.tmux.target
+        argv = target.argv("run-shell", "true")
+        while not self.done.wait(NUDGE_S[target.is_container]):
+            if not self.armed.is_set():
+                continue
+            try:
+                self.calls.run(argv, None, 10.0, target.environment(), target.key)
+            except (Interrupted, OutOfTime):
+                return
+            except (subprocess.TimeoutExpired, OSError):
+                continue
 
 
 @dataclass
