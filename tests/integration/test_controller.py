@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,8 +29,9 @@ class Controller:
         self.log = env.root / "controller.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Controller:
-        extra = {"AGENTTOWER_BACKOFF_BASE": "300ms"}
+    def start(self, **env: str) -> Controller:
+        """Run it; `env` overrides its settings (by default a short back-off base)."""
+        extra = {"AGENTTOWER_BACKOFF_BASE": "300ms", **env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agenttower", "controller", "run", "--resync", "2s", *self.args],
             env={**os.environ, **extra},
@@ -230,6 +232,81 @@ def test_exited_always_agent_is_respawned_in_place(env: Env, at: type[AtCli], co
         records[0]["status"]["id"],
         records[1]["status"]["id"],
     ]
+
+
+def one_agent(name: str, argv: list[str]) -> list[dict[str, Any]]:
+    solo = [{"role": "m", "capability": "c", "labelPattern": "m1", "launch": "agent"}]
+    return [layout(name, None, restartPolicy="Always", panes=solo), profile("agent", argv)]
+
+
+def events_of(env: Env, event_type: str) -> list[dict[str, Any]]:
+    path = env.state_dir / "events.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [e for e in map(json.loads, lines) if e["event_type"] == event_type]
+
+
+def when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_agent_that_was_stable_and_exits_is_restarted_at_once(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    """Ready for longer than the stability window (1 s here), then exits: the next pass
+    restarts it. The back-off base is 30 s, longer than the wait below, so only the
+    immediate first restart can explain the successor."""
+    write(env.desired_dir / "a.yaml", *one_agent("a", ["sh", "-c", "sleep 2.5; exit 3"]))
+    controller.start(AGENTTOWER_STABLE_AFTER="1s", AGENTTOWER_BACKOFF_BASE="30s")
+
+    def successor() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        records = {p["status"]["id"]: p for p in panes(at, "--all")}
+        return next(
+            (
+                (records[p["status"]["predecessorId"]], p)
+                for p in records.values()
+                if p["status"]["predecessorId"]
+            ),
+            None,
+        )
+
+    first, second = eventually(successor, timeout=20, what="a successor well before a 30 s back-off")
+    ended = when(first["status"]["endedAt"])
+    assert when(first["status"]["readyAt"]) + timedelta(seconds=1) <= ended  # it was stable
+    assert when(second["metadata"]["creationTimestamp"]) - ended < timedelta(seconds=10)
+    assert second["status"]["chainDepth"] == 0  # a stable predecessor starts the chain over
+    assert first["status"]["nextRestartAt"] is None
+    assert events_of(env, "managed_pane_restart_backoff") == []
+
+
+def test_crash_looping_agent_shows_its_held_restart_once(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    """Exits at once, again and again: restarted at once the first time, then held by
+    back-off. The hold shows in `get` and is announced by one event, however many
+    passes see it."""
+    write(env.desired_dir / "loop.yaml", *one_agent("loop", ["sh", "-c", "sleep 0.5; exit 4"]))
+    controller.start(AGENTTOWER_STABLE_AFTER="1m", AGENTTOWER_BACKOFF_BASE="30s")
+    (hold,) = eventually(lambda: events_of(env, "managed_pane_restart_backoff"), what="a held restart")
+    records = panes(at, "--all")
+    assert [p["status"]["chainDepth"] for p in records] == [0, 1]  # the first restart did not wait
+    held = records[1]
+    assert hold["pane_id"] == held["status"]["id"]
+    assert hold["payload"]["restarts_in_a_row"] == 1 and hold["payload"]["delay_ms"] == 30_000
+    assert hold["payload"]["next_restart_at"] == held["status"]["nextRestartAt"]
+    due = when(held["status"]["nextRestartAt"])
+    assert due - when(held["status"]["endedAt"]) == timedelta(seconds=30)
+    assert records[0]["status"]["nextRestartAt"] is None  # its restart was immediate
+
+    def passes_later() -> bool:  # the controller's own observation, two resyncs on
+        seen = panes(at)[0]["status"]["observedAt"]
+        return seen is not None and when(seen) >= when(hold["timestamp"]) + timedelta(seconds=4.5)
+
+    eventually(passes_later, what="two more passes")
+    assert len(events_of(env, "managed_pane_restart_backoff")) == 1
+    assert [p["status"]["id"] for p in panes(at, "--all")] == [p["status"]["id"] for p in records]
+    layout_ = at.json("get", "layouts", "loop")
+    reconciling = next(c for c in layout_["status"]["conditions"] if c["type"] == "Reconciling")  # type: ignore[index]
+    assert reconciling["reason"] == "BackOff"
 
 
 def test_kill_9_then_restart_converges_without_duplicates(

@@ -14,15 +14,18 @@ from agenttower.model.resolved import DesiredLayout
 from agenttower.reconcile.actions import (
     CreateLayout,
     CreatePane,
+    HoldRestart,
     MarkPane,
+    NoteKind,
     Recovered,
     Relayout,
     RemovePane,
     ResumePane,
     UpdateLayout,
 )
-from agenttower.reconcile.plan import PlanSettings, plan
+from agenttower.reconcile.plan import PlanSettings, backoff_delay, held_until, plan
 from agenttower.runtime.observe import ListingStatus
+from agenttower.store.repo import rfc3339
 from tests.manifests import SLEEP, layout, profile
 
 from .world import NOW, OWNER, World, foreign, layout_record, observed, pane_record
@@ -350,19 +353,106 @@ def _swap(case: tuple[World, DesiredLayout]) -> tuple[World, dict[str, DesiredLa
     return case[0], {"team": case[1]}
 
 
-def test_crash_loop_back_off_doubles_and_requeues() -> None:
-    world, team = restarting("Always", chain_depth=2, ended_at=stamp(-timedelta(seconds=30)))
-    result = run(world, {"team": team})
-    assert result.actions == () and result.requeue_at == NOW + timedelta(seconds=10)  # 40 s after it ended
-    world.set_pane(world.panes[1].id, chain_depth=9, ended_at=stamp(-timedelta(minutes=4)))
-    assert run(world, {"team": team}).requeue_at == NOW + timedelta(minutes=1)  # capped at 5 min
+def test_first_restart_of_a_crashing_pane_is_immediate() -> None:
+    """kubelet's first restart: no wait, even for a pane that never got far (it just ended)."""
+    world, team = restarting("Always", ended_at=stamp(timedelta(0)), ready_at=None)
+    result = run(world, {"team": team}, backoff_base=timedelta(seconds=30))
+    (action,) = result.actions
+    assert isinstance(action, CreatePane) and (action.chain_depth, action.restarts_in_a_row) == (1, 1)
+    assert result.requeue_at is None
+
+
+def test_repeated_crashes_wait_base_doubling_per_restart_in_a_row_capped() -> None:
+    for n, seconds in ((1, 10), (2, 20), (3, 40), (5, 160), (6, 300), (12, 300)):
+        world, team = restarting("Always", chain_depth=n, restarts_in_a_row=n, ended_at=stamp(timedelta(0)))
+        result = run(world, {"team": team})
+        (hold,) = result.actions
+        assert isinstance(hold, HoldRestart), n
+        assert (hold.restarts_in_a_row, hold.delay_ms) == (n, seconds * 1000)
+        assert result.requeue_at == NOW + timedelta(seconds=seconds)
+        assert hold.next_restart_at == rfc3339(NOW + timedelta(seconds=seconds))
+
+
+def test_restart_happens_once_the_back_off_has_passed() -> None:
+    world, team = restarting(
+        "Always", chain_depth=2, restarts_in_a_row=2, ended_at=stamp(-timedelta(seconds=21))
+    )
+    (action,) = run(world, {"team": team}).actions
+    assert isinstance(action, CreatePane) and (action.chain_depth, action.restarts_in_a_row) == (3, 3)
+
+
+def test_a_held_restart_is_announced_once_and_stays_visible_as_back_off() -> None:
+    world, team = restarting("Always", chain_depth=1, restarts_in_a_row=1, ended_at=stamp(timedelta(0)))
+    first = run(world, {"team": team})
+    assert [type(a) for a in first.actions] == [HoldRestart]
+    world.apply(first)
+    again = run(world, {"team": team})
+    assert again.actions == () and again.requeue_at == NOW + timedelta(seconds=10)
+    assert [n.kind for n in again.notes] == [NoteKind.BACKOFF]
+    assert held_until("Always", world.panes[1], PlanSettings()) == rfc3339(NOW + timedelta(seconds=10))
+
+
+def test_a_stable_run_resets_the_count_restart_at_once_and_the_next_crash_waits() -> None:
+    """Ready for the stability window: restart at once at depth 0, and the successor
+    counts as one restart in a row, so a loop that follows is not restarted at once twice."""
+    world, team = restarting(
+        "Always",
+        chain_depth=7,
+        restarts_in_a_row=7,
+        ready_at=stamp(-timedelta(seconds=3)),
+        ended_at=stamp(timedelta(0)),
+    )
+    window = PlanSettings(stable_after=timedelta(seconds=2))
+    (action,) = run(world, {"team": team}, stable_after=window.stable_after).actions
+    assert isinstance(action, CreatePane) and (action.chain_depth, action.restarts_in_a_row) == (0, 1)
+    assert held_until("Always", world.panes[1], window) is None  # immediate: null
+    world.set_pane(
+        world.panes[1].id, chain_depth=0, restarts_in_a_row=1, ready_at=stamp(-timedelta(seconds=1))
+    )
+    (hold,) = run(world, {"team": team}, stable_after=window.stable_after).actions
+    assert isinstance(hold, HoldRestart) and hold.delay_ms == 10_000
+    # the default window is ten minutes: three seconds ready is a crash in a loop
+    world.set_pane(
+        world.panes[1].id, chain_depth=7, restarts_in_a_row=7, ready_at=stamp(-timedelta(seconds=3))
+    )
+    (hold,) = run(world, {"team": team}).actions
+    assert isinstance(hold, HoldRestart) and hold.delay_ms == 300_000
+
+
+def test_next_restart_at_is_null_when_no_restart_is_wanted() -> None:
+    world, _ = restarting("Always", chain_depth=3, restarts_in_a_row=3)
+    pane = world.panes[1]
+    assert held_until("Never", pane, PlanSettings()) is None
+    assert held_until("OnFailure", replace(pane, exit_code=0), PlanSettings()) is None
+    assert held_until("Always", replace(pane, chain_depth=16), PlanSettings()) is None  # limit reached
+    assert held_until("Always", pane, PlanSettings()) == rfc3339(NOW + timedelta(seconds=29))
+
+
+@given(
+    st.integers(min_value=0, max_value=40),
+    st.integers(min_value=0, max_value=600),
+    st.integers(min_value=0, max_value=3600),
+)
+def test_property_back_off_is_zero_first_then_doubles_up_to_the_cap(n: int, base: int, cap: int) -> None:
+    settings = PlanSettings(backoff_base=timedelta(seconds=base), backoff_max=timedelta(seconds=cap))
+    delay = backoff_delay(n, settings)
+    if n == 0:
+        assert delay == timedelta(0)
+    else:
+        assert delay == timedelta(seconds=min(base * 2 ** (n - 1), cap))
+    assert backoff_delay(n + 1, settings) >= delay
 
 
 def test_chain_depth_limit_fails_the_pane_and_resets_after_a_long_ready_run() -> None:
-    world, team = restarting("Always", chain_depth=16)
-    (mark,) = run(world, {"team": team}).actions
+    world, team = restarting("Always", chain_depth=16, restarts_in_a_row=16)
+    result = run(world, {"team": team})
+    (mark,) = result.actions
     assert isinstance(mark, MarkPane) and mark.state == "failed" and "restart limit" in mark.cause
-    world.set_pane(world.panes[1].id, ready_at=stamp(-timedelta(minutes=30)))
+    assert [n.kind for n in result.notes] == [NoteKind.RESTART_LIMIT]
+    world.apply(result)
+    after = run(world, {"team": team})  # failed at the limit: shown, never marked again
+    assert after.actions == () and [n.kind for n in after.notes] == [NoteKind.RESTART_LIMIT]
+    world.set_pane(world.panes[1].id, state="degraded", ready_at=stamp(-timedelta(minutes=30)))
     (again,) = run(world, {"team": team}).actions
     assert isinstance(again, CreatePane) and again.chain_depth == 0
 
@@ -415,3 +505,18 @@ def test_property_restart_policies_converge_within_three_passes(
     for rec in world.layouts:
         labels = [p.label for p in world.panes if p.layout_id == rec.id and p.live]
         assert len(labels) == len(set(labels))
+
+
+@settings(max_examples=200, deadline=None)
+@given(worlds(policies=("OnFailure", "Always")))
+def test_property_first_restarts_need_no_back_off_to_converge(
+    case: tuple[World, dict[str, DesiredLayout], tuple[str, ...]],
+) -> None:
+    """With the default back-off: a pane that dies once is back on the next pass, and a
+    hold (if any) is planned once, so three passes still leave nothing to do."""
+    world, want, deletes = case
+    for _ in range(3):
+        world.apply(run(world, want, deletes))
+    again = run(world, want, deletes)
+    assert again.actions == (), again.actions
+    assert again.requeue_at is None  # nothing was held: every restart was a first one

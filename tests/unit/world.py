@@ -16,6 +16,7 @@ from agenttower.model.resolved import DesiredLayout, DesiredPane
 from agenttower.reconcile.actions import (
     CreateLayout,
     CreatePane,
+    HoldRestart,
     MarkPane,
     Plan,
     RemovePane,
@@ -177,6 +178,7 @@ class World:
                     "creating",
                     predecessor_id=action.predecessor_id,
                     chain_depth=action.chain_depth,
+                    restarts_in_a_row=action.restarts_in_a_row,
                     created_at=NEXT_STAMP,
                 )
                 self.panes.append(record)
@@ -198,6 +200,8 @@ class World:
                     ended_at=STAMP,
                 )
                 self.refresh(rec.layout_id)
+            elif isinstance(action, HoldRestart):
+                self.set_pane(action.pane_id, next_restart_at=action.next_restart_at)
             elif isinstance(action, RemovePane):
                 rec = self.set_pane(action.pane_id, state="removed", removed_by=action.removed_by)
                 for panes in self.tmux.values():

@@ -158,21 +158,19 @@ def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
 
 
 def _restart_info(layout: LayoutRecord | None, pane: PaneRecord) -> dict[str, Any]:
-    """`outdated` (spec changed under OnDelete) and, under a restart policy, when the
-    next restart is due (CrashLoopBackOff)."""
-    from agenttower.reconcile.plan import PlanSettings, restart_due, wants_restart
+    """`outdated` (spec changed under OnDelete) and, under a restart policy, until when
+    back-off holds the next restart (null when it is immediate or not wanted)."""
+    from agenttower.reconcile.live import plan_settings
+    from agenttower.reconcile.plan import held_until
     from agenttower.reconcile.settings import Settings
 
-    info: dict[str, Any] = {"outdated": False}
+    info: dict[str, Any] = {"outdated": False, "nextRestartAt": None}
     resolved = (layout.resolved or {}) if layout else {}
     wanted = next((p for p in resolved.get("panes", []) if p["label"] == pane.label), None)
     if wanted is not None and pane.state != "removed":
         info["outdated"] = wanted["spec_hash"] != pane.spec_hash
     policy = resolved.get("restart_policy", "Never")
-    if wants_restart(policy, pane):
-        env = Settings.from_env()
-        due = restart_due(pane, PlanSettings(backoff_base=env.backoff_base, backoff_max=env.backoff_max))
-        info["nextRestartAt"] = due.isoformat().replace("+00:00", "Z") if due else None
+    info["nextRestartAt"] = held_until(policy, pane, plan_settings(Settings.from_env()))
     return info
 
 

@@ -1,4 +1,5 @@
-"""The FEAT-013 event types, as stable wire strings."""
+"""The FEAT-013 event types, as stable wire strings (plus the restart back-off, which
+FEAT-013 has no restart policies to need)."""
 
 from __future__ import annotations
 
@@ -16,5 +17,6 @@ class EventType(StrEnum):
     PANE_PENDING_MARKER_CLEARED = "managed_pane_pending_marker_cleared"
     PANE_LAUNCH_COMMAND_EXITED = "managed_pane_launch_command_exited"
     PANE_LOG_ATTACH_FAILED = "managed_pane_log_attach_failed"
+    PANE_RESTART_BACKOFF = "managed_pane_restart_backoff"
     LAYOUT_RECOVERY_REATTACHED = "managed_layout_recovery_reattached"
     LAYOUT_RECOVERY_FAILED = "managed_layout_recovery_failed"

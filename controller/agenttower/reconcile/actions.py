@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.resolved import DesiredLayout, DesiredPane
@@ -36,6 +37,7 @@ class CreatePane:
     cause: str
     predecessor_id: str | None = None
     chain_depth: int = 0
+    restarts_in_a_row: int = 0  # for the new record: a restart by policy counts one more
     replaces: str | None = None
     respawn: str | None = None
 
@@ -157,8 +159,26 @@ class SettlePane:
         return f"clear pending marker of {self.name}"
 
 
+@dataclass(frozen=True)
+class HoldRestart:
+    """A restart by policy that back-off holds, not yet on the record: record when it is
+    due and announce it once (the planner does not plan it again while the record shows it)."""
+
+    pane_id: str
+    name: str
+    target_key: str
+    next_restart_at: str  # RFC 3339, as stored: the planner compares the record with it
+    restarts_in_a_row: int  # restarts already made since the slot last ran stably
+    delay_ms: int
+    cause: str = "back-off"
+
+    def describe(self) -> str:
+        return f"hold restart of {self.name} until {self.next_restart_at}"
+
+
 Action = (
     SettlePane
+    | HoldRestart
     | CreateLayout
     | CreatePane
     | ResumePane
@@ -178,12 +198,21 @@ class Blocked:
     error: AgentTowerError
 
 
+class NoteKind(StrEnum):
+    """What a note stands for, so its readers (conditions) never parse its message."""
+
+    INFO = "info"
+    BACKOFF = "backoff"  # a restart by policy waits for its back-off
+    RESTART_LIMIT = "restart_limit"  # a pane restarted too often in a row: no more restarts
+
+
 @dataclass(frozen=True)
 class Note:
     """Something `diff` and `get` should show that is not an action (e.g. outdated)."""
 
     name: str
     message: str
+    kind: NoteKind = NoteKind.INFO
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from .actions import (
     Action,
     CreateLayout,
     CreatePane,
+    HoldRestart,
     MarkPane,
     Plan,
     Recovered,
@@ -126,6 +127,8 @@ class Executor:
             self._settle(tmux, settles)
         for update in (a for a in actions if isinstance(a, UpdateLayout)):
             self._update(update)
+        for hold in (a for a in actions if isinstance(a, HoldRestart)):
+            self._hold(hold)
         for recovered in (a for a in actions if isinstance(a, Recovered)):
             with self.store.write(self.now(), CONTROLLER) as tx:
                 tx.emit(
@@ -196,6 +199,13 @@ class Executor:
             if action.stage == Stage.RECOVERY_REATTACH:
                 tx.emit("managed_layout_recovery_failed", pane.layout_id, pane.id, {"reason": action.cause})
             tx.refresh_layout_state(pane.layout_id)
+
+    def _hold(self, action: HoldRestart) -> None:
+        pane = self.store.pane(action.pane_id)
+        if pane is None:
+            return
+        with self.store.write(self.now(), CONTROLLER) as tx:
+            tx.hold_restart(pane, action.next_restart_at, action.restarts_in_a_row, action.delay_ms)
 
     def _settle(self, tmux: Tmux, settles: Sequence[SettlePane]) -> None:
         try:

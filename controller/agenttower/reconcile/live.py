@@ -96,6 +96,7 @@ def plan_settings(settings: Settings, allow_empty: bool = False) -> PlanSettings
         capacity=settings.capacity,
         backoff_base=settings.backoff_base,
         backoff_max=settings.backoff_max,
+        stable_after=settings.stable_after,
         allow_empty=allow_empty,
     )
 

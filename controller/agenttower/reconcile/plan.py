@@ -17,14 +17,17 @@ from agenttower.model.lifecycle import Stage, State
 from agenttower.model.resolved import DesiredLayout
 from agenttower.runtime.observe import Listing, ObservedPane
 from agenttower.store.records import LayoutRecord, PaneRecord
+from agenttower.store.repo import rfc3339
 
 from .actions import (
     Action,
     Blocked,
     CreateLayout,
     CreatePane,
+    HoldRestart,
     MarkPane,
     Note,
+    NoteKind,
     Plan,
     Recovered,
     Relayout,
@@ -48,7 +51,7 @@ class PlanSettings:
     capacity: int = 40
     backoff_base: timedelta = timedelta(seconds=10)
     backoff_max: timedelta = timedelta(minutes=5)
-    backoff_reset: timedelta = timedelta(minutes=10)  # ready this long: the crash count restarts
+    stable_after: timedelta = timedelta(minutes=10)  # ready this long: the crash count restarts
     chain_limit: int = 16
     allow_empty: bool = False  # may a pass prune every layout?
 
@@ -76,9 +79,10 @@ def current_panes(panes: Iterable[PaneRecord]) -> dict[str, PaneRecord]:
 
 
 def stayed_ready(pane: PaneRecord, settings: PlanSettings) -> bool:
+    """Ready for the stability window before it ended: its crash is not part of a loop."""
     if not pane.ready_at or not pane.ended_at:
         return False
-    return parse_time(pane.ended_at) - parse_time(pane.ready_at) >= settings.backoff_reset
+    return parse_time(pane.ended_at) - parse_time(pane.ready_at) >= settings.stable_after
 
 
 def next_depth(pane: PaneRecord, settings: PlanSettings) -> int:
@@ -86,14 +90,41 @@ def next_depth(pane: PaneRecord, settings: PlanSettings) -> int:
     return 0 if stayed_ready(pane, settings) else pane.chain_depth + 1
 
 
-def restart_due(pane: PaneRecord, settings: PlanSettings) -> datetime | None:
-    """CrashLoopBackOff: base * 2^n after the pane ended, capped; n restarts from 0 after a
-    long ready run."""
-    if not pane.ended_at:
-        return None
-    n = 0 if stayed_ready(pane, settings) else pane.chain_depth
-    delay: timedelta = min(settings.backoff_base * (2**n), settings.backoff_max)
-    return parse_time(pane.ended_at) + delay
+def backoff_delay(restarts_in_a_row: int, settings: PlanSettings) -> timedelta:
+    """Kubelet's shape for agents: the first restart after a stable run is immediate
+    (an agent that crashed once should be back before anyone notices); only a loop
+    waits, base * 2^(n-1) for the restart after n in a row, capped."""
+    if restarts_in_a_row <= 0:
+        return timedelta(0)
+    delay = settings.backoff_base
+    for _ in range(min(restarts_in_a_row - 1, 64)):  # doubling stops at the cap: no overflow
+        if delay >= settings.backoff_max:
+            break
+        delay *= 2
+    return min(delay, settings.backoff_max)
+
+
+@dataclass(frozen=True)
+class RestartTiming:
+    """When a restart by policy of an ended pane may happen, and what its successor is."""
+
+    depth: int  # the successor's chain depth (FEAT-013's limit counts it)
+    restarts_in_a_row: int  # restarts already made since the slot last ran stably
+    delay: timedelta
+    due: datetime | None  # ended + delay; None: no end recorded, nothing to wait for
+
+    def held(self, now: datetime) -> bool:
+        return self.due is not None and self.due > now
+
+
+def restart_timing(pane: PaneRecord, settings: PlanSettings) -> RestartTiming:
+    """A pane that stayed ready for the stability window starts its slot's count over
+    (restart at once, successor at depth 0); any other counts one more in a row."""
+    stable = stayed_ready(pane, settings)
+    n = 0 if stable else pane.restarts_in_a_row
+    delay = backoff_delay(n, settings)
+    due = parse_time(pane.ended_at) + delay if pane.ended_at else None
+    return RestartTiming(next_depth(pane, settings), n, delay, due)
 
 
 def wants_restart(policy: str, pane: PaneRecord) -> bool:
@@ -103,9 +134,19 @@ def wants_restart(policy: str, pane: PaneRecord) -> bool:
         return False  # degraded for its log only: the agent still runs
     if pane.state not in (State.DEGRADED, State.FAILED):
         return False
-    if policy == "OnFailure" and pane.failed_stage == Stage.LAUNCH_COMMAND and pane.exit_code == 0:
-        return False
-    return not (pane.reason or "").startswith("restart limit")
+    return not (policy == "OnFailure" and pane.failed_stage == Stage.LAUNCH_COMMAND and pane.exit_code == 0)
+
+
+def held_until(policy: str, pane: PaneRecord, settings: PlanSettings) -> str | None:
+    """When back-off lets the restart of `pane` happen, as `get` shows it: None when no
+    restart is wanted, the restart limit ended the chain, or the restart is immediate.
+    What the controller recorded wins (it may run with other settings than the reader)."""
+    if not wants_restart(policy, pane):
+        return None
+    timing = restart_timing(pane, settings)
+    if timing.depth > settings.chain_limit or timing.delay <= timedelta(0) or timing.due is None:
+        return None
+    return pane.next_restart_at or rfc3339(timing.due)
 
 
 def resolved_of(rec: LayoutRecord) -> DesiredLayout | None:
@@ -355,28 +396,27 @@ class _Planner:
 
     def restart(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
         name = f"{layout.name}/{cur.label}"
-        depth = next_depth(cur, self.settings)
-        if depth > self.settings.chain_limit:
+        timing = restart_timing(cur, self.settings)
+        if timing.depth > self.settings.chain_limit:
             reason = f"restart limit reached ({self.settings.chain_limit} restarts in a row)"
             self.handled.add(cur.id)
-            self.actions.append(
-                MarkPane(
-                    cur.id,
-                    name,
-                    rec.target_key,
-                    State.FAILED,
-                    cur.failed_stage or Stage.LAUNCH_COMMAND,
-                    reason,
-                )
-            )
+            self.notes.append(Note(name, reason, NoteKind.RESTART_LIMIT))
+            if cur.state != State.FAILED:  # a failed pane stays as it is: nothing left to do
+                stage = cur.failed_stage or Stage.LAUNCH_COMMAND
+                self.actions.append(MarkPane(cur.id, name, rec.target_key, State.FAILED, stage, reason))
             return
-        due = restart_due(cur, self.settings)
-        if due is not None and due > self.now:
-            self.requeue.append(due)
-            self.notes.append(Note(name, f"back-off: restart at {due.isoformat()}"))
+        if timing.due is not None and timing.held(self.now):
+            due = rfc3339(timing.due)
+            self.requeue.append(timing.due)
+            self.notes.append(Note(name, f"back-off: restart at {due}", NoteKind.BACKOFF))
+            if cur.next_restart_at != due:
+                delay_ms = int(timing.delay.total_seconds() * 1000)
+                self.actions.append(
+                    HoldRestart(cur.id, name, rec.target_key, due, timing.restarts_in_a_row, delay_ms)
+                )
             return
         cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
-        self.replace(layout, rec, cur, anchor, cause, depth)
+        self.replace(layout, rec, cur, anchor, cause, timing.depth, timing.restarts_in_a_row + 1)
 
     def outdated(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
         name = f"{layout.name}/{cur.label}"
@@ -395,6 +435,7 @@ class _Planner:
         anchor: str | None,
         cause: str,
         depth: int,
+        restarts_in_a_row: int = 0,
     ) -> None:
         """A successor for `cur` (removed first), reusing its tmux pane in place if it is still there."""
         obs = self.seen(rec.target_key, cur)
@@ -411,6 +452,7 @@ class _Planner:
                 cause,
                 predecessor_id=cur.id,
                 chain_depth=depth,
+                restarts_in_a_row=restarts_in_a_row,
                 replaces=cur.id,
                 respawn=respawn,
             )

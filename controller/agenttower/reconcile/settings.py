@@ -18,8 +18,9 @@ class Settings:
     capacity: int = 40
     tmux_binary: str = "tmux"
     lock_timeout: float = 120.0
-    backoff_base: timedelta = timedelta(seconds=10)  # CrashLoopBackOff: doubles per restart
+    backoff_base: timedelta = timedelta(seconds=10)  # CrashLoopBackOff: doubles per restart in a row
     backoff_max: timedelta = timedelta(minutes=5)
+    stable_after: timedelta = timedelta(minutes=10)  # ready this long: restart at once, depth 0
     kill_grace: float = 5.0  # between TERM and KILL for what a removed pane leaves running
     fresh_state: bool = False  # create a new database even though tmux runs an older one's panes
     verb_timeout: float = 120.0  # one deadline per verb (lock, pass, --wait): `--timeout` overrides
@@ -32,6 +33,7 @@ class Settings:
             tmux_binary=os.environ.get("AGENTTOWER_TMUX", "tmux"),
             backoff_base=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_BASE", "10s")),
             backoff_max=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_MAX", "5m")),
+            stable_after=timedelta(seconds=_seconds("AGENTTOWER_STABLE_AFTER", "10m")),
             kill_grace=_seconds("AGENTTOWER_KILL_GRACE", "5s"),
             fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
             verb_timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),

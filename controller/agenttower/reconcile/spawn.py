@@ -159,9 +159,11 @@ class SpawnPipeline:
                 },
             )
             panes, anchor, pred, depth, respawn = list(layout.panes), None, None, 0, None
+            restarts = 0
         else:
             layout_id, panes, anchor = action.layout_id, [action.pane], action.anchor
             pred, depth, respawn = action.predecessor_id, action.chain_depth, action.respawn
+            restarts = action.restarts_in_a_row
             if action.replaces:
                 self._replace(tx, action.replaces, action.cause)
         spawns = []
@@ -178,6 +180,7 @@ class SpawnPipeline:
                     redact(launch_payload(pane)),
                     pred,
                     depth,
+                    restarts,
                 ),
             )
             tx.emit(

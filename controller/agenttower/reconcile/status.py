@@ -13,22 +13,26 @@ from typing import Any
 from agenttower.model.lifecycle import State
 from agenttower.store.records import LayoutRecord, PaneRecord
 
-from .actions import Plan
+from .actions import Note, NoteKind, Plan
 
 
 def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
     return {"type": kind, "status": "True" if status else "False", "reason": reason, "message": message}
 
 
-def _stalled(
-    name: str, panes: Iterable[PaneRecord], plan: Plan, problems: Mapping[str, str]
-) -> dict[str, Any]:
+def _mine(name: str, plan: Plan, kind: NoteKind) -> list[Note]:
+    """The pass's notes of one kind about panes of layout `name`: typed, so a reworded
+    message never changes a condition."""
+    return [n for n in plan.notes if n.kind is kind and n.name.startswith(f"{name}/")]
+
+
+def _stalled(name: str, plan: Plan, problems: Mapping[str, str]) -> dict[str, Any]:
     if name in problems:
         return _condition("Stalled", True, "InvalidManifest", problems[name])
     blocked = next((b for b in plan.blocked if b.layout == name), None)
     if blocked is not None:
         return _condition("Stalled", True, str(blocked.error.code), blocked.error.located_message())
-    limit = [p.label for p in panes if (p.reason or "").startswith("restart limit")]
+    limit = [n.name.split("/", 1)[1] for n in _mine(name, plan, NoteKind.RESTART_LIMIT)]
     if limit:
         return _condition(
             "Stalled", True, "RestartLimitReached", f"restart limit reached: {', '.join(limit)}"
@@ -57,9 +61,7 @@ def _ready(rec: LayoutRecord, panes: Iterable[PaneRecord]) -> dict[str, Any]:
 def _reconciling(name: str, panes: Iterable[PaneRecord], plan: Plan) -> dict[str, Any]:
     if any(p.state == State.CREATING for p in panes):
         return _condition("Reconciling", True, "Creating", "panes are being created")
-    waits = [
-        n.message for n in plan.notes if n.name.startswith(f"{name}/") and n.message.startswith("back-off")
-    ]
+    waits = [n.message for n in _mine(name, plan, NoteKind.BACKOFF)]
     if waits:
         return _condition("Reconciling", True, "BackOff", "; ".join(waits))
     return _condition("Reconciling", False, "AsExpected", "")
@@ -74,7 +76,7 @@ def compute(
     new = [
         _ready(rec, current),
         _reconciling(rec.name, current, plan),
-        _stalled(rec.name, current, plan, problems),
+        _stalled(rec.name, plan, problems),
     ]
     before = {c["type"]: c for c in rec.conditions}
     for cond in new:

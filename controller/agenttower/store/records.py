@@ -74,6 +74,8 @@ class PaneRecord:
     updated_at: str
     ready_at: str | None
     ended_at: str | None
+    next_restart_at: str | None = None  # a restart by policy held by back-off until then
+    restarts_in_a_row: int = 0  # restarts by policy since the slot last ran stably
 
     @property
     def live(self) -> bool:

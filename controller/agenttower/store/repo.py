@@ -46,6 +46,7 @@ class NewPane:
     launch: Mapping[str, Any]
     predecessor_id: str | None = None
     chain_depth: int = 0
+    restarts_in_a_row: int = 0
 
 
 class Store:
@@ -299,8 +300,8 @@ class Writer:
         token = uuid.uuid4().hex[:12]
         self.conn.execute(
             "INSERT INTO panes(id, layout_id, label, role, capability, slot, state, spec_hash,"
-            " launch_json, marker_token, owner, predecessor_id, chain_depth, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " launch_json, marker_token, owner, predecessor_id, chain_depth, restarts_in_a_row,"
+            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 pane_id,
                 layout_id,
@@ -315,6 +316,7 @@ class Writer:
                 self.store.instance_id,
                 pane.predecessor_id,
                 pane.chain_depth,
+                pane.restarts_in_a_row,
                 self.now,
                 self.now,
             ),
@@ -368,6 +370,26 @@ class Writer:
             pane.layout_id,
             pane.id,
             {"from": pane.state, "to": pane.state, "failed_stage": stage, "reason": reason},
+        )
+
+    def hold_restart(
+        self, pane: PaneRecord, next_restart_at: str, restarts_in_a_row: int, delay_ms: int
+    ) -> None:
+        """A restart by policy waits for its back-off. The time goes on the record so the
+        next pass sees this hold was announced, and the event is not repeated per pass."""
+        self.conn.execute(
+            "UPDATE panes SET next_restart_at=?, updated_at=? WHERE id=?",
+            (next_restart_at, self.now, pane.id),
+        )
+        self.emit(
+            "managed_pane_restart_backoff",
+            pane.layout_id,
+            pane.id,
+            {
+                "next_restart_at": next_restart_at,
+                "restarts_in_a_row": restarts_in_a_row,
+                "delay_ms": delay_ms,
+            },
         )
 
     def attach(self, pane_id: str, tmux_pane_id: str | None, log_path: str | None = None) -> None:

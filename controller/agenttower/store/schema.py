@@ -95,3 +95,15 @@ MIGRATIONS += (
     );
     """,
 )
+
+# When a restart by policy is held by back-off, and how many restarts in a row made the
+# pane: the planner reads both back, so a hold is recorded (and its event emitted) once,
+# and the back-off of a slot that was stable once does not start over with its first
+# quick crash. Existing records count their chain depth as their restarts in a row.
+MIGRATIONS += (
+    """
+    ALTER TABLE panes ADD COLUMN next_restart_at TEXT;
+    ALTER TABLE panes ADD COLUMN restarts_in_a_row INTEGER NOT NULL DEFAULT 0;
+    UPDATE panes SET restarts_in_a_row = chain_depth;
+    """,
+)
