@@ -16,7 +16,7 @@ from tests.integration.test_containers import (  # noqa: F401 - fixtures
     docker_engine,
     panes_json,
 )
-from tests.manifests import profile, write
+from tests.manifests import SLEEP, profile, write
 
 pytestmark = pytest.mark.tmux
 
@@ -73,3 +73,40 @@ def test_fr009_container_delete_stops_sighup_ignoring_agents(
     assert marked(bench) == records - {s1}
     assert at.run("delete", "layout", "box").exit_code == 0
     assert marked(bench) == set()
+
+
+def test_fr013_an_agent_that_dies_in_a_container_is_replaced_on_tmux_s_event(
+    env: Env,
+    at: type[AtCli],
+    benches: Callable[..., Bench],  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The listener runs through `docker exec -i` as tmux itself does: with a resync of an
+    hour, only the container's own tmux hook can explain the replacement."""
+    from tests.integration.test_controller import Controller
+    from tests.integration.test_events import hooked_in, quiet_pass
+
+    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "0s")
+    bench = benches()
+    write(env.desired_dir / "box.yaml", boxed("box", bench, restartPolicy="Always"), profile("sleepy", SLEEP))
+    ctl = Controller(env, "--resync", "3600s").start()
+    try:
+        eventually(
+            lambda: (
+                len(panes_json(at)) == 3
+                and all(p["status"]["state"] == "ready" for p in panes_json(at).values())
+            ),
+            what="box ready",
+        )
+        eventually(lambda: quiet_pass(ctl) and hooked_in(env, bench.tmux), what="hooks and a quiet pass")
+        old = panes_json(at)["box/s1"]["status"]
+        pid = bench.tmux("display-message", "-p", "-t", old["tmuxPaneId"], "#{pane_pid}").stdout.strip()
+        bench.docker("exec", bench.name, "kill", "-9", pid)
+
+        def replaced() -> bool:
+            now = panes_json(at)["box/s1"]["status"]
+            return now["id"] != old["id"] and now["state"] == "ready"
+
+        eventually(replaced, what="s1 replaced in the container")
+    finally:
+        ctl.stop()

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -52,8 +53,15 @@ def quiet_pass(ctl: Controller) -> bool:
 
 
 def hooked(env: Env) -> bool:
-    """Every hook of ours is in the server (and the pass that follows installing them ran)."""
-    return len(our_hooks(env, hooks.index(instance_id(env)))) == len(hooks.EVENTS)
+    """Every hook of ours is in the host's server."""
+    return hooked_in(env, env.tmux)
+
+
+def hooked_in(env: Env, tmux: Callable[..., subprocess.CompletedProcess[str]]) -> bool:
+    """Every hook of ours is in the server that `tmux` runs against."""
+    index = hooks.index(instance_id(env))
+    shown = [line for event in hooks.EVENTS for line in tmux("show-hooks", "-g", event).stdout.splitlines()]
+    return len([line for line in shown if f"[{index}]" in line]) == len(hooks.EVENTS)
 
 
 def record_of(at: type[AtCli], name: str) -> dict[str, str]:
