@@ -72,6 +72,8 @@ TARGET_FIRST_MS = 150.0
 TARGET_NOOP_MS = 30.0
 TARGET_RSS_MB = 80.0
 TARGET_CPU_PCT = 1.0
+TARGET_HEAL_S = 0.5
+HEAL_LAYOUTS = 4  # x 1m+2s = 12 panes: each killed once (a second crash in a row backs off)
 
 
 # --------------------------------------------------------------------------- controller process
@@ -432,6 +434,91 @@ def bench_noop(seconds: float, results: Results) -> None:
         log_progress(metric)
 
 
+# --------------------------------------------------------------------------- 2b. healing
+
+
+def tmux_in(sb: Sandbox, *args: str) -> str:
+    proc = subprocess.run([str(REAL_TMUX), *args], env=sb.env, capture_output=True, text=True, check=False)
+    return proc.stdout
+
+
+def pane_rows(sb: Sandbox) -> dict[str, tuple[str, str, str]]:
+    """tmux pane id -> (dead, pid, record id), from one listing."""
+    rows = {}
+    out = tmux_in(sb, "list-panes", "-a", "-F", "#{pane_id} #{pane_dead} #{pane_pid} #{@agenttower_pane}")
+    for line in out.splitlines():
+        pane_id, dead, pid, record = [*line.split(" "), "", "", ""][:4]
+        rows[pane_id] = (dead, pid, record)
+    return rows
+
+
+def heal_once(sb: Sandbox, ctl: Controller, pane_id: str, by_kill_pane: bool) -> float:
+    """Seconds from the agent's death (or its pane's) to a new agent running in the slot:
+    a live pane carrying a new record id, seen by polling tmux every POLL_S."""
+    before = pane_rows(sb)
+    _, pid, record = before[pane_id]
+    seen = len(ctl.passes())
+    if by_kill_pane:
+        started = time.monotonic()
+        tmux_in(sb, "kill-pane", "-t", pane_id)
+    else:
+        started = time.monotonic()
+        os.kill(int(pid), signal.SIGKILL)
+    deadline = started + SETTLE_TIMEOUT
+    old = {r for _, _, r in before.values()}
+    while time.monotonic() < deadline:
+        fresh = [row for row in pane_rows(sb).values() if row[0] == "0" and row[2] and row[2] not in old]
+        if fresh:
+            took = time.monotonic() - started
+            ctl.wait_idle(seen)
+            return took
+        time.sleep(POLL_S)
+    raise BenchError(f"no replacement for {pane_id} (record {record}) within {SETTLE_TIMEOUT:.0f} s")
+
+
+def bench_heal(results: Results) -> None:
+    """At the controller's defaults (30 s resync, 10 s back-off base): what hears the death
+    is tmux's own hook, and the first restart of a slot is immediate."""
+    exits: list[float] = []
+    kills: list[float] = []
+    with sandbox() as sb:
+        docs: list[dict[str, object]] = []
+        for name in layout_names(HEAL_LAYOUTS):
+            doc = layout_doc(name, "1m+2s")
+            doc["spec"] = {**doc["spec"], "restartPolicy": "Always"}  # type: ignore[dict-item]
+            docs.append(doc)
+        sleepy = {"command": PANE_COMMAND}
+        docs.append(
+            {"apiVersion": API, "kind": "LaunchProfile", "metadata": {"name": "sleepy"}, "spec": sleepy}
+        )
+        path = sb.work / "heal.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        apply(sb, path, HEAL_LAYOUTS * 3)
+        with controller(sb) as ctl:
+            ctl.wait_idle(0)
+            time.sleep(1.0)  # the hooks go in after the first quiet pass
+            panes = sorted(pane_rows(sb))
+            half = len(panes) // 2
+            exits = [heal_once(sb, ctl, pane, by_kill_pane=False) for pane in panes[:half]]
+            kills = [heal_once(sb, ctl, pane, by_kill_pane=True) for pane in panes[half:]]
+            ctl.check_alive()
+    for name, values in (
+        ("agent process killed -> replacement running (host)", exits),
+        ("pane killed by hand -> replacement running (host)", kills),
+    ):
+        metric = Metric(
+            name, "s", values, f"<= {TARGET_HEAL_S:g} s", statistics.median(values) <= TARGET_HEAL_S
+        )
+        results.metrics.append(metric)
+        log_progress(metric)
+    results.notes.append(
+        f"Healing: {HEAL_LAYOUTS} x 1m+2s with `restartPolicy: Always` under a controller at its defaults "
+        "(`--resync 30s`, back-off base 10 s); each pane killed once (`kill -9` of its process, or "
+        "`tmux kill-pane`), timed until tmux shows a live pane carrying a new record id (polled every "
+        f"{POLL_S * 1000:.0f} ms). The launch probe that follows (1 s) is not included."
+    )
+
+
 # --------------------------------------------------------------------------- 3. idle controller
 
 
@@ -519,6 +606,7 @@ def measure(saves: int, noop_seconds: float = NOOP_SECONDS, idle_seconds: float 
     for bench in (
         lambda: bench_save(saves, results),
         lambda: bench_noop(noop_seconds, results),
+        lambda: bench_heal(results),
         lambda: bench_idle(idle_seconds, results),
     ):
         results.load.append(os.getloadavg()[0])

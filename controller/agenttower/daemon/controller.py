@@ -28,6 +28,7 @@ import structlog
 from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.paths import Paths
 from agenttower.reconcile import desired_dir, engine, operations
+from agenttower.reconcile.actions import MarkPane
 from agenttower.reconcile.settings import Settings
 from agenttower.runtime.calls import InFlight, Interrupted
 from agenttower.store.faults import translate
@@ -131,7 +132,7 @@ class Controller:
             if self.listeners is not None:
                 self.listeners.after_pass(dict(result.observed), session.runtime)
             requeue_at = result.plan.requeue_at
-            delay = AFTER_ACTIONS_S if result.plan.actions else self.resync * random.uniform(0.9, 1.1)
+            delay = self._next_pass_in(result)
             next_resync = time.monotonic() + delay
         if self.stopping:
             now = time.monotonic()
@@ -140,6 +141,15 @@ class Controller:
                 signal=self.stop_reason,
                 killed=[call.describe(now) for call in self.killed],
             )
+
+    def _next_pass_in(self, result: engine.PassResult) -> float:
+        """A pass that only recorded what it saw (a dead agent marked) is followed at once
+        by the one that acts on it (its restart); any other pass that acted, half a second
+        later; a quiet one, at the resync."""
+        actions = result.plan.actions
+        if not actions:
+            return self.resync * random.uniform(0.9, 1.1)
+        return 0.0 if all(isinstance(a, MarkPane) for a in actions) else AFTER_ACTIONS_S
 
     def _pass(self, session: engine.Session, cache: desired_dir.DirCache) -> engine.PassResult:
         desired, problems = desired_dir.load_lenient(
