@@ -134,6 +134,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+@pytest.fixture
+def fast(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short waits for tests that run many passes: probe, kill grace, first back-off
+    (after `env`, which sets its own probe delay)."""
+    monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", "100ms")
+    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "0s")
+    monkeypatch.setenv("AGENTTOWER_KILL_GRACE", "300ms")
+
+
 def run_cli(*args: str) -> Result:
     from agenttower.cli.main import cli
 

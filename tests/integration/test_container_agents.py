@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import AtCli, Env, eventually
-from tests.integration.test_containers import (  # noqa: F401 - fixtures
+from tests.integration.test_containers import (
     Bench,
     apply_ok,
     benches,
@@ -19,6 +19,7 @@ from tests.integration.test_containers import (  # noqa: F401 - fixtures
 from tests.manifests import SLEEP, profile, write
 
 pytestmark = pytest.mark.tmux
+__all__ = ["benches", "docker_engine"]  # fixtures, used by name
 
 # `trap '' HUP` survives exec: the agent ignores SIGHUP the way Gemini CLI does.
 STUBBORN = ["sh", "-c", 'env > "/tmp/$AGENTTOWER_LABEL.env"; trap "" HUP; exec sleep 100000']
@@ -34,7 +35,7 @@ def marked(bench: Bench) -> set[str]:
 def test_fr002_container_pane_env_is_the_containers_base_plus_the_profile(
     env: Env,
     at: type[AtCli],
-    benches: Callable[..., Bench],  # noqa: F811 - the fixture imported above
+    benches: Callable[..., Bench],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VIRTUAL_ENV", "/host/venv")
@@ -58,7 +59,7 @@ def test_fr002_container_pane_env_is_the_containers_base_plus_the_profile(
 def test_fr009_container_delete_stops_sighup_ignoring_agents(
     env: Env,
     at: type[AtCli],
-    benches: Callable[..., Bench],  # noqa: F811 - the fixture imported above
+    benches: Callable[..., Bench],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AGENTTOWER_KILL_GRACE", "300ms")
@@ -78,7 +79,7 @@ def test_fr009_container_delete_stops_sighup_ignoring_agents(
 def test_fr013_an_agent_that_dies_in_a_container_is_replaced_on_tmux_s_event(
     env: Env,
     at: type[AtCli],
-    benches: Callable[..., Bench],  # noqa: F811 - the fixture imported above
+    benches: Callable[..., Bench],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The listener runs through `docker exec -i` as tmux itself does: with a resync of an

@@ -35,18 +35,11 @@ from tests.conftest import AtCli, Env
 from tests.invariants import records, tmux_lister, violations
 from tests.manifests import SLEEP, layout, profile, write
 
-pytestmark = pytest.mark.tmux
+pytestmark = [pytest.mark.tmux, pytest.mark.usefixtures("fast")]
 
 TRIALS = 300 if fault_report.SOAK else 30
 KINDS = ("apply", "controller", "delete")
 LABELS = ("master:m1", "slave:s1", "slave:s2")
-
-
-@pytest.fixture(autouse=True)
-def _short_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", "100ms")
-    monkeypatch.setenv("AGENTTOWER_KILL_GRACE", "300ms")
-    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "0s")
 
 
 @dataclass(frozen=True)

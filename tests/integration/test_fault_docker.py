@@ -30,18 +30,11 @@ from tests.integration.test_controller import Controller
 from tests.invariants import Lister, records, tmux_lister, violations
 from tests.manifests import SLEEP, layout, profile, write
 
-pytestmark = pytest.mark.tmux
+pytestmark = [pytest.mark.tmux, pytest.mark.usefixtures("fast")]
 __all__ = ["benches", "docker_engine", "docker_log"]  # fixtures, used by name
 
 DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
 HOST = {"master:m1": "sleepy", "slave:s1": "sleepy", "slave:s2": "sleepy"}
-
-
-@pytest.fixture(autouse=True)
-def _short_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", "100ms")
-    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "0s")
-    monkeypatch.setenv("AGENTTOWER_KILL_GRACE", "300ms")
 
 
 def container_rows(env: Env, bench: Bench) -> list[tuple[Any, ...]]:

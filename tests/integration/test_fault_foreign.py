@@ -27,16 +27,9 @@ from tests.integration.test_crash import crash_at
 from tests.invariants import instance_id, records, tmux_lister, violations
 from tests.manifests import SLEEP, layout, profile, write
 
-pytestmark = pytest.mark.tmux
+pytestmark = [pytest.mark.tmux, pytest.mark.usefixtures("fast")]
 
 LAUNCH = {"master:m1": "p", "slave:s1": "p", "slave:s2": "p"}
-
-
-@pytest.fixture(autouse=True)
-def _short_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", "100ms")
-    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "0s")
-    monkeypatch.setenv("AGENTTOWER_KILL_GRACE", "300ms")
 
 
 @dataclass(frozen=True)
