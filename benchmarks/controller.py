@@ -634,8 +634,8 @@ def render_section(results: Results, rerun: str) -> list[str]:
         "",
         f"- date: {results.started.strftime('%Y-%m-%d %H:%M UTC')} (took {results.elapsed:.0f} s); "
         f"nproc {os.cpu_count()} ({cpu_model()}); agenttower at {rev}"
-        f"{' (with uncommitted changes)' if dirty else ''}; 1-min load average before each measurement: "
-        f"three: {', '.join(f'{x:.2f}' for x in results.load)}",
+        f"{' (with uncommitted changes)' if dirty else ''}; 1-min load average before each "
+        f"measurement: {', '.join(f'{x:.2f}' for x in results.load)}",
         "",
         "| metric | median | min / max (p90) | target | met? |",
         "|---|---:|---|---|---|",
