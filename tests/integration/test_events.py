@@ -150,3 +150,28 @@ def test_fr013_our_hooks_sit_beside_the_users_and_leave_with_the_last_managed_pa
     eventually(lambda: not our_hooks(env, index), what="our hooks removed")
     assert "pane-died[0]" in env.tmux("show-hooks", "-g", "pane-died").stdout
     assert ctl.proc is not None and ctl.proc.poll() is None
+
+
+def test_fr022_after_kill_server_agents_come_back_in_waves(
+    env: Env, at: type[AtCli], quiet: Callable[..., Controller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """18 agents die with their server: no pass starts more than the wave (4), and every
+    slot comes back, layouts in name order."""
+    monkeypatch.setenv("AGENTTOWER_RECOVERY_WAVE", "4")
+    names = [f"w{i}" for i in range(6)]
+    for name in names:
+        write(env.desired_dir / f"{name}.yaml", *sleepy(name, restartPolicy="Always"))
+    ctl = quiet(*names)
+    first = {p["status"]["id"] for p in panes(at)}
+    before = len(ctl.text().splitlines())
+    env.tmux("kill-server")
+    eventually(
+        lambda: ready(at, *names)() and not first & {p["status"]["id"] for p in panes(at)},
+        timeout=60,
+        what="all 18 back",
+    )
+    passes = [line for line in ctl.text().splitlines()[before:] if "reconcile" in line and "actions=" in line]
+    waves = [line.count("'create pane ") for line in passes]
+    assert max(waves) == 4 and sum(waves) == 18, waves
+    order = [word.split("/")[0] for line in passes for word in line.split("'create pane ")[1:]]
+    assert order == sorted(order)  # layout by layout, in name order

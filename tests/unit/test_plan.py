@@ -520,3 +520,22 @@ def test_property_first_restarts_need_no_back_off_to_converge(
     again = run(world, want, deletes)
     assert again.actions == (), again.actions
     assert again.requeue_at is None  # nothing was held: every restart was a first one
+
+
+def test_fr022_a_mass_death_comes_back_in_waves_in_layout_then_pane_order() -> None:
+    """Every pane of three Always layouts vanished (a killed server): one pass restarts at
+    most `recovery_wave` of them, the first in order; the rest wait, named, for the next."""
+    want = desired(*(layout(name, restartPolicy="Always") for name in ("a", "b", "c")))
+    layouts, panes = [], []
+    for name in ("a", "b", "c"):
+        rec = layout_record(want[name])
+        layouts.append(rec)
+        for i, p in enumerate(want[name].panes):
+            failed = {"state": "failed", "failed_stage": "recovery_reattach", "ended_at": stamp(timedelta(0))}
+            panes.append(pane_record(rec.id, p, i, tmux_pane_id=f"%{name}{i}", **failed))
+    world = World(layouts, panes, {"host": []}, {})
+    result = run(world, want, recovery_wave=4)
+    restarted = [(a.layout.name, a.pane.label) for a in result.actions if isinstance(a, CreatePane)]
+    assert restarted == [("a", "m1"), ("a", "s1"), ("a", "s2"), ("b", "m1")]
+    waiting = [n.name for n in result.notes if n.kind is NoteKind.WAVE]
+    assert waiting == ["b/s1", "b/s2", "c/m1", "c/s1", "c/s2"]

@@ -28,7 +28,7 @@ import structlog
 from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.paths import Paths
 from agenttower.reconcile import desired_dir, engine, operations
-from agenttower.reconcile.actions import MarkPane
+from agenttower.reconcile.actions import MarkPane, NoteKind
 from agenttower.reconcile.settings import Settings
 from agenttower.runtime.calls import InFlight, Interrupted
 from agenttower.store.faults import translate
@@ -144,11 +144,14 @@ class Controller:
 
     def _next_pass_in(self, result: engine.PassResult) -> float:
         """A pass that only recorded what it saw (a dead agent marked) is followed at once
-        by the one that acts on it (its restart); any other pass that acted, half a second
-        later; a quiet one, at the resync."""
+        by the one that acts on it (its restart); a recovery wave by the next one after a
+        jittered pause; any other pass that acted, half a second later; a quiet one, at
+        the resync."""
         actions = result.plan.actions
         if not actions:
             return self.resync * random.uniform(0.9, 1.1)
+        if any(note.kind is NoteKind.WAVE for note in result.plan.notes):  # more to bring back
+            return AFTER_ACTIONS_S + random.uniform(0.0, self.settings.recovery_jitter)
         return 0.0 if all(isinstance(a, MarkPane) for a in actions) else AFTER_ACTIONS_S
 
     def _pass(self, session: engine.Session, cache: desired_dir.DirCache) -> engine.PassResult:

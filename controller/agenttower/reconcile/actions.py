@@ -204,6 +204,7 @@ class NoteKind(StrEnum):
     INFO = "info"
     BACKOFF = "backoff"  # a restart by policy waits for its back-off
     RESTART_LIMIT = "restart_limit"  # a pane restarted too often in a row: no more restarts
+    WAVE = "wave"  # a restart left for the next recovery wave (the next pass)
 
 
 @dataclass(frozen=True)

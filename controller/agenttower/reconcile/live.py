@@ -98,6 +98,7 @@ def plan_settings(settings: Settings, allow_empty: bool = False) -> PlanSettings
         backoff_max=settings.backoff_max,
         stable_after=settings.stable_after,
         allow_empty=allow_empty,
+        recovery_wave=settings.recovery_wave,
     )
 
 

@@ -54,6 +54,10 @@ class PlanSettings:
     stable_after: timedelta = timedelta(minutes=10)  # ready this long: the crash count restarts
     chain_limit: int = 16
     allow_empty: bool = False  # may a pass prune every layout?
+    # restarts by policy in one pass: after a mass death (kill-server, a reboot, a container
+    # restart) the agents come back in waves, each verified by its launch probe before the
+    # next pass starts the next one, so a dozen agents do not hit their provider at once
+    recovery_wave: int = 10
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,7 @@ class _Planner:
     notes: list[Note] = field(default_factory=list)
     handled: set[str] = field(default_factory=set)
     requeue: list[datetime] = field(default_factory=list)
+    restarts: int = 0  # restarts by policy planned so far in this pass (the wave)
 
     def __post_init__(self) -> None:
         self.live = {rec.name: rec for rec in self.snapshot.layouts if rec.state != State.REMOVED}
@@ -415,6 +420,11 @@ class _Planner:
                     HoldRestart(cur.id, name, rec.target_key, due, timing.restarts_in_a_row, delay_ms)
                 )
             return
+        if self.restarts >= self.settings.recovery_wave:  # layouts, then panes, in order
+            self.handled.add(cur.id)
+            self.notes.append(Note(name, "restart waits for the next recovery wave", NoteKind.WAVE))
+            return
+        self.restarts += 1
         cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
         self.replace(layout, rec, cur, anchor, cause, timing.depth, timing.restarts_in_a_row + 1)
 
