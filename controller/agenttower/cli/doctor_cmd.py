@@ -48,6 +48,7 @@ class Targets:
     containers: dict[tuple[str, str | None, str | None, str | None], list[Any]]  # -> [Target]
     layouts: int
     listings: dict[str, Any] = field(default_factory=dict)  # key -> Listing, made once by the checks
+    panes: dict[str, int] = field(default_factory=dict)  # target key -> panes the desired dir wants
 
 
 def _tmux_version(text: str) -> tuple[int, int] | None:
@@ -62,6 +63,7 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
 
     found: list[Target] = []
     layouts = 0
+    wanted: dict[str, int] = {}
     if not paths.desired_dir.exists():
         checks.append(
             Check(
@@ -77,6 +79,8 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
         )
         layouts = len(desired.layouts)
         found += [layout.target for layout in desired.layouts.values()]
+        for layout in desired.layouts.values():
+            wanted[layout.target.key] = wanted.get(layout.target.key, 0) + len(layout.panes)
         if problems:
             for problem in problems:
                 checks.append(
@@ -120,7 +124,7 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
             group = (target.container, target.user, target.socket, target.socket_path)
             if target not in containers.setdefault(group, []):
                 containers[group].append(target)
-    return Targets(host, containers, layouts)
+    return Targets(host, containers, layouts, panes=wanted)
 
 
 def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
@@ -165,6 +169,7 @@ def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
         name = f"tmux server ({key})"
         if listing.status is ListingStatus.OK:
             checks.append(Check(name, OK, f"running, {len(listing.panes)} panes"))
+            _check_open_files(name, listing, targets.panes.get(key, 0), checks)
         elif listing.status is ListingStatus.EMPTY:
             checks.append(Check(name, OK, "not started yet (the first apply starts it)"))
         else:
@@ -177,6 +182,28 @@ def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
                     "(kills its panes)",
                 )
             )
+
+
+def _check_open_files(name: str, listing: Any, wanted: int, checks: list[Check]) -> None:
+    """A server someone else started keeps its own open-files limit (runtime/limits.py)."""
+    from agenttower.runtime import limits
+
+    pid = next((p.server_pid for p in listing.panes if p.server_pid is not None), None)
+    soft = limits.server_limit(pid) if pid is not None else None
+    panes = max(wanted, len(listing.panes))
+    if soft is None or soft >= limits.needed(panes):
+        return
+    checks.append(
+        Check(
+            f"{name} open files",
+            WARN,
+            f"its limit is {soft} open files; {panes} panes need about {limits.needed(panes)}: "
+            "past it the server stops answering",
+            "restart that server from a shell with a higher limit (`ulimit -n 65536; tmux "
+            "kill-server` (its panes go, and come back by their restartPolicy), then `agenttower apply`), "
+            "or raise LimitNOFILE in its unit",
+        )
+    )
 
 
 def _check_docker(targets: Targets, checks: list[Check]) -> None:

@@ -15,11 +15,21 @@ from dataclasses import dataclass, field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
 
 from .calls import Calls, OutOfTime
+from .limits import raise_open_files
 from .observe import FORMAT, Listing, ListingStatus, classify_failure, parse_listing
 from .target import ExecTarget
 
 STAGE_TIMEOUT_S = 30.0
 ATTEMPTS = stop_after_attempt(3)
+
+
+_RAISED: list[int] = []
+
+
+def _raise_open_files_once() -> None:
+    """A server this call starts inherits our limits (runtime/limits.py)."""
+    if not _RAISED:
+        _RAISED.append(raise_open_files())
 
 
 class TransientError(Exception):
@@ -42,6 +52,8 @@ class Tmux:
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> RunResult:
         program = self.target.program
+        if not self.target.is_container:
+            _raise_open_files_once()
         try:
             timeout = self.calls.timeout(self.timeout)
         except OutOfTime:
