@@ -523,6 +523,78 @@ def bench_heal(results: Results) -> None:
     )
 
 
+# --------------------------------------------------------------------------- 2c. 1,000 panes
+
+BIG_LAYOUTS, BIG_PANES = 40, 25  # the capacity limit, 25 panes each: 1,000 panes
+TARGET_BIG_NOOP_MS = 50.0
+TARGET_BIG_RSS_MB = 120.0
+
+
+def write_big(sb: Sandbox) -> Path:
+    panes = [{"role": "slave", "capability": "worker", "labelPattern": "p{ordinal}", "launch": "sleepy"}]
+    docs: list[dict[str, object]] = [
+        {
+            "apiVersion": API,
+            "kind": "Layout",
+            "metadata": {"name": name},
+            "spec": {"panes": panes * BIG_PANES, "tmuxLayout": "tiled"},
+        }
+        for name in layout_names(BIG_LAYOUTS)
+    ]
+    sleepy = {"command": PANE_COMMAND}
+    docs.append({"apiVersion": API, "kind": "LaunchProfile", "metadata": {"name": "sleepy"}, "spec": sleepy})
+    path = sb.work / "big.yaml"
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def bench_thousand(seconds: float, results: Results) -> None:
+    """40 layouts x 25 panes: converge from nothing with `apply --wait` (one batch), then a
+    controller's no-op passes and memory over that."""
+    total = BIG_LAYOUTS * BIG_PANES
+    with sandbox() as sb:
+        path = write_big(sb)
+        started = time.monotonic()
+        _, proc = sb.run([str(AGENTTOWER), "apply", "-f", str(path), "--wait", "--timeout", "10m"])
+        converge = time.monotonic() - started
+        check_ok("agenttower apply -f big.yaml --wait", proc)
+        check_ready(sb, total)
+        with controller(sb, "--resync", "1s") as ctl:
+            ctl.wait_passes(1, timeout=120)
+            time.sleep(seconds)
+            ctl.check_alive()
+            rss = proc_status_kb(ctl.pid, "VmRSS") / 1024
+        noop = [p for p in ctl.passes()[1:] if not p["actions"]]
+    if len(noop) < 3:
+        raise BenchError(f"only {len(noop)} no-op passes with {total} panes")
+    durations = [float(p["duration_ms"]) for p in noop]
+    metrics = [
+        Metric(f"{total} panes: apply --wait from nothing (probe 1 s)", "s", [converge], "-", None, digits=1),
+        Metric(
+            f"{total} panes: no-op pass (`duration_ms`)",
+            "ms",
+            durations,
+            f"<= {TARGET_BIG_NOOP_MS:.0f} ms",
+            statistics.median(durations) <= TARGET_BIG_NOOP_MS,
+        ),
+        Metric(
+            f"{total} panes: controller RSS",
+            "MB",
+            [rss],
+            f"<= {TARGET_BIG_RSS_MB:.0f} MB",
+            rss <= TARGET_BIG_RSS_MB,
+        ),
+    ]
+    results.metrics += metrics
+    for metric in metrics:
+        log_progress(metric)
+    results.notes.append(
+        f"1,000 panes: {BIG_LAYOUTS} layouts of {BIG_PANES} panes (inline `panes:`, tiled), created by one "
+        "`apply --wait` on a fresh server (servers agenttower starts get the hard open-files limit), "
+        f"then the controller with `--resync 1s` for {seconds:.0f} s."
+    )
+
+
 # --------------------------------------------------------------------------- 3. idle controller
 
 
@@ -611,6 +683,7 @@ def measure(saves: int, noop_seconds: float = NOOP_SECONDS, idle_seconds: float 
         lambda: bench_save(saves, results),
         lambda: bench_noop(noop_seconds, results),
         lambda: bench_heal(results),
+        lambda: bench_thousand(noop_seconds, results),
         lambda: bench_idle(idle_seconds, results),
     ):
         results.load.append(os.getloadavg()[0])
