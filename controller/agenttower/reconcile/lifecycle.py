@@ -57,16 +57,14 @@ def _target_of(layout: LayoutRecord) -> Any:
     return DesiredLayout.from_json(layout.resolved).target if layout.resolved else None
 
 
-def _ours(session: Session, listing: Listing, pane: PaneRecord) -> ObservedPane | None:
+def _ours(session: Session, listing: Listing, pane: PaneRecord, layout: LayoutRecord) -> ObservedPane | None:
     """The pane backing `pane`, on what a copy cannot have; None when ambiguous too."""
-    layout = session.store.layout(pane.layout_id)
-    claimed = claims(listing.panes, session.store.instance_id)
-    return match(pane, layout.session if layout else "", claimed).pane
+    return match(pane, layout.session, claims(listing.panes, session.store.instance_id)).pane
 
 
 def _anchor(session: Session, listing: Listing, layout: LayoutRecord) -> str | None:
     for pane in current_panes(session.store.panes(layout.id)).values():
-        obs = _ours(session, listing, pane) if pane.live else None
+        obs = _ours(session, listing, pane, layout) if pane.live else None
         if obs is not None and obs.session == layout.session:
             return obs.pane_id
     return None
@@ -111,7 +109,7 @@ def remove(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         raise AgentTowerError(
             ErrorCode.INTERNAL_ERROR, f"cannot observe target {layout.target_key}: {listing.error}"
         )
-    obs = _ours(session, listing, pane)
+    obs = _ours(session, listing, pane, layout)
     name = f"{layout.name}/{pane.label}"
     action = RemovePane(
         pane.id, name, layout.target_key, obs.pane_id if obs else None, "removed by operator", OPERATOR
@@ -217,7 +215,7 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         raise AgentTowerError(
             ErrorCode.INTERNAL_ERROR, f"cannot observe target {layout.target_key}: {listing.error}"
         )
-    dead = _ours(session, listing, source)
+    dead = _ours(session, listing, source, layout)
     action = CreatePane(
         spec,
         layout.id,

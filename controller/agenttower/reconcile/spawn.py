@@ -39,7 +39,7 @@ from agenttower.store.repo import NewPane, Store, Writer
 
 from . import logs
 from .actions import CreateLayout, CreatePane, ResumePane
-from .identity import Match, claims, match
+from .identity import Claims, Match, claims, match
 from .plan import capacity_error
 
 Creation = CreateLayout | CreatePane | ResumePane
@@ -81,6 +81,7 @@ class SpawnPipeline:
     now: Callable[[], datetime]
     actor: str
     sleep: Callable[[float], None] = time.sleep
+    _claimed: tuple[Listing, Claims] | None = None  # the last listing matched, and its claims
 
     def run(self, creations: Sequence[Creation]) -> list[AgentTowerError]:
         errors: list[AgentTowerError] = []
@@ -367,10 +368,12 @@ class SpawnPipeline:
     def _find(self, spawn: Spawning, listing: Listing) -> ObservedPane | None:
         return self._match(spawn, listing).pane
 
-    @staticmethod
-    def _match(spawn: Spawning, listing: Listing) -> Match:
-        """The pane this creation spawned: its pending token, in its session (identity.py)."""
-        return match(spawn.record, spawn.layout.session, claims(listing.panes, spawn.record.owner))
+    def _match(self, spawn: Spawning, listing: Listing) -> Match:
+        """The pane this creation spawned: its pending token, in its session (identity.py).
+        The claims of a listing are gathered once, not once per pane of the batch."""
+        if self._claimed is None or self._claimed[0] is not listing:
+            self._claimed = (listing, claims(listing.panes, self.store.instance_id))
+        return match(spawn.record, spawn.layout.session, self._claimed[1])
 
     def _outcome(self, tx: Writer, spawn: Spawning, obs: ObservedPane) -> None:
         record = spawn.record
