@@ -29,14 +29,14 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "for state in (State.CREATING, State.FAILED, State.DEGRADED):",
         "for state in (State.CREATING, State.DEGRADED, State.FAILED):",
     ),
-    ("FR-009 remove keeps slot", "reconcile/plan.py", "cur.removed_by not in (OPERATOR,)", "True"),
+    ("FR-009 remove keeps slot", "reconcile/plan.py", "cur.removed_by != Actor.OPERATOR", "True"),
     (
         "FR-010 recreate source",
         "reconcile/lifecycle.py",
         "if source.state not in (State.FAILED, State.REMOVED):",
         "if False:",
     ),
-    ("FR-011 chain limit", "reconcile/lifecycle.py", "if depth > CHAIN_LIMIT:", "if False:"),
+    ("FR-011 chain limit", "reconcile/lifecycle.py", "if depth > limit:", "if False:"),
     (
         "FR-012 idempotent replay",
         "reconcile/lifecycle.py",
@@ -53,11 +53,11 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     (
         "FR-022 TTL sweep",
         "reconcile/plan.py",
-        "expired = self.now - parse_time(pane.created_at) >= self.settings.creating_ttl",
+        "expired = self.now - parse_time(pane.created_at) >= self.settings.panes.creating_ttl",
         "expired = False",
     ),
     ("FR-023 adopted protected", "reconcile/lifecycle.py", "    _protected(session, name)\n", "\n"),
-    ("FR-025 capacity", "reconcile/plan.py", "if used >= self.settings.capacity:", "if False:"),
+    ("FR-025 capacity", "reconcile/plan.py", "if used >= self.settings.panes.capacity:", "if False:"),
     (
         "FR-027 promote",
         "reconcile/lifecycle.py",

@@ -223,7 +223,7 @@ def apply_ok(at: type[AtCli], path: Path, *extra: str) -> str:
 
 def test_container_target_argv_and_record_keys() -> None:
     from agenttower.model.resolved import Target
-    from agenttower.runtime.target import ExecTarget, host_target_for_key, target_for_record
+    from agenttower.runtime.target import ExecTarget
 
     target = Target(
         container="bench", user="1000:1000", socket="at", log_container_path="/l", log_host_path="/h"
@@ -244,13 +244,13 @@ def test_container_target_argv_and_record_keys() -> None:
         "-a",
     ]
     assert ExecTarget(Target(socket_path="/s"), "tmux").argv("ls") == ["tmux", "-u", "-S", "/s", "ls"]
-    assert host_target_for_key("container:bench") == Target(container="bench")
-    assert host_target_for_key("host:/tmp/x") == Target(socket_path="/tmp/x")
-    assert host_target_for_key("host:at") == Target(socket="at")
+    assert Target.of_key("container:bench") == Target(container="bench")
+    assert Target.of_key("host:/tmp/x") == Target(socket_path="/tmp/x")
+    assert Target.of_key("host:at") == Target(socket="at")
     resolved = {"target": {**target.__dict__}}
-    assert target_for_record("container:bench", resolved) == target  # user, socket and logMount back
-    assert target_for_record("container:bench", None) == Target(container="bench")
-    assert target_for_record("container:other", resolved) == Target(container="other")  # key wins
+    assert Target.of_record("container:bench", resolved) == target  # user, socket and logMount back
+    assert Target.of_record("container:bench", None) == Target(container="bench")
+    assert Target.of_record("container:other", resolved) == Target(container="other")  # key wins
 
 
 @pytest.mark.parametrize(

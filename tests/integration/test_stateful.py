@@ -23,7 +23,8 @@ from agenttower.model.errors import AgentTowerError
 from agenttower.paths import Paths
 from agenttower.reconcile import desired_dir as dd
 from agenttower.reconcile import engine, operations
-from agenttower.reconcile.settings import Settings
+from agenttower.reconcile.reconciler import Op, Request, reconcile
+from agenttower.settings import Settings, TmuxSettings
 from agenttower.store.repo import Store
 from tests.conftest import REAL_TMUX
 from tests.manifests import SLEEP, layout, profile, write
@@ -43,7 +44,7 @@ class Agenttower(RuleBasedStateMachine):
         os.environ["TMUX_TMPDIR"] = str(self.root)
         os.environ.pop("TMUX", None)
         self.paths = Paths(self.root / "state", self.root / "desired", self.root / "config")
-        self.settings = Settings(probe_delay=0.05)
+        self.settings = Settings(tmux=TmuxSettings(probe_delay=0.05))
         self.applied: set[str] = set()
         self.passed = True  # has a pass run since tmux last changed behind our back?
 
@@ -60,7 +61,9 @@ class Agenttower(RuleBasedStateMachine):
         path = write(self.root / "in" / f"{name}.yaml", layout(name, launch=launch), profile(pro, SLEEP))
         incoming = dd.collect(self.paths.desired_dir, [path])
         with self._session() as s:
-            operations.handle(s, {"op": "apply", "incoming": operations.incoming_to_wire(incoming)})
+            reconcile(
+                s, Request.from_wire({"op": "apply", "incoming": operations.incoming_to_wire(incoming)})
+            )
 
     @rule(name=st.sampled_from(NAMES))
     def apply(self, name: str) -> None:
@@ -72,7 +75,7 @@ class Agenttower(RuleBasedStateMachine):
     def delete(self, name: str) -> None:
         with self._session() as s:
             try:
-                operations.handle(s, {"op": "delete", "objects": [["Layout", name]]})
+                reconcile(s, Request.from_wire({"op": "delete", "objects": [["Layout", name]]}))
                 self.applied.discard(name)
             except AgentTowerError as exc:
                 assert exc.code == "managed_layout_not_found"
@@ -85,7 +88,7 @@ class Agenttower(RuleBasedStateMachine):
     def lifecycle_verb(self, name: str, label: str, verb: str) -> None:
         with self._session() as s:
             try:
-                operations.handle(s, {"op": verb, "pane": f"{name}/{label}"})
+                reconcile(s, Request.from_wire({"op": verb, "pane": f"{name}/{label}"}))
             except AgentTowerError as exc:  # refusals are part of the contract, not failures
                 assert exc.code in {
                     "managed_pane_not_found",
@@ -119,7 +122,7 @@ class Agenttower(RuleBasedStateMachine):
             desired, problems = dd.load_lenient(
                 self.paths.desired_dir, engine.legacy_catalog(self.paths), dd.DirCache()
             )
-            s.run_pass(desired, problems=problems, recovery=True)
+            reconcile(s, Request(Op.PASS, desired=desired, problems=tuple(problems), recovery=True))
         self.passed = True
 
     # ---- invariants, after every step -----------------------------------------------------

@@ -11,10 +11,10 @@ import pytest
 
 from agenttower.events import audit
 from agenttower.model.errors import AgentTowerError
-from agenttower.model.lifecycle import ALLOWED, State, layout_state
+from agenttower.model.lifecycle import ALLOWED, Actor, State, layout_state
 from agenttower.paths import Paths
 from agenttower.reconcile.engine import Session
-from agenttower.reconcile.settings import Settings
+from agenttower.settings import Settings
 from agenttower.store.repo import NewPane, Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,7 +26,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def new_pane(store: Store, label: str = "m1") -> tuple[str, str]:
-    with store.write(NOW, "operator") as tx:
+    with store.write(NOW, Actor.OPERATOR) as tx:
         layout_id = tx.insert_layout("team", "host", "team", {}, None)
         pane = tx.insert_pane(
             layout_id,
@@ -47,11 +47,11 @@ def test_fr006_only_the_allowed_transitions(store: Store, current: State, new: S
     pane = store.pane(pane_id)
     assert pane is not None
     if new in ALLOWED[current]:
-        with store.write(NOW, "controller") as tx:
+        with store.write(NOW, Actor.CONTROLLER) as tx:
             tx.transition(pane, new)
         assert store.pane(pane_id).state == new  # type: ignore[union-attr]
     else:
-        with pytest.raises(AgentTowerError) as info, store.write(NOW, "controller") as tx:
+        with pytest.raises(AgentTowerError) as info, store.write(NOW, Actor.CONTROLLER) as tx:
             tx.transition(pane, new, requested_action="test")
         assert info.value.code == "managed_pane_illegal_transition"
         assert info.value.details == {
@@ -89,10 +89,10 @@ def test_fr013_layout_state_is_derived_from_panes(states: list[str], expected: s
 
 def test_fr003_two_live_panes_cannot_share_a_label(store: Store) -> None:
     layout_id, _ = new_pane(store)
-    with pytest.raises(Exception, match="UNIQUE"), store.write(NOW, "operator") as tx:
+    with pytest.raises(Exception, match="UNIQUE"), store.write(NOW, Actor.OPERATOR) as tx:
         tx.insert_pane(layout_id, NewPane("m1", "master", "o", 0, "h", {}))
     pane = store.pane(store.panes()[0].id)
-    with store.write(NOW, "operator") as tx:
+    with store.write(NOW, Actor.OPERATOR) as tx:
         tx.transition(pane, State.FAILED)  # type: ignore[arg-type]
         tx.insert_pane(layout_id, NewPane("m1", "master", "o", 0, "h", {}))  # a failed pane frees its label
 
@@ -100,7 +100,7 @@ def test_fr003_two_live_panes_cannot_share_a_label(store: Store) -> None:
 def test_fr015_sequences_are_fifo_per_layout_and_pane(store: Store) -> None:
     layout_id, pane_id = new_pane(store)
     pane = store.pane(pane_id)
-    with store.write(NOW, "controller") as tx:
+    with store.write(NOW, Actor.CONTROLLER) as tx:
         tx.transition(pane, State.READY)  # type: ignore[arg-type]
         tx.refresh_layout_state(layout_id)
     events = store.events(layout_id=layout_id)
@@ -121,7 +121,7 @@ def test_fr021_env_secrets_redacted_in_events_and_records(store: Store) -> None:
 
 def session(tmp_path: Path, store: Store) -> Session:
     paths = Paths(tmp_path / "state", tmp_path / "desired", tmp_path / "config")
-    return Session(paths, Settings(), store, "operator")
+    return Session(paths, Settings(), store, Actor.OPERATOR)
 
 
 def audit_ids(path: Path) -> list[str]:
@@ -141,7 +141,7 @@ def test_audit_exactly_once_across_a_crash_between_append_and_mark(tmp_path: Pat
 
 
 def new_pane_in_other_layout(store: Store) -> None:
-    with store.write(NOW, "operator") as tx:
+    with store.write(NOW, Actor.OPERATOR) as tx:
         layout_id = tx.insert_layout("other", "host", "other", {}, None)
         tx.emit("managed_layout_created", layout_id)
 

@@ -8,24 +8,15 @@ the same desired state has nothing left to do.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from agenttower.model.lifecycle import State, layout_state
+from agenttower.model.lifecycle import Actor, State, layout_state
 from agenttower.model.resolved import DesiredLayout, DesiredPane
-from agenttower.reconcile.actions import (
-    CreateLayout,
-    CreatePane,
-    HoldRestart,
-    MarkPane,
-    Plan,
-    RemovePane,
-    ResumePane,
-    UpdateLayout,
-)
-from agenttower.reconcile.plan import Snapshot, current_panes
-from agenttower.runtime.observe import Listing, ListingStatus, ObservedPane
-from agenttower.store.records import LayoutRecord, PaneRecord
+from agenttower.reconcile.actions import Hold, Kind, Layout, Mark, Plan, Removal, Spawn
+from agenttower.reconcile.plan import Snapshot
+from agenttower.runtime.observe import Listing, ListingStatus, ObservedPane, Unavailable
+from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 OWNER = "me"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -34,7 +25,7 @@ NEXT_STAMP = "2026-01-01T12:00:00.001Z"  # successors sort after what they repla
 _ids = itertools.count(1000)
 
 
-def layout_record(layout: DesiredLayout, state: str = "ready") -> LayoutRecord:
+def layout_record(layout: DesiredLayout, state: State = State.READY) -> LayoutRecord:
     return LayoutRecord(
         f"lay_{next(_ids)}",
         layout.name,
@@ -52,7 +43,7 @@ def layout_record(layout: DesiredLayout, state: str = "ready") -> LayoutRecord:
 
 
 def pane_record(
-    layout_id: str, pane: DesiredPane, slot: int, state: str = "ready", **kw: object
+    layout_id: str, pane: DesiredPane, slot: int, state: State = State.READY, **kw: object
 ) -> PaneRecord:
     fields: dict[str, object] = dict(
         id=f"pane_{next(_ids)}",
@@ -111,12 +102,15 @@ def foreign(session: str) -> ObservedPane:
 
 @dataclass
 class World:
-    """Records plus what tmux shows, per target; `apply` plays a plan against it."""
+    """Records plus what tmux shows, per target; `apply` plays a plan against it. A
+    target in `unavailable` is a stopped or missing container: confidently empty, and
+    nothing can be spawned there (a creation planned on it would be a planner bug)."""
 
     layouts: list[LayoutRecord]
     panes: list[PaneRecord]
     tmux: dict[str, list[ObservedPane]]
     status: dict[str, ListingStatus]
+    unavailable: dict[str, Unavailable] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
         live = tuple(rec for rec in self.layouts if rec.state != State.REMOVED)
@@ -124,14 +118,14 @@ class World:
         return Snapshot(live, tuple(p for p in self.panes if p.layout_id in ids))
 
     def listings(self) -> dict[str, Listing]:
-        return {
-            key: Listing(
-                key,
-                self.status.get(key, ListingStatus.OK),
-                tuple(panes) if self.status.get(key, ListingStatus.OK) == ListingStatus.OK else (),
-            )
-            for key, panes in self.tmux.items()
-        }
+        listings = {}
+        for key, panes in self.tmux.items():
+            why = self.unavailable.get(key)
+            status = ListingStatus.EMPTY if why else self.status.get(key, ListingStatus.OK)
+            shown = tuple(panes) if status == ListingStatus.OK else ()
+            error = "listing failed" if status is not ListingStatus.OK else None
+            listings[key] = Listing(key, status, shown, error, why)
+        return listings
 
     def set_pane(self, pane_id: str, **changes: object) -> PaneRecord:
         index = next(i for i, p in enumerate(self.panes) if p.id == pane_id)
@@ -141,69 +135,65 @@ class World:
     def refresh(self, layout_id: str) -> None:
         states = [p.state for p in current_panes(p for p in self.panes if p.layout_id == layout_id).values()]
         index = next(i for i, rec in enumerate(self.layouts) if rec.id == layout_id)
-        self.layouts[index] = replace(self.layouts[index], state=str(layout_state(states)))
+        self.layouts[index] = replace(self.layouts[index], state=layout_state(states))
 
     def spawn(self, layout: DesiredLayout, record: PaneRecord) -> None:
+        assert layout.target.key not in self.unavailable, "spawned on a target that cannot take panes"
         tmux_id = f"%{next(_ids)}"
-        ready = self.set_pane(record.id, state="ready", tmux_pane_id=tmux_id)
+        ready = self.set_pane(record.id, state=State.READY, tmux_pane_id=tmux_id)
         self.tmux.setdefault(layout.target.key, []).append(observed(ready, layout.session))
 
     def apply(self, plan: Plan) -> None:
         for action in plan.actions:
-            if isinstance(action, CreateLayout):
-                rec = layout_record(action.layout, "creating")
+            d, pane_id = action.detail, action.resource.id
+            if action.kind is Kind.CREATE_LAYOUT and isinstance(d, Spawn):
+                rec = layout_record(d.layout, State.CREATING)
                 self.layouts.append(rec)
-                for slot, pane in enumerate(action.layout.panes):
-                    record = pane_record(rec.id, pane, slot, "creating")
+                for slot, pane in enumerate(d.layout.panes):
+                    record = pane_record(rec.id, pane, slot, State.CREATING)
                     self.panes.append(record)
-                    self.spawn(action.layout, record)
+                    self.spawn(d.layout, record)
                 self.refresh(rec.id)
-            elif isinstance(action, UpdateLayout):
-                index = next(i for i, rec in enumerate(self.layouts) if rec.id == action.layout_id)
+            elif isinstance(d, Layout) and d.spec is not None:
+                index = next(i for i, rec in enumerate(self.layouts) if rec.id == pane_id)
                 self.layouts[index] = replace(
-                    self.layouts[index],
-                    resolved=action.layout.to_json(),
-                    fingerprint=action.layout.fingerprint(),
+                    self.layouts[index], resolved=d.spec.to_json(), fingerprint=d.spec.fingerprint()
                 )
-            elif isinstance(action, CreatePane):
-                if action.replaces:
-                    self.set_pane(action.replaces, state="removed", removed_by="controller")
+            elif action.kind is Kind.CREATE_PANE and isinstance(d, Spawn) and d.layout_id:
+                if d.replaces:
+                    self.set_pane(d.replaces, state=State.REMOVED, removed_by=Actor.CONTROLLER)
                     for panes in self.tmux.values():
-                        panes[:] = [o for o in panes if o.record_id != action.replaces]
-                slot = [p.label for p in action.layout.panes].index(action.pane.label)
+                        panes[:] = [o for o in panes if o.record_id != d.replaces]
+                slot = [p.label for p in d.layout.panes].index(d.panes[0].label)
                 record = pane_record(
-                    action.layout_id,
-                    action.pane,
+                    d.layout_id,
+                    d.panes[0],
                     slot,
-                    "creating",
-                    predecessor_id=action.predecessor_id,
-                    chain_depth=action.chain_depth,
-                    restarts_in_a_row=action.restarts_in_a_row,
+                    State.CREATING,
+                    predecessor_id=d.predecessor_id,
+                    chain_depth=d.chain_depth,
+                    restarts_in_a_row=d.restarts_in_a_row,
                     created_at=NEXT_STAMP,
                 )
                 self.panes.append(record)
-                self.spawn(action.layout, record)
-                self.refresh(action.layout_id)
-            elif isinstance(action, ResumePane):
-                record = next(p for p in self.panes if p.id == action.pane_id)
-                if action.tmux_pane_id:
-                    self.set_pane(record.id, state="ready", tmux_pane_id=action.tmux_pane_id)
+                self.spawn(d.layout, record)
+                self.refresh(d.layout_id)
+            elif action.kind is Kind.RESUME_PANE and isinstance(d, Spawn) and d.layout_id:
+                record = next(p for p in self.panes if p.id == pane_id)
+                if d.tmux_pane_id:
+                    self.set_pane(record.id, state=State.READY, tmux_pane_id=d.tmux_pane_id)
                 else:
-                    self.spawn(action.layout, record)
-                self.refresh(action.layout_id)
-            elif isinstance(action, MarkPane):
+                    self.spawn(d.layout, record)
+                self.refresh(d.layout_id)
+            elif isinstance(d, Mark) and pane_id:
                 rec = self.set_pane(
-                    action.pane_id,
-                    state=action.state,
-                    failed_stage=action.stage,
-                    reason=action.cause,
-                    ended_at=STAMP,
+                    pane_id, state=d.state, failed_stage=d.stage, reason=action.cause, ended_at=STAMP
                 )
                 self.refresh(rec.layout_id)
-            elif isinstance(action, HoldRestart):
-                self.set_pane(action.pane_id, next_restart_at=action.next_restart_at)
-            elif isinstance(action, RemovePane):
-                rec = self.set_pane(action.pane_id, state="removed", removed_by=action.removed_by)
+            elif isinstance(d, Hold) and pane_id:
+                self.set_pane(pane_id, next_restart_at=d.next_restart_at)
+            elif isinstance(d, Removal) and pane_id:
+                rec = self.set_pane(pane_id, state=State.REMOVED, removed_by=d.removed_by)
                 for panes in self.tmux.values():
                     panes[:] = [o for o in panes if o.record_id != rec.id]
                 self.refresh(rec.layout_id)

@@ -17,14 +17,14 @@ from .common import Exit, emit, output_option, path_options, verb
 
 if TYPE_CHECKING:
     from agenttower.reconcile.answers import ApplyAnswer
-    from agenttower.reconcile.settings import Settings
+    from agenttower.settings import Settings
 
 ACCEPTED_EXIT = 4
 
 
 def context(state_dir: Path | None, desired_dir: Path | None) -> tuple[Any, Any]:
     from agenttower.paths import Paths
-    from agenttower.reconcile.settings import Settings
+    from agenttower.settings import Settings
 
     return Paths.resolve(state_dir, desired_dir), Settings.from_env()
 
@@ -121,7 +121,7 @@ def apply_exit(answer: ApplyAnswer, wait: bool) -> int:
 
 
 def deadline_seconds(timeout: str | None, settings: Settings) -> float:
-    return settings.verb_timeout if timeout is None else duration(timeout, "--timeout")
+    return settings.verbs.timeout if timeout is None else duration(timeout, "--timeout")
 
 
 def _print_apply(output: str, answer: ApplyAnswer, paths: Any) -> None:
@@ -185,42 +185,26 @@ def diff_command(
 ) -> None:
     """Show what apply would do, with causes. Exit 0: nothing to do; 1: something; >1: error."""
     from agenttower.reconcile import desired_dir as dd
-    from agenttower.reconcile import engine, operations
+    from agenttower.reconcile import engine
+    from agenttower.reconcile.reconciler import Op, Request, reconcile
 
     paths, settings = context(state_dir, desired_dir)
     incoming = dd.collect(paths.desired_dir, files)
     desired = engine.load_desired(paths, incoming)
     for warning in desired.warnings:
         click.echo(f"warning: {warning}", err=True)
-    from agenttower.store.repo import Store
-
-    store = Store.open_for_reading(paths.database)  # diff takes no lock and changes nothing
-    try:
-        session = engine.Session(paths, settings, store, "operator")
-        snapshot = session.snapshot()
-        desired_held, held = engine.hold(desired, (), snapshot)
-        observed = session.observe(desired_held, snapshot)
-        plan = session.plan(desired_held, snapshot, observed, protected=held)
-    finally:
-        store.close()
-    unknown = {k: v.error for k, v in observed.items() if not v.known}
-    if unknown:
-        from agenttower.model.errors import AgentTowerError, ErrorCode
-
-        key, why = sorted(unknown.items())[0]
-        raise AgentTowerError(ErrorCode.INTERNAL_ERROR, f"cannot observe target {key}: {why}")
-    if plan.blocked:
-        raise plan.blocked[0].error
-    rows = operations.action_rows(plan)
-    notes = [{"name": n.name, "note": n.message} for n in plan.notes]
+    with engine.read_only(paths, settings) as session:  # diff takes no lock and changes nothing
+        passed = reconcile(session, Request(Op.DIFF, desired=desired)).passed
+    assert passed is not None
+    plan = passed.plan
     if output == "table":
-        for row in rows:
-            click.echo(f"+ {row['action']}  # {row['cause']}")
-        for note in notes:
-            click.echo(f"~ {note['name']}: {note['note']}")
+        if plan.actions or plan.notes:  # blocked layouts were raised: the lines `apply` would act on
+            click.echo(str(plan))
     else:
+        rows = [a.to_wire() for a in plan.actions]
+        notes = [{"name": n.name, "note": n.message} for n in plan.notes]
         emit({"kind": "Diff", "actions": rows, "notes": notes}, output)
-    raise Exit(1 if rows else 0)
+    raise Exit(1 if plan.actions else 0)
 
 
 @click.command("delete")

@@ -128,6 +128,7 @@ def emit(data: Any, output: str) -> None:
     elif output == "yaml":
         import yaml
 
-        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+        plain = json.loads(json.dumps(data))  # enums (a record's state) as the strings JSON shows
+        click.echo(yaml.safe_dump(plain, sort_keys=False).rstrip())
     else:
         raise ValueError(output)

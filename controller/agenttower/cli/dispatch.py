@@ -19,9 +19,10 @@ from typing import Any
 from agenttower.daemon import protocol
 from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.paths import Paths
-from agenttower.reconcile import engine, operations
+from agenttower.reconcile import engine
 from agenttower.reconcile.lock import LockBusy, reconciler_lock
-from agenttower.reconcile.settings import Settings
+from agenttower.reconcile.reconciler import Request, reconcile
+from agenttower.settings import Settings
 
 POLL_S = 0.05
 ANSWER_GRACE_S = 5.0  # past the deadline: the controller's answer to a request it cut short
@@ -30,9 +31,9 @@ ANSWER_GRACE_S = 5.0  # past the deadline: the controller's answer to a request 
 def dispatch(
     paths: Paths, settings: Settings, request: dict[str, Any], timeout: float | None = None
 ) -> dict[str, Any]:
-    seconds = settings.verb_timeout if timeout is None else timeout
+    seconds = settings.verbs.timeout if timeout is None else timeout
     deadline = time.monotonic() + seconds
-    lock_deadline = time.monotonic() + min(seconds, settings.lock_timeout)
+    lock_deadline = time.monotonic() + min(seconds, settings.verbs.lock_timeout)
     request = {**request, "deadline": time.time() + seconds}
     paths.ensure_state_dir()
     while True:
@@ -49,7 +50,9 @@ def dispatch(
                 engine.session_unlocked(paths, settings) as session,
                 session.calls.until(deadline),
             ):
-                return operations.handle(session, request)
+                answer = reconcile(session, Request.from_wire(request)).answer
+                assert answer is not None
+                return answer
         except LockBusy:
             pass
         if time.monotonic() >= lock_deadline:

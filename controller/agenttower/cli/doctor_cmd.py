@@ -10,7 +10,6 @@ Exit 0 when nothing failed (warnings allowed), 1 otherwise.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,12 +20,15 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import doctor_storage
 from .common import Exit, emit, output_option, path_options, verb
+
+if TYPE_CHECKING:  # imported when a check runs: `doctor --help` stays cheap
+    from agenttower.settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_TMUX = (3, 2)
@@ -59,7 +61,6 @@ def _tmux_version(text: str) -> tuple[int, int] | None:
 def _targets(paths: Any, checks: list[Check]) -> Targets:
     from agenttower.model.resolved import Target
     from agenttower.reconcile import desired_dir, engine
-    from agenttower.runtime.target import target_for_record
 
     found: list[Target] = []
     layouts = 0
@@ -99,20 +100,17 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
                     f"{paths.desired_dir}: {layouts} layout{'' if layouts == 1 else 's'}, all valid",
                 )
             )
-    from agenttower.store.db import connect_readonly
+    from agenttower.store.repo import Store
 
     if paths.database.exists():
         try:
-            conn = connect_readonly(paths.database)
-            if conn is None:
+            store = Store.peek(paths.database)
+            if store is None:
                 raise sqlite3.DatabaseError("empty")
             try:
-                rows = conn.execute(
-                    "SELECT target_key, resolved_json FROM layouts WHERE state != 'removed'"
-                ).fetchall()
+                found += [Target.of_record(key, spec) for key, spec in store.live_layout_targets()]
             finally:
-                conn.close()
-            found += [target_for_record(key, json.loads(spec) if spec else None) for key, spec in rows]
+                store.close()
         except sqlite3.Error:
             pass  # the state dir check says what is wrong with the database
     host: dict[str, Target] = {"host": Target()}
@@ -127,18 +125,18 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
     return Targets(host, containers, layouts, panes=wanted)
 
 
-def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
+def _check_tmux(settings: Settings, targets: Targets, checks: list[Check]) -> None:
     from agenttower.runtime.observe import ListingStatus
     from agenttower.runtime.target import ExecTarget
     from agenttower.runtime.tmux import Tmux
 
-    binary = shutil.which(settings.tmux_binary)
+    binary = shutil.which(settings.tmux.binary)
     if binary is None:
         checks.append(
             Check(
                 "tmux",
                 FAIL,
-                f"{settings.tmux_binary!r} not found on PATH",
+                f"{settings.tmux.binary!r} not found on PATH",
                 "install tmux (apt-get install tmux, brew install tmux) or set AGENTTOWER_TMUX",
             )
         )
@@ -164,7 +162,9 @@ def _check_tmux(settings: Any, targets: Targets, checks: list[Check]) -> None:
     else:
         checks.append(Check("tmux", OK, f"{out or 'tmux'} at {binary}"))
     for key, target in sorted(targets.host.items()):
-        listing = Tmux(ExecTarget(target, settings.tmux_binary), timeout=10).list_panes()
+        listing = Tmux(
+            ExecTarget(target, settings.tmux.binary), timeout=settings.tmux.read_timeout
+        ).list_panes()
         targets.listings[key] = listing
         name = f"tmux server ({key})"
         if listing.status is ListingStatus.OK:
@@ -206,7 +206,7 @@ def _check_open_files(name: str, listing: Any, wanted: int, checks: list[Check])
     )
 
 
-def _check_docker(targets: Targets, checks: list[Check]) -> None:
+def _check_docker(settings: Settings, targets: Targets, checks: list[Check]) -> None:
     from agenttower.runtime import docker
     from agenttower.runtime.observe import ListingStatus
     from agenttower.runtime.target import ExecTarget
@@ -275,7 +275,7 @@ def _check_docker(targets: Targets, checks: list[Check]) -> None:
                 )
             )
             continue
-        listing = Tmux(tmux, timeout=10).list_panes()
+        listing = Tmux(tmux, timeout=settings.tmux.read_timeout).list_panes()
         targets.listings.update({each.key: listing for each in group})
         if listing.status is ListingStatus.INDETERMINATE:
             checks.append(
@@ -403,20 +403,16 @@ def _check_layouts(paths: Any, settings: Any, targets: Targets, checks: list[Che
     """Each live layout as it is now (the listings above, judged by the planner), so a
     killed pane shows here before any pass has recorded it. Read-only, like the rest."""
     from agenttower.reconcile import live
-    from agenttower.reconcile.plan import current_panes
-    from agenttower.store.db import connect_readonly, schema_current
+    from agenttower.store.records import current_panes
     from agenttower.store.repo import Store
 
     try:
-        conn = connect_readonly(paths.database)
-        if conn is None:
+        store = Store.peek(paths.database)
+        if store is None:
             return  # no database yet
-        store = Store(conn, "")
         try:
-            if not schema_current(conn):
+            if not store.schema_current():
                 return  # an older schema that only a writer may migrate
-            row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
-            store = Store(conn, str(row[0]) if row else "")
             layouts, panes = store.layouts(), store.live_layout_panes()
         finally:
             store.close()
@@ -467,14 +463,14 @@ def _pane_fix(name: str, pane: Any) -> str:
 
 def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     from agenttower.paths import Paths
-    from agenttower.reconcile.settings import Settings
+    from agenttower.settings import Settings
 
     paths = Paths.resolve(state_dir, desired_dir)
     settings = Settings.from_env()
     checks: list[Check] = []
     targets = _targets(paths, checks)
     _check_tmux(settings, targets, checks)
-    _check_docker(targets, checks)
+    _check_docker(settings, targets, checks)
     _check_state(paths, targets.listings, checks)
     _check_layouts(paths, settings, targets, checks)
     return checks

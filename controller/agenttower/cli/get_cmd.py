@@ -61,7 +61,7 @@ def find_layout(world: Any, name: str) -> Any:
 def find_pane(world: Any, name: str) -> Any:
     """`layout/label` (the record that speaks for that slot now) or a pane record id."""
     from agenttower.model.errors import AgentTowerError, ErrorCode
-    from agenttower.reconcile.plan import current_panes
+    from agenttower.store.records import current_panes
 
     by_id = [p for p in world.panes if p.id == name]
     if by_id:

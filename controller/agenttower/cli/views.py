@@ -18,8 +18,7 @@ from agenttower.model.lifecycle import State, layout_state
 from agenttower.paths import Paths
 from agenttower.reconcile import status
 from agenttower.reconcile.live import Observation, Seen, Source
-from agenttower.reconcile.plan import current_panes
-from agenttower.store.records import AgentRecord, LayoutRecord, PaneRecord
+from agenttower.store.records import AgentRecord, LayoutRecord, PaneRecord, current_panes
 from agenttower.store.repo import Store
 
 CONTROLLER_TIMEOUT_S = 2.0
@@ -62,7 +61,7 @@ def observed(world: World, paths: Paths, instance_id: str) -> World:
     if targets is not None:
         return replace(world, observation=Observation(targets))
     from agenttower.reconcile import live as live_view
-    from agenttower.reconcile.settings import Settings
+    from agenttower.settings import Settings
 
     now = datetime.now(UTC)
     seen = live_view.observe(live, world.panes, instance_id, Settings.from_env(), now)
@@ -123,7 +122,7 @@ def _layout_now(world: World, rec: LayoutRecord) -> tuple[LayoutRecord, list[Pan
     if seen is None or seen.source is not Source.LIVE or seen.at is None:
         return rec, current
     if any(shown is not record for shown, record in zip(current, mine, strict=True)):
-        rec = replace(rec, state=str(layout_state(p.state for p in current)))
+        rec = replace(rec, state=layout_state(p.state for p in current))
     return replace(rec, conditions=tuple(status.with_ready(rec, current, seen.at))), current
 
 
@@ -160,9 +159,8 @@ def layout_item(world: World, rec: LayoutRecord) -> dict[str, Any]:
 def _restart_info(layout: LayoutRecord | None, pane: PaneRecord) -> dict[str, Any]:
     """`outdated` (spec changed under OnDelete) and, under a restart policy, until when
     back-off holds the next restart (null when it is immediate or not wanted)."""
-    from agenttower.reconcile.live import plan_settings
-    from agenttower.reconcile.plan import held_until
-    from agenttower.reconcile.settings import Settings
+    from agenttower.reconcile.live import next_restart_at
+    from agenttower.settings import Settings
 
     info: dict[str, Any] = {"outdated": False, "nextRestartAt": None}
     resolved = (layout.resolved or {}) if layout else {}
@@ -170,7 +168,7 @@ def _restart_info(layout: LayoutRecord | None, pane: PaneRecord) -> dict[str, An
     if wanted is not None and pane.state != "removed":
         info["outdated"] = wanted["spec_hash"] != pane.spec_hash
     policy = resolved.get("restart_policy", "Never")
-    info["nextRestartAt"] = held_until(policy, pane, plan_settings(Settings.from_env()))
+    info["nextRestartAt"] = next_restart_at(policy, pane, Settings.from_env())
     return info
 
 

@@ -18,7 +18,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -26,19 +26,17 @@ from typing import Any
 import structlog
 
 from agenttower.model.errors import AgentTowerError, ErrorCode
+from agenttower.model.lifecycle import Actor
 from agenttower.paths import Paths
-from agenttower.reconcile import desired_dir, engine, operations
-from agenttower.reconcile.actions import MarkPane, NoteKind
-from agenttower.reconcile.settings import Settings
+from agenttower.reconcile import desired_dir, engine, reconciler
+from agenttower.reconcile.reconciler import Op, Result, reconcile
 from agenttower.runtime.calls import InFlight, Interrupted
+from agenttower.settings import Settings
 from agenttower.store.faults import translate
 
 from . import protocol
 from .listen import Listeners
 from .watch import Watcher
-
-AFTER_ACTIONS_S = 0.5  # multi-step convergence (mark, then restart) without waiting a resync
-AFTER_FAILURE_S = 5.0  # a pass that raised: try again soon, but do not spin
 
 log = structlog.get_logger("agenttower.controller")
 
@@ -65,9 +63,8 @@ class Controller:
 
     def run(self) -> int:
         self._signals()
-        with engine.session(
-            self.paths, self.settings, actor="controller", allow_empty=self.allow_empty
-        ) as session:
+        loop = replace(self.settings.loop, allow_empty=self.allow_empty)
+        with engine.session(self.paths, replace(self.settings, loop=loop), Actor.CONTROLLER) as session:
             self.session = session
             self.listeners = Listeners(session.store.instance_id, lambda key: self.wake.put(f"event {key}"))
             server = protocol.listen(self.paths.socket)
@@ -126,13 +123,17 @@ class Controller:
             except Interrupted:
                 break
             except Exception:  # e.g. the state dir's disk is full: the next pass may work
-                log.exception("pass failed", retry_in_s=AFTER_FAILURE_S)
-                next_resync = time.monotonic() + min(AFTER_FAILURE_S, self.resync)
+                retry = self.settings.loop.after_failure
+                log.exception("pass failed", retry_in_s=retry)
+                next_resync = time.monotonic() + min(retry, self.resync)
                 continue
+            assert result.passed is not None
             if self.listeners is not None:
-                self.listeners.after_pass(dict(result.observed), session.runtime)
-            requeue_at = result.plan.requeue_at
-            delay = self._next_pass_in(result)
+                self.listeners.after_pass(dict(result.passed.observed), session.runtime)
+            requeue_at = result.requeue_at
+            delay = result.requeue_after
+            if delay is None:  # nothing left: the resync (with jitter) catches what events missed
+                delay = self.resync * random.uniform(0.9, 1.1)
             next_resync = time.monotonic() + delay
         if self.stopping:
             now = time.monotonic()
@@ -142,26 +143,18 @@ class Controller:
                 killed=[call.describe(now) for call in self.killed],
             )
 
-    def _next_pass_in(self, result: engine.PassResult) -> float:
-        """A pass that only recorded what it saw (a dead agent marked) is followed at once
-        by the one that acts on it (its restart); a recovery wave by the next one after a
-        jittered pause; any other pass that acted, half a second later; a quiet one, at
-        the resync."""
-        actions = result.plan.actions
-        if not actions:
-            return self.resync * random.uniform(0.9, 1.1)
-        if any(note.kind is NoteKind.WAVE for note in result.plan.notes):  # more to bring back
-            return AFTER_ACTIONS_S + random.uniform(0.0, self.settings.recovery_jitter)
-        return 0.0 if all(isinstance(a, MarkPane) for a in actions) else AFTER_ACTIONS_S
-
-    def _pass(self, session: engine.Session, cache: desired_dir.DirCache) -> engine.PassResult:
+    def _pass(self, session: engine.Session, cache: desired_dir.DirCache) -> Result:
         desired, problems = desired_dir.load_lenient(
             self.paths.desired_dir, engine.legacy_catalog(self.paths), cache
         )
         started = time.monotonic()
-        result = session.run_pass(desired, problems=problems, recovery=self.passes == 0)
+        ask = reconciler.Request(
+            Op.PASS, desired=desired, problems=tuple(problems), recovery=self.passes == 0
+        )
+        result = reconcile(session, ask)
         self.passes += 1
-        self._log(result, time.monotonic() - started)
+        assert result.passed is not None
+        self._log(result.passed, time.monotonic() - started)
         return result
 
     def _wait(self, timeout: float) -> list[object]:
@@ -180,10 +173,11 @@ class Controller:
     def _handle(self, session: engine.Session, request: Request) -> None:
         """An operator's request: done on this thread, between passes, as the operator."""
         started = time.monotonic()
-        session.actor = "operator"
+        session.actor = Actor.OPERATOR
         try:
             with session.calls.until(self._deadline(request)):
-                result: dict[str, Any] = {"result": operations.handle(session, request.body)}
+                answer = reconcile(session, reconciler.Request.from_wire(request.body)).answer
+                result: dict[str, Any] = {"result": answer}
         except AgentTowerError as exc:
             result = {"error": exc.to_wire()}
         except Interrupted:
@@ -196,7 +190,7 @@ class Controller:
             error = known or AgentTowerError(ErrorCode.INTERNAL_ERROR, "internal error")
             result = {"error": error.to_wire()}
         finally:
-            session.actor = "controller"
+            session.actor = Actor.CONTROLLER
         log.info(
             "request",
             op=request.body.get("op"),
@@ -272,7 +266,7 @@ class Controller:
     def _log(self, result: engine.PassResult, seconds: float) -> None:
         fields: dict[str, Any] = {
             "duration_ms": round(seconds * 1000, 1),
-            "actions": [f"{a.describe()} ({a.cause})" for a in result.plan.actions],
+            "actions": [str(a) for a in result.plan.actions],
             "tmux_calls": result.invocations,
         }
         if result.problems:
@@ -281,7 +275,7 @@ class Controller:
             fields["held"] = list(result.held)
         if result.plan.blocked:
             fields["blocked"] = [f"{b.layout}: {b.error.message}" for b in result.plan.blocked]
-        notes = [f"{n.name}: {n.message}" for n in result.plan.notes]
+        notes = [str(n) for n in result.plan.notes]
         if notes:
             fields["notes"] = notes
         for error in result.errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -24,3 +25,12 @@ def parse_duration(text: str) -> float:
     if pos != len(text):
         raise ValueError(f"invalid duration {text!r} (use e.g. 90s, 2m, 1h30m, 250ms)")
     return total
+
+
+def rfc3339(now: datetime) -> str:
+    """How every time is stored and shown: UTC, milliseconds, `Z`."""
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -38,6 +38,13 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+class Cause(StrEnum):
+    """Why an error of a generic code happened, for the code that handles it (never on
+    the wire, where the closed set of codes is the contract)."""
+
+    UNOBSERVABLE = "unobservable"  # a target's tmux did not answer: nothing is known about it
+
+
 @dataclass(frozen=True)
 class SourceLocation:
     """Where a manifest value came from; `line` is 1-based like editors show it."""
@@ -58,8 +65,10 @@ class AgentTowerError(Exception):
         message: str,
         details: dict[str, Any] | None = None,
         source: SourceLocation | None = None,
+        cause: Cause | None = None,
     ) -> None:
         super().__init__(message)
+        self.cause = cause
         self.code = code
         self.message = message
         self.details: dict[str, Any] = dict(details or {})
@@ -118,4 +127,13 @@ def validation_failed(field: str, reason: str, source: SourceLocation | None = N
         f"{field}: {reason}",
         {"field": field, "reason": reason},
         source,
+    )
+
+
+def cannot_observe(target_key: str, why: str | None, purpose: str = "", then: str = "") -> AgentTowerError:
+    """A target whose listing is indeterminate: FEAT-013 has no code of its own for it, so
+    it is an internal_error whose typed cause says what happened."""
+    head = f"cannot observe target {target_key}" + (f" to {purpose}" if purpose else "")
+    return AgentTowerError(
+        ErrorCode.INTERNAL_ERROR, f"{head}: {why or 'not listed'}{then}", cause=Cause.UNOBSERVABLE
     )

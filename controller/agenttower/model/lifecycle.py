@@ -27,6 +27,13 @@ class Stage(StrEnum):
     RECOVERY_REATTACH = "recovery_reattach"
 
 
+class Actor(StrEnum):
+    """Who did it: what an event's `actor` and a removed pane's `removedBy` say."""
+
+    OPERATOR = "operator"  # a verb asked for it (apply, delete, remove, recreate)
+    CONTROLLER = "controller"  # the reconciler decided it (a prune, a restart, a health mark)
+
+
 NON_TERMINAL = frozenset({State.CREATING, State.READY, State.DEGRADED})
 TERMINAL = frozenset({State.FAILED, State.REMOVED})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +34,31 @@ class Target:
         if self.socket_path is not None:
             return f"host:{self.socket_path}"
         return "host"
+
+    @classmethod
+    def of_key(cls, key: str) -> Target:
+        """Rebuild a Target from its record key alone (`host`, `host:<socket>`, `host:/path`,
+        `container:<name>`). The key holds no user and no logMount: prefer `of_record`."""
+        if key == "host":
+            return cls()
+        kind, _, rest = key.partition(":")
+        if kind == "container":
+            return cls(container=rest)
+        return cls(socket_path=rest) if rest.startswith("/") else cls(socket=rest)
+
+    @classmethod
+    def of_record(cls, key: str, resolved: Mapping[str, Any] | None) -> Target:
+        """A layout record's target: its stored resolved spec (`DesiredLayout.to_json()`,
+        which keeps user, socket and logMount), else what the key alone says."""
+        stored = (resolved or {}).get("target")
+        if isinstance(stored, Mapping):
+            try:
+                target = cls(**stored)
+            except TypeError:
+                target = None
+            if target is not None and target.key == key:
+                return target
+        return cls.of_key(key)
 
 
 @dataclass(frozen=True)

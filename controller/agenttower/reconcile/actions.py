@@ -1,193 +1,191 @@
-"""What a pass may do, as frozen values: each action carries the cause `diff` prints."""
+"""What a pass may do, as one frozen value: `Action` (a kind, the resource it acts on,
+its cause, what it depends on, and the facts the executor needs).
+
+An action renders as one line (`str(action)`: what it does, then `# cause`), the line
+`diff`, `apply --dry-run`, the controller's log and the plan tests all show; a plan
+renders as those lines in the order they run, then its blocked layouts and notes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from agenttower.model.errors import AgentTowerError
+from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.model.resolved import DesiredLayout, DesiredPane
 
 
-@dataclass(frozen=True)
-class CreateLayout:
-    layout: DesiredLayout
-    cause: str = "layout missing"
+class Phase(IntEnum):
+    """When an action of a target runs: marks first (what was seen), creations before
+    relayouts, removals last (prune last: a renamed layout never leaves you without
+    agents while it runs). Actions of one phase run as one batch where tmux allows."""
+
+    MARK = 0
+    SETTLE = 1
+    UPDATE = 2
+    HOLD = 3
+    RECOVER = 4
+    CREATE = 5
+    RELAYOUT = 6
+    REMOVE = 7
+
+
+class Kind(StrEnum):
+    """Every action a pass can plan."""
+
+    MARK_PANE = "mark_pane"  # a state change seen from outside: exited, vanished, swept
+    SETTLE_PANE = "settle_pane"  # a ready pane still carrying its pending marker: clear it
+    UPDATE_LAYOUT = "update_layout"  # record a new desired spec (generation + 1)
+    HOLD_RESTART = "hold_restart"  # a restart back-off holds: record when it is due, announce it once
+    RECOVER_LAYOUT = "recover_layout"  # first pass after a start: surviving panes found again
+    CREATE_LAYOUT = "create_layout"  # a new session with all its panes
+    CREATE_PANE = "create_pane"  # a new record for one slot (added, restarted, recreated)
+    RESUME_PANE = "resume_pane"  # finish the pipeline of a record an interrupted pass left
+    RELAYOUT = "relayout"  # the window's tmux layout, in place
+    REMOVE_PANE = "remove_pane"  # kill the pane and what it started; the record becomes removed
 
     @property
-    def target_key(self) -> str:
-        return self.layout.target.key
+    def phase(self) -> Phase:
+        return _PHASES[self]
 
-    def describe(self) -> str:
-        labels = ", ".join(p.label for p in self.layout.panes)
-        return f"create layout {self.layout.name} ({labels}) in session {self.layout.session}"
+
+_PHASES = {
+    Kind.MARK_PANE: Phase.MARK,
+    Kind.SETTLE_PANE: Phase.SETTLE,
+    Kind.UPDATE_LAYOUT: Phase.UPDATE,
+    Kind.HOLD_RESTART: Phase.HOLD,
+    Kind.RECOVER_LAYOUT: Phase.RECOVER,
+    Kind.CREATE_LAYOUT: Phase.CREATE,
+    Kind.CREATE_PANE: Phase.CREATE,
+    Kind.RESUME_PANE: Phase.CREATE,
+    Kind.RELAYOUT: Phase.RELAYOUT,
+    Kind.REMOVE_PANE: Phase.REMOVE,
+}
 
 
 @dataclass(frozen=True)
-class CreatePane:
-    """A new record for a slot of an existing layout: a slot added, a restart by policy
-    or a spec change under `Recreate` (then `replaces` is removed first, and a dead or
-    outdated tmux pane `respawn` is reused in place so the layout does not shift)."""
+class Resource:
+    """What an action acts on: a layout, or one slot of it (`label`), on a target. `id`
+    is the record acted on (a pane record for a slot, a layout record for a layout);
+    None for a layout not recorded yet."""
+
+    target: str
+    layout: str
+    label: str | None = None
+    id: str | None = None
+
+    def __str__(self) -> str:
+        return self.layout if self.label is None else f"{self.layout}/{self.label}"
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """A creation's facts: the layout's spec (and record), the panes to spawn and where.
+    A successor names the record it follows (`predecessor_id`, removed first when it
+    `replaces` it) and the dead or outdated tmux pane it reuses in place (`respawn`)."""
 
     layout: DesiredLayout
-    layout_id: str
-    pane: DesiredPane
-    anchor: str | None  # tmux pane id to split from; None: the session is gone
-    cause: str
+    layout_id: str | None  # None: the layout is created with it
+    panes: tuple[DesiredPane, ...]
+    anchor: str | None = None  # tmux pane id to split from; None: the session is gone
+    tmux_pane_id: str | None = None  # a resumed record's pane, already spawned
     predecessor_id: str | None = None
     chain_depth: int = 0
     restarts_in_a_row: int = 0  # for the new record: a restart by policy counts one more
     replaces: str | None = None
     respawn: str | None = None
 
-    @property
-    def target_key(self) -> str:
-        return self.layout.target.key
-
-    def describe(self) -> str:
-        return f"create pane {self.layout.name}/{self.pane.label}"
-
 
 @dataclass(frozen=True)
-class ResumePane:
-    """A record left `creating` by an interrupted pass: finish its pipeline."""
-
-    layout: DesiredLayout
-    layout_id: str
-    pane_id: str
-    label: str
-    tmux_pane_id: str | None  # None: never spawned, spawn it now under the same record
-    anchor: str | None
-    cause: str
-
-    @property
-    def target_key(self) -> str:
-        return self.layout.target.key
-
-    def describe(self) -> str:
-        what = "finish creating" if self.tmux_pane_id else "spawn"
-        return f"{what} pane {self.layout.name}/{self.label}"
-
-
-@dataclass(frozen=True)
-class MarkPane:
-    """A state change seen from outside (process exited, pane vanished, TTL sweep)."""
-
-    pane_id: str
-    name: str
-    target_key: str
-    state: str
-    stage: str
-    cause: str
+class Mark:
+    state: State
+    stage: Stage
     exit_code: int | None = None
     exit_signal: int | None = None
 
-    def describe(self) -> str:
-        return f"mark pane {self.name} {self.state} ({self.stage})"
-
 
 @dataclass(frozen=True)
-class RemovePane:
-    pane_id: str
-    name: str
-    target_key: str
+class Removal:
     tmux_pane_id: str | None  # None or not observed: already gone, nothing to kill
-    cause: str
-    removed_by: str = "controller"
-
-    def describe(self) -> str:
-        return f"remove pane {self.name}"
+    removed_by: Actor = Actor.CONTROLLER
 
 
 @dataclass(frozen=True)
-class UpdateLayout:
-    """The desired spec changed: record it (generation + 1); tmux changes come as other actions."""
-
-    layout_id: str
-    layout: DesiredLayout
-    cause: str = "spec changed"
-
-    @property
-    def target_key(self) -> str:
-        return self.layout.target.key
-
-    def describe(self) -> str:
-        return f"configure layout {self.layout.name}"
-
-
-@dataclass(frozen=True)
-class Relayout:
-    """A cosmetic change applied in place: the tmux layout of the window."""
-
-    name: str
-    target_key: str
-    anchor: str
-    tmux_layout: str
-    cause: str = "tmuxLayout changed"
-
-    def describe(self) -> str:
-        return f"relayout {self.name} as {self.tmux_layout}"
-
-
-@dataclass(frozen=True)
-class Recovered:
-    """First pass after a start: the layout's surviving panes were found again."""
-
-    layout_id: str
-    name: str
-    target_key: str
-    pane_ids: tuple[str, ...]
-    cause: str = "recovery"
-
-    def describe(self) -> str:
-        return f"re-attach {self.name} ({len(self.pane_ids)} panes)"
-
-
-@dataclass(frozen=True)
-class SettlePane:
-    """A ready pane still carrying its pending marker (a settle batch was lost): clear it."""
-
-    pane_id: str
-    name: str
-    target_key: str
+class Settle:
     tmux_pane_id: str
-    label: str
-    cause: str = "pending marker left set"
-
-    def describe(self) -> str:
-        return f"clear pending marker of {self.name}"
 
 
 @dataclass(frozen=True)
-class HoldRestart:
-    """A restart by policy that back-off holds, not yet on the record: record when it is
-    due and announce it once (the planner does not plan it again while the record shows it)."""
-
-    pane_id: str
-    name: str
-    target_key: str
+class Hold:
     next_restart_at: str  # RFC 3339, as stored: the planner compares the record with it
     restarts_in_a_row: int  # restarts already made since the slot last ran stably
     delay_ms: int
-    cause: str = "back-off"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A layout-level change: the spec to record, or the tmux layout to select."""
+
+    spec: DesiredLayout | None = None
+    anchor: str | None = None
+    tmux_layout: str | None = None
+
+
+@dataclass(frozen=True)
+class Recovery:
+    pane_ids: tuple[str, ...]
+
+
+Detail = Spawn | Mark | Removal | Settle | Hold | Layout | Recovery
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    resource: Resource
+    cause: str
+    detail: Detail
+    depends_on: tuple[Resource, ...] = ()  # what must be done first (a successor: its predecessor)
+
+    @property
+    def target_key(self) -> str:
+        return self.resource.target
+
+    @property
+    def phase(self) -> Phase:
+        return self.kind.phase
 
     def describe(self) -> str:
-        return f"hold restart of {self.name} until {self.next_restart_at}"
+        """What the action does, in words (`diff` prints it before the cause)."""
+        d, name = self.detail, str(self.resource)
+        if isinstance(d, Spawn) and self.kind is Kind.CREATE_LAYOUT:
+            labels = ", ".join(p.label for p in d.panes)
+            return f"create layout {name} ({labels}) in session {d.layout.session}"
+        if isinstance(d, Spawn) and self.kind is Kind.RESUME_PANE:
+            return f"{'finish creating' if d.tmux_pane_id else 'spawn'} pane {name}"
+        if isinstance(d, Mark):
+            return f"mark pane {name} {d.state} ({d.stage})"
+        if isinstance(d, Hold):
+            return f"hold restart of {name} until {d.next_restart_at}"
+        if isinstance(d, Layout) and self.kind is Kind.RELAYOUT:
+            return f"relayout {name} as {d.tmux_layout}"
+        if isinstance(d, Recovery):
+            return f"re-attach {name} ({len(d.pane_ids)} panes)"
+        return {
+            Kind.CREATE_PANE: "create pane {}",
+            Kind.REMOVE_PANE: "remove pane {}",
+            Kind.UPDATE_LAYOUT: "configure layout {}",
+            Kind.SETTLE_PANE: "clear pending marker of {}",
+        }[self.kind].format(name)
 
+    def __str__(self) -> str:
+        return f"{self.describe()}  # {self.cause}"
 
-Action = (
-    SettlePane
-    | HoldRestart
-    | CreateLayout
-    | CreatePane
-    | ResumePane
-    | MarkPane
-    | RemovePane
-    | UpdateLayout
-    | Relayout
-    | Recovered
-)
+    def to_wire(self) -> dict[str, str]:
+        """The row `diff -o json` and `apply --dry-run -o json` show."""
+        return {"action": self.describe(), "target": self.target_key, "cause": self.cause}
 
 
 @dataclass(frozen=True)
@@ -199,29 +197,58 @@ class Blocked:
 
 
 class NoteKind(StrEnum):
-    """What a note stands for, so its readers (conditions) never parse its message."""
+    """What a note stands for, so its readers (conditions, the controller) never parse
+    its message."""
 
     INFO = "info"
     BACKOFF = "backoff"  # a restart by policy waits for its back-off
     RESTART_LIMIT = "restart_limit"  # a pane restarted too often in a row: no more restarts
     WAVE = "wave"  # a restart left for the next recovery wave (the next pass)
+    OUTDATED = "outdated"  # the spec changed under updateStrategy OnDelete: kept running
+    SUSPENDED = "suspended"  # spec.suspend: no actions
+    WAITS = "waits"  # the target cannot take panes now: the creation waits
+    UNREACHABLE = "unreachable"  # the target did not answer: nothing is planned there
+    KEPT = "kept"  # a guard kept a layout its manifest no longer names
+    AMBIGUOUS = "ambiguous"  # two tmux panes pass as one record: both are left alone
 
 
 @dataclass(frozen=True)
 class Note:
-    """Something `diff` and `get` should show that is not an action (e.g. outdated)."""
+    """Something `diff` and `get` should show that is not an action (e.g. outdated).
+    About a slot (`layout` and `label`), a layout, or the whole pass (neither)."""
 
-    name: str
+    layout: str | None
     message: str
     kind: NoteKind = NoteKind.INFO
+    label: str | None = None
+    until: datetime | None = None  # a back-off: when the restart is due
+
+    @property
+    def name(self) -> str:
+        if self.layout is None:
+            return "*"
+        return self.layout if self.label is None else f"{self.layout}/{self.label}"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
 
 
 @dataclass(frozen=True)
 class Plan:
-    actions: tuple[Action, ...] = ()
+    actions: tuple[Action, ...] = ()  # in the order they run
     blocked: tuple[Blocked, ...] = ()
     notes: tuple[Note, ...] = ()
     requeue_at: datetime | None = None  # the earliest back-off that ends: plan again then
 
     def __bool__(self) -> bool:
         return bool(self.actions)
+
+    def __str__(self) -> str:
+        """The whole plan as text: `+` an action, `!` a blocked layout, `~` a note."""
+        lines = [f"+ {a}" for a in self.actions]
+        lines += [f"! {b.layout}: {b.error.code}: {b.error.message}" for b in self.blocked]
+        lines += [f"~ {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def of_layout(self, name: str) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.resource.layout == name)

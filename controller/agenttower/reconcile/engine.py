@@ -3,8 +3,8 @@ lock, load the desired dir, observe each target once, plan, execute, write statu
 the audit trail.
 
 Targets are observed in parallel (one `docker exec` per container costs ~80 ms, so a
-pass over several containers should cost one of them, not their sum); `targets.py`
-holds a plan to what each target can take.
+pass over several containers should cost one of them, not their sum). Callers do not
+run a pass by hand: they send `reconciler.reconcile()` a request.
 """
 
 from __future__ import annotations
@@ -16,30 +16,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from agenttower.events import audit
+from agenttower.events import outbox
 from agenttower.model.desired import Desired, Problem
+from agenttower.model.durations import rfc3339
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.legacy import LegacyCatalog, load_legacy
-from agenttower.model.lifecycle import State
+from agenttower.model.lifecycle import Actor, State
 from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.paths import Paths
 from agenttower.runtime.calls import Calls
 from agenttower.runtime.observe import Listing
-from agenttower.runtime.target import ExecTarget, host_target_for_key, target_for_record
+from agenttower.runtime.target import ExecTarget
 from agenttower.runtime.tmux import Tmux
-from agenttower.store.records import LayoutRecord, PaneRecord
-from agenttower.store.repo import Store, rfc3339
+from agenttower.settings import Settings
+from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
+from agenttower.store.repo import Store
 
 from . import desired_dir, fresh_state, status
-from .actions import (
-    Plan,
-)
+from .actions import Plan
+from .context import PassContext
 from .execute import Executor
-from .live import Seen, Source, plan_settings
+from .live import Seen, Source
 from .lock import reconciler_lock
-from .plan import PlanSettings, Snapshot, current_panes, plan
-from .settings import Settings
-from .targets import hold_to_targets, server_targets
+from .plan import Operation, Snapshot, plan
+from .targets import server_targets
 
 
 def utcnow() -> datetime:
@@ -104,11 +104,10 @@ class Session:
     paths: Paths
     settings: Settings
     store: Store
-    actor: str
+    actor: Actor
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     runtimes: dict[str, Tmux] = field(default_factory=dict)
-    allow_empty: bool = False
     seen: dict[str, Seen] = field(default_factory=dict)  # per target: the last pass's observation
     # listings made moments before the first pass (the fresh-database check): used once,
     # so that check costs no tmux call of its own
@@ -128,8 +127,8 @@ class Session:
             return cached
         spec = target or self._recorded_target(key)
         self.runtimes[key] = Tmux(
-            ExecTarget(spec, self.settings.tmux_binary),
-            timeout=self.settings.stage_timeout,
+            ExecTarget(spec, self.settings.tmux.binary),
+            timeout=self.settings.tmux.stage_timeout,
             invocations=cached.invocations if cached else 0,  # the pass's call count stays whole
             calls=self.calls,
         )
@@ -138,8 +137,8 @@ class Session:
     def _recorded_target(self, key: str) -> Target:
         for rec in reversed(self.store.layouts(include_removed=True)):
             if rec.target_key == key and rec.resolved:
-                return target_for_record(key, rec.resolved)
-        return host_target_for_key(key)
+                return Target.of_record(key, rec.resolved)
+        return Target.of_key(key)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(tuple(self.store.layouts()), tuple(self.store.live_layout_panes()))
@@ -166,9 +165,6 @@ class Session:
         self.seen = {**self.seen, **{k: Seen.of(v, at, Source.CONTROLLER) for k, v in observed.items()}}
         return observed
 
-    def plan_settings(self) -> PlanSettings:
-        return plan_settings(self.settings, self.allow_empty)
-
     def plan(
         self,
         desired: Desired,
@@ -177,35 +173,28 @@ class Session:
         deletes: Iterable[str] = (),
         protected: Iterable[str] = (),
         recovery: bool = False,
+        operations: Iterable[Operation] = (),
     ) -> Plan:
-        planned = plan(
+        return plan(
             desired.layouts,
             snapshot,
             observed,
             self.store.instance_id,
             self.clock(),
             deletes,
-            self.plan_settings(),
+            self.settings,
             protected,
             recovery,
+            operations,
         )
-        return hold_to_targets(planned, desired.layouts, snapshot.layouts, observed)
+
+    def context(self) -> PassContext:
+        return PassContext(self.store, self.paths.logs_dir, self.settings, self.clock, self.actor, self.sleep)
 
     def execute(self, result: PassResult, before: Snapshot | None = None) -> None:
-        executor = Executor(
-            self.store,
-            self.runtimes,
-            self.paths.logs_dir,
-            self.settings.probe_delay,
-            self.settings.capacity,
-            self.clock,
-            self.actor,
-            self.sleep,
-            self.settings.kill_grace,
-        )
         if before is None and result.plan.actions:  # to find the layouts these actions remove
             before = self.snapshot()
-        result.errors.extend(executor.execute(result.plan).errors)
+        result.errors.extend(Executor(self.context(), self.runtimes).execute(result.plan).errors)
         self.write_status(result, before)
         self.flush_audit()
         result.invocations = self.invocations()
@@ -242,20 +231,7 @@ class Session:
         return sum(t.invocations for t in self.runtimes.values())
 
     def flush_audit(self) -> None:
-        """Outbox -> JSONL exactly once. While the file is as the last flush left it, the
-        unwritten rows are appended; otherwise (a crash after an append, or a file deleted,
-        cut short or torn behind our back) it is repaired against the whole outbox."""
-        path = self.paths.audit_file
-        mark = self.store.audit_mark()
-        if mark is None or audit.mark_of(path) != mark:
-            last = self.store.last_event_seq()
-            audit.repair(path, self.store.all_events())
-            self.store.mark_written_through(last, audit.mark_of(path))
-            return
-        rows = self.store.unwritten_events()
-        if rows:
-            audit.append(path, [body for _, _, body in rows])
-            self.store.mark_written_through(rows[-1][0], audit.mark_of(path))
+        outbox.flush(self.paths.audit_file, self.store)
 
     def run_pass(
         self,
@@ -281,25 +257,32 @@ class Session:
 
 
 @contextmanager
-def session(
-    paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
-) -> Iterator[Session]:
+def session(paths: Paths, settings: Settings, actor: Actor = Actor.OPERATOR) -> Iterator[Session]:
     paths.ensure_state_dir()
     with (
-        reconciler_lock(paths.lock_file, settings.lock_timeout),
-        session_unlocked(paths, settings, actor, allow_empty) as s,
+        reconciler_lock(paths.lock_file, settings.verbs.lock_timeout),
+        session_unlocked(paths, settings, actor) as s,
     ):
         yield s
 
 
 @contextmanager
-def session_unlocked(
-    paths: Paths, settings: Settings, actor: str = "operator", allow_empty: bool = False
-) -> Iterator[Session]:
+def session_unlocked(paths: Paths, settings: Settings, actor: Actor = Actor.OPERATOR) -> Iterator[Session]:
     """A Session for a caller that already holds the reconciler lock."""
     listed = fresh_state.refuse_if_orphaning(paths, settings)
     store = Store.open(paths.database)
     try:
-        yield Session(paths, settings, store, actor, allow_empty=allow_empty, prefetched=listed)
+        yield Session(paths, settings, store, actor, prefetched=listed)
+    finally:
+        store.close()
+
+
+@contextmanager
+def read_only(paths: Paths, settings: Settings) -> Iterator[Session]:
+    """A Session that takes no lock and changes nothing (`diff`): its store is opened
+    for reading, and nothing it plans is executed."""
+    store = Store.open_for_reading(paths.database)
+    try:
+        yield Session(paths, settings, store, Actor.OPERATOR)
     finally:
         store.close()

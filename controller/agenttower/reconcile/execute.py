@@ -15,40 +15,27 @@ agent) are stopped first.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
+from agenttower.events.types import EventType
 from agenttower.model.errors import AgentTowerError, ErrorCode
-from agenttower.model.lifecycle import Stage, State
+from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.runtime.batch import kill_line, layout_line, settle_line
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
-from .actions import (
-    Action,
-    CreateLayout,
-    CreatePane,
-    HoldRestart,
-    MarkPane,
-    Plan,
-    Recovered,
-    Relayout,
-    RemovePane,
-    ResumePane,
-    SettlePane,
-    UpdateLayout,
-)
+from .actions import Action, Hold, Kind, Layout, Mark, Phase, Plan, Recovery, Removal, Settle, Spawn
+from .context import PassContext
 from .spawn import SpawnPipeline
-
-CONTROLLER = "controller"
 
 _LOCKS_GUARD = threading.Lock()
 _TARGET_LOCKS: dict[str, threading.Lock] = {}
@@ -68,15 +55,12 @@ class Outcome:
 
 @dataclass
 class Executor:
-    store: Store
+    ctx: PassContext
     runtimes: Mapping[str, Tmux]
-    logs_dir: Path
-    probe_delay: float
-    capacity: int
-    now: Callable[[], datetime]
-    actor: str
-    sleep: Callable[[float], None] = time.sleep
-    kill_grace: float = 5.0
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
 
     def execute(self, plan: Plan) -> Outcome:
         outcome = Outcome()
@@ -110,162 +94,161 @@ class Executor:
         store = Store.open(database)
         try:
             with target_lock(key):
-                replace(self, store=store)._target(self.runtimes[key], actions, outcome)
+                mine = replace(self, ctx=replace(self.ctx, store=store))
+                mine._target(self.runtimes[key], actions, outcome)
         finally:
             store.close()
         return outcome
 
     def _target(self, tmux: Tmux, actions: Sequence[Action], outcome: Outcome) -> None:
-        marks = [a for a in actions if isinstance(a, MarkPane)]
-        creations = [a for a in actions if isinstance(a, CreateLayout | CreatePane | ResumePane)]
-        removals = [a for a in actions if isinstance(a, RemovePane)]
-        for mark in marks:
-            self._mark(mark)
-        self._stop_leftovers(tmux, marks, creations)
-        settles = [a for a in actions if isinstance(a, SettlePane)]
-        if settles:
-            self._settle(tmux, settles)
-        for update in (a for a in actions if isinstance(a, UpdateLayout)):
-            self._update(update)
-        for hold in (a for a in actions if isinstance(a, HoldRestart)):
-            self._hold(hold)
-        for recovered in (a for a in actions if isinstance(a, Recovered)):
-            with self.store.write(self.now(), CONTROLLER) as tx:
-                tx.emit(
-                    "managed_layout_recovery_reattached",
-                    recovered.layout_id,
-                    None,
-                    {"panes": list(recovered.pane_ids)},
-                )
-        if creations:
-            pipeline = SpawnPipeline(
-                self.store,
-                tmux,
-                self.logs_dir,
-                self.probe_delay,
-                self.capacity,
-                self.now,
-                self.actor,
-                self.sleep,
-            )
-            outcome.errors.extend(pipeline.run(creations))
-        relayouts = [a for a in actions if isinstance(a, Relayout)]
-        if relayouts:
-            with contextlib.suppress(TransientError):  # cosmetic: the next change retries
-                tmux.source([layout_line(a.anchor, a.tmux_layout) for a in relayouts])
-        if removals:
-            outcome.errors.extend(self._remove(tmux, removals))
+        """The target's actions in the plan's order, each run of one phase as one step
+        (one batch where tmux allows). Once what was seen is recorded (the marks), what
+        earlier records left running is stopped before anything new starts."""
+        stopped = False
+        for phase, run in itertools.groupby(actions, key=lambda a: a.phase):
+            if phase > Phase.MARK and not stopped:
+                self._stop_leftovers(tmux, actions)
+                stopped = True
+            self._phase(phase, tmux, list(run), outcome)
+        if not stopped:
+            self._stop_leftovers(tmux, actions)
 
-    def _stop_leftovers(self, tmux: Tmux, marks: Sequence[MarkPane], creations: Sequence[Action]) -> None:
+    def _phase(self, phase: Phase, tmux: Tmux, actions: list[Action], outcome: Outcome) -> None:
+        if phase is Phase.CREATE:
+            outcome.errors.extend(SpawnPipeline(self.ctx, tmux).run(actions))
+        elif phase is Phase.SETTLE:
+            self._settle(tmux, actions)
+        elif phase is Phase.RELAYOUT:
+            changes = [d for _, d in _with(actions, Layout) if d.anchor and d.tmux_layout]
+            with contextlib.suppress(TransientError):  # cosmetic: the next change retries
+                tmux.source([layout_line(str(d.anchor), str(d.tmux_layout)) for d in changes])
+        elif phase is Phase.REMOVE:
+            outcome.errors.extend(self._remove(tmux, actions))
+        else:
+            for action in actions:
+                self._record(action)
+
+    def _record(self, action: Action) -> None:
+        """An action that only writes the store: what was seen, a spec, a hold, a recovery."""
+        detail = action.detail
+        if isinstance(detail, Mark):
+            self._mark(action, detail)
+        elif isinstance(detail, Layout) and detail.spec is not None:
+            layout = detail.spec
+            with self.store.write(self.ctx.clock(), self.ctx.actor) as tx:
+                tx.update_layout_spec(
+                    str(action.resource.id),
+                    layout.spec,
+                    layout.source.file if layout.source else None,
+                    layout.to_json(),
+                    layout.fingerprint(),
+                )
+        elif isinstance(detail, Hold):
+            pane = self.store.pane(str(action.resource.id))
+            if pane is not None:
+                with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                    tx.hold_restart(pane, detail.next_restart_at, detail.restarts_in_a_row, detail.delay_ms)
+        elif isinstance(detail, Recovery):
+            with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                payload = {"panes": list(detail.pane_ids)}
+                tx.emit(EventType.LAYOUT_RECOVERY_REATTACHED, action.resource.id, None, payload)
+
+    def _stop_leftovers(self, tmux: Tmux, actions: Sequence[Action]) -> None:
         """Before a slot gets a new agent, stop what its earlier record left running: a
         pane that vanished (with its server, say) or died leaves processes that ignored
         SIGHUP, and a restart or recreate must not put a second agent on the same checkout."""
-        ids = {m.pane_id for m in marks if m.stage == Stage.RECOVERY_REATTACH}
-        for action in creations:
-            if isinstance(action, CreatePane):
-                ids.update(i for i in (action.predecessor_id, action.replaces) if i)
+        ids: set[str] = set()
+        for action in actions:
+            detail = action.detail
+            if isinstance(detail, Mark) and detail.stage == Stage.RECOVERY_REATTACH and action.resource.id:
+                ids.add(action.resource.id)
+            elif isinstance(detail, Spawn) and action.kind is Kind.CREATE_PANE:
+                ids.update(i for i in (detail.predecessor_id, detail.replaces) if i)
         if ids:
-            stop_processes(tmux.target, sorted(ids), self.kill_grace, tmux.calls)
+            stop_processes(tmux.target, sorted(ids), self.ctx.settings.panes.kill_grace, tmux.calls)
 
-    def _update(self, action: UpdateLayout) -> None:
-        layout = action.layout
-        with self.store.write(self.now(), self.actor) as tx:
-            tx.update_layout_spec(
-                action.layout_id,
-                layout.spec,
-                layout.source.file if layout.source else None,
-                layout.to_json(),
-                layout.fingerprint(),
-            )
-
-    def _mark(self, action: MarkPane) -> None:
-        pane = self.store.pane(action.pane_id)
+    def _mark(self, action: Action, mark: Mark) -> None:
+        pane = self.store.pane(str(action.resource.id))
         if pane is None:
             return
-        with self.store.write(self.now(), CONTROLLER) as tx:  # what the reconciler saw
-            if action.stage == Stage.LAUNCH_COMMAND and action.state == State.DEGRADED:
-                payload = {"exit_code": action.exit_code, "signal": action.exit_signal}
-                tx.emit("managed_pane_launch_command_exited", pane.layout_id, pane.id, payload)
-            if pane.state == action.state:
-                tx.restage(pane, action.stage, action.cause, action.exit_code)
+        with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:  # what the reconciler saw
+            if mark.stage == Stage.LAUNCH_COMMAND and mark.state == State.DEGRADED:
+                payload = {"exit_code": mark.exit_code, "signal": mark.exit_signal}
+                tx.emit(EventType.PANE_LAUNCH_COMMAND_EXITED, pane.layout_id, pane.id, payload)
+            if pane.state == mark.state:
+                tx.restage(pane, mark.stage, action.cause, mark.exit_code)
             else:
                 tx.transition(
-                    pane,
-                    State(action.state),
-                    stage=action.stage,
-                    reason=action.cause,
-                    exit_code=action.exit_code,
+                    pane, mark.state, stage=mark.stage, reason=action.cause, exit_code=mark.exit_code
                 )
-            if action.stage == Stage.RECOVERY_REATTACH:
-                tx.emit("managed_layout_recovery_failed", pane.layout_id, pane.id, {"reason": action.cause})
+            if mark.stage == Stage.RECOVERY_REATTACH:
+                tx.emit(EventType.LAYOUT_RECOVERY_FAILED, pane.layout_id, pane.id, {"reason": action.cause})
             tx.refresh_layout_state(pane.layout_id)
 
-    def _hold(self, action: HoldRestart) -> None:
-        pane = self.store.pane(action.pane_id)
-        if pane is None:
-            return
-        with self.store.write(self.now(), CONTROLLER) as tx:
-            tx.hold_restart(pane, action.next_restart_at, action.restarts_in_a_row, action.delay_ms)
-
-    def _settle(self, tmux: Tmux, settles: Sequence[SettlePane]) -> None:
+    def _settle(self, tmux: Tmux, settles: Sequence[Action]) -> None:
+        lines = [settle_line(d.tmux_pane_id, str(a.resource.label)) for a, d in _with(settles, Settle)]
         try:
-            tmux.source([settle_line(a.tmux_pane_id, a.label) for a in settles])
+            tmux.source(lines)
         except TransientError:
             return
-        with self.store.write(self.now(), CONTROLLER) as tx:
+        with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
             for action in settles:
-                pane = self.store.pane(action.pane_id)
+                pane = self.store.pane(str(action.resource.id))
                 if pane is not None:
-                    tx.emit(
-                        "managed_pane_pending_marker_cleared",
-                        pane.layout_id,
-                        pane.id,
-                        {"token": pane.marker_token},
-                    )
+                    payload = {"token": pane.marker_token}
+                    tx.emit(EventType.PANE_PENDING_MARKER_CLEARED, pane.layout_id, pane.id, payload)
 
-    def _remove(self, tmux: Tmux, removals: Sequence[RemovePane]) -> list[AgentTowerError]:
+    def _remove(self, tmux: Tmux, removals: Sequence[Action]) -> list[AgentTowerError]:
         """kill-pane (SIGHUP, as closing a terminal does), then TERM, grace, KILL for every
         process the record started that is still there; `removed` only once both are seen
         gone. When that cannot be seen (the target did not answer), nothing is recorded:
         an indeterminate observation never writes a terminal state, and the next pass
         (or the operator's retry) checks again."""
-        lines = [kill_line(a.tmux_pane_id) for a in removals if a.tmux_pane_id]
+        pairs = _with(removals, Removal)
+        lines = [kill_line(d.tmux_pane_id) for _, d in pairs if d.tmux_pane_id]
         if lines:
             with contextlib.suppress(TransientError):  # the listing below decides
                 tmux.source(lines)
-        stopped = stop_processes(tmux.target, [a.pane_id for a in removals], self.kill_grace, tmux.calls)
+        ids = [str(a.resource.id) for a, _ in pairs]
+        stopped = stop_processes(tmux.target, ids, self.ctx.settings.panes.kill_grace, tmux.calls)
         listing = tmux.list_panes() if lines else None
         errors: list[AgentTowerError] = []
-        for action in removals:
-            pane = self.store.pane(action.pane_id)
+        for action, removal in pairs:
+            pane = self.store.pane(str(action.resource.id))
             if pane is None:
                 continue
-            check = kill_check(action, listing, stopped, self.store.instance_id)
+            name = str(action.resource)
+            check = kill_check(pane.id, removal, listing, stopped, self.store.instance_id)
             if check.verdict is Verdict.UNKNOWN:
-                errors.append(AgentTowerError(ErrorCode.INTERNAL_ERROR, check.message(action.name)))
+                errors.append(AgentTowerError(ErrorCode.INTERNAL_ERROR, check.message(name)))
                 continue
-            actor = self.actor if action.removed_by == "operator" else CONTROLLER  # a prune is decided here
-            with self.store.write(self.now(), actor) as tx:
+            # a prune is decided here; an operator's remove or delete is the operator's
+            actor = self.ctx.actor if removal.removed_by is Actor.OPERATOR else Actor.CONTROLLER
+            with self.store.write(self.ctx.clock(), actor) as tx:
                 if check.verdict is Verdict.SURVIVED:
-                    errors.append(AgentTowerError(ErrorCode.INTERNAL_ERROR, check.message(action.name)))
+                    errors.append(AgentTowerError(ErrorCode.INTERNAL_ERROR, check.message(name)))
                     if pane.state != State.FAILED:
                         tx.transition(pane, State.FAILED, stage=Stage.TMUX_KILL, reason=check.detail)
                 else:
                     tx.transition(
-                        pane, State.REMOVED, removed_by=action.removed_by, requested_action="remove"
+                        pane, State.REMOVED, removed_by=removal.removed_by, requested_action="remove"
                     )
-                    tx.emit(
-                        "managed_pane_removed",
-                        pane.layout_id,
-                        pane.id,
-                        {
-                            "cause": action.cause,
-                            "tmux_pane_id": action.tmux_pane_id,
-                            "stopped_pids": list(stopped.found.get(pane.id, ())),
-                        },
-                    )
+                    payload = {
+                        "cause": action.cause,
+                        "tmux_pane_id": removal.tmux_pane_id,
+                        "stopped_pids": list(stopped.found.get(pane.id, ())),
+                    }
+                    tx.emit(EventType.PANE_REMOVED, pane.layout_id, pane.id, payload)
                 tx.refresh_layout_state(pane.layout_id)
         return errors
+
+
+D = TypeVar("D")
+
+
+def _with(actions: Sequence[Action], kind: type[D]) -> list[tuple[Action, D]]:
+    """Each action with its detail, typed (a phase's actions all carry the same kind)."""
+    return [(a, a.detail) for a in actions if isinstance(a.detail, kind)]
 
 
 class Verdict(StrEnum):
@@ -285,16 +268,18 @@ class KillCheck:
         return f"pane {name} was not removed: {self.detail}"
 
 
-def kill_check(action: RemovePane, listing: Listing | None, stopped: Stopped, owner: str) -> KillCheck:
+def kill_check(
+    pane_id: str, removal: Removal, listing: Listing | None, stopped: Stopped, owner: str
+) -> KillCheck:
     """What the observations after a kill say about one pane, typed so that no caller
     has to read a reason string to know whether the pane is gone."""
-    left = stopped.survivors.get(action.pane_id)
+    left = stopped.survivors.get(pane_id)
     if left:
         return KillCheck(Verdict.SURVIVED, f"process {', '.join(map(str, left))} survived SIGKILL")
-    if action.tmux_pane_id and listing is not None:
+    if removal.tmux_pane_id and listing is not None:
         if not listing.known:
             return KillCheck(Verdict.UNKNOWN, listing.error or "tmux did not answer")
-        if any(p.pane_id == action.tmux_pane_id and p.owner == owner for p in listing.panes):
+        if any(p.pane_id == removal.tmux_pane_id and p.owner == owner for p in listing.panes):
             return KillCheck(Verdict.SURVIVED, "tmux did not kill the pane")
     if not stopped.known:
         return KillCheck(Verdict.UNKNOWN, stopped.error or "its processes could not be checked")

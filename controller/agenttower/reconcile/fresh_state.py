@@ -21,13 +21,12 @@ from agenttower.paths import Paths
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.target import ExecTarget
 from agenttower.runtime.tmux import Tmux
+from agenttower.settings import Settings
 from agenttower.store.db import present
 from agenttower.store.faults import Fault, StoredFile
 
 from . import desired_dir
-from .settings import Settings
 
-LIST_TIMEOUT_S = 10.0
 OPT_IN = "AGENTTOWER_FRESH_STATE"
 
 
@@ -60,7 +59,7 @@ def visible_targets(paths: Paths) -> dict[str, Target]:
 
 def list_targets(targets: Mapping[str, Target], settings: Settings) -> dict[str, Listing]:
     return {
-        key: Tmux(ExecTarget(target, settings.tmux_binary), timeout=LIST_TIMEOUT_S).list_panes()
+        key: Tmux(ExecTarget(target, settings.tmux.binary), timeout=settings.tmux.read_timeout).list_panes()
         for key, target in sorted(targets.items())
     }
 
@@ -80,7 +79,7 @@ def owned_in(listings: Mapping[str, Listing], but: str = "") -> OwnedPanes:
 def refuse_if_orphaning(paths: Paths, settings: Settings) -> dict[str, Listing]:
     """Raise before a writer creates a fresh database next to panes an older one owns.
     Returns the listings it made, for the pass to use instead of listing again."""
-    if settings.fresh_state or present(paths.database):
+    if settings.verbs.fresh_state or present(paths.database):
         return {}
     listings = list_targets(visible_targets(paths), settings)
     found = owned_in(listings)

@@ -1,8 +1,10 @@
 """The operator's lifecycle verbs on single panes: remove, recreate, scan, adopt, promote.
 
 Each checks every FEAT-013 rule before anything is written (illegal sources, chain depth,
-concurrent recreates, adopted panes), then runs the one action through the same executor
-a pass uses, so events, states and tmux batches are exactly those of a pass.
+concurrent recreates, adopted panes), then asks the planner for that one verb (an
+`Operation`: what to kill, where to respawn, the successor's depth are the pass's rules)
+and runs its plan through the executor a pass uses, so events, states and tmux batches
+are exactly those of a pass.
 """
 
 from __future__ import annotations
@@ -12,19 +14,16 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from agenttower.model.errors import AgentTowerError, ErrorCode, validation_failed
+from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe, validation_failed
 from agenttower.model.identifiers import is_name
 from agenttower.model.lifecycle import State
-from agenttower.model.resolved import DesiredLayout, DesiredPane, Launch, spec_hash
-from agenttower.runtime.observe import Listing, ObservedPane
-from agenttower.store.records import LayoutRecord, PaneRecord
+from agenttower.model.resolved import DesiredLayout, DesiredPane, Launch, Target, spec_hash
+from agenttower.runtime.observe import Listing
+from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
-from .actions import CreatePane, Plan, RemovePane
 from .engine import PassResult, Session, load_desired
-from .identity import claims, match
-from .plan import OPERATOR, current_panes, next_depth
+from .plan import Operation, Snapshot, Verb, next_depth, plan
 
-CHAIN_LIMIT = 16
 UNHASHED = ("idempotency_key", "deadline")  # a retry with the same key sends a new deadline
 
 
@@ -53,21 +52,8 @@ def find_slot(session: Session, name: str) -> tuple[LayoutRecord, PaneRecord]:
     return layout, pane
 
 
-def _target_of(layout: LayoutRecord) -> Any:
+def _target_of(layout: LayoutRecord) -> Target | None:
     return DesiredLayout.from_json(layout.resolved).target if layout.resolved else None
-
-
-def _ours(session: Session, listing: Listing, pane: PaneRecord, layout: LayoutRecord) -> ObservedPane | None:
-    """The pane backing `pane`, on what a copy cannot have; None when ambiguous too."""
-    return match(pane, layout.session, claims(listing.panes, session.store.instance_id)).pane
-
-
-def _anchor(session: Session, listing: Listing, layout: LayoutRecord) -> str | None:
-    for pane in current_panes(session.store.panes(layout.id)).values():
-        obs = _ours(session, listing, pane, layout) if pane.live else None
-        if obs is not None and obs.session == layout.session:
-            return obs.pane_id
-    return None
 
 
 def _not_removable(name: str, asked: str, state: State) -> str:
@@ -88,8 +74,25 @@ def _not_recreatable(name: str, asked: str, state: State) -> str:
     return f"{head}; run `agenttower remove pane {asked}` first"
 
 
-def _run(session: Session, plan: Plan, observed: dict[str, Listing]) -> None:
-    result = PassResult(plan, observed)
+def _operate(
+    session: Session, layout: LayoutRecord, listing: Listing, op: Operation, spec: DesiredLayout | None = None
+) -> None:
+    """Plan the one verb on the layout's records and what was just listed, then run it."""
+    snapshot = Snapshot((layout,), tuple(session.store.panes(layout.id)))
+    observed = {layout.target_key: listing}
+    desired = {layout.name: spec} if spec is not None else {}
+    planned = plan(
+        desired,
+        snapshot,
+        observed,
+        session.store.instance_id,
+        session.clock(),
+        settings=session.settings,
+        operations=(op,),
+    )
+    if planned.blocked:
+        raise planned.blocked[0].error
+    result = PassResult(planned, observed)
     session.execute(result)
     if result.errors:
         raise result.errors[0]
@@ -101,22 +104,13 @@ def remove(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     if pane.state in (State.CREATING, State.REMOVED):
         raise AgentTowerError(
             ErrorCode.PANE_ILLEGAL_TRANSITION,
-            _not_removable(f"{layout.name}/{pane.label}", asked, State(pane.state)),
+            _not_removable(f"{layout.name}/{pane.label}", asked, pane.state),
             {"pane_id": pane.id, "current_state": pane.state, "requested_action": "remove"},
         )
     listing = session.runtime(layout.target_key, _target_of(layout)).list_panes()
-    if not listing.known:
-        raise AgentTowerError(
-            ErrorCode.INTERNAL_ERROR, f"cannot observe target {layout.target_key}: {listing.error}"
-        )
-    obs = _ours(session, listing, pane, layout)
-    name = f"{layout.name}/{pane.label}"
-    action = RemovePane(
-        pane.id, name, layout.target_key, obs.pane_id if obs else None, "removed by operator", OPERATOR
-    )
-    _run(session, Plan((action,)), {layout.target_key: listing})
+    _operate(session, layout, listing, Operation(Verb.REMOVE, pane.id))
     after = session.store.pane(pane.id)
-    return {"pane": name, "id": pane.id, "state": after.state if after else None}
+    return {"pane": f"{layout.name}/{pane.label}", "id": pane.id, "state": after.state if after else None}
 
 
 def _request_hash(request: dict[str, Any]) -> str:
@@ -188,7 +182,7 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     if source.state not in (State.FAILED, State.REMOVED):
         raise AgentTowerError(
             ErrorCode.PANE_ILLEGAL_RECREATE_SOURCE,
-            _not_recreatable(f"{layout.name}/{source.label}", asked, State(source.state)),
+            _not_recreatable(f"{layout.name}/{source.label}", asked, source.state),
             {"predecessor_pane_id": source.id, "current_state": source.state},
         )
     successor = _successor(session, layout, source)
@@ -198,35 +192,20 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
             f"pane {source.id} already has a live successor {successor.id}",
             {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": successor.id},
         )
-    depth = next_depth(source, session.plan_settings())
-    if depth > CHAIN_LIMIT:
+    depth, limit = next_depth(source, session.settings.restarts), session.settings.panes.chain_limit
+    if depth > limit:
         raise AgentTowerError(
             ErrorCode.PANE_RECREATE_CHAIN_TOO_DEEP,
-            f"pane {source.id} is the end of a chain of {source.chain_depth} recreates (limit {CHAIN_LIMIT})",
+            f"pane {source.id} is the end of a chain of {source.chain_depth} recreates (limit {limit})",
             {
                 "predecessor_pane_id": source.id,
                 "predecessor_chain_depth": source.chain_depth,
-                "limit": CHAIN_LIMIT,
+                "limit": limit,
             },
         )
     spec, pane = _desired_pane(session, layout, source.label, request.get("launch"))
     listing = session.runtime(layout.target_key, spec.target).list_panes()
-    if not listing.known:
-        raise AgentTowerError(
-            ErrorCode.INTERNAL_ERROR, f"cannot observe target {layout.target_key}: {listing.error}"
-        )
-    dead = _ours(session, listing, source, layout)
-    action = CreatePane(
-        spec,
-        layout.id,
-        pane,
-        _anchor(session, listing, layout),
-        "recreated by operator",
-        predecessor_id=source.id,
-        chain_depth=depth,
-        respawn=dead.pane_id if dead else None,
-    )
-    _run(session, Plan((action,)), {layout.target_key: listing})
+    _operate(session, layout, listing, Operation(Verb.RECREATE, source.id, pane), spec)
     new = next(p for p in session.store.panes(layout.id) if p.predecessor_id == source.id)
     result = {
         "pane": f"{layout.name}/{new.label}",
@@ -245,7 +224,7 @@ def scan(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     key = str(request.get("target") or "host")
     listing = session.runtime(key).list_panes()
     if not listing.known:
-        raise AgentTowerError(ErrorCode.INTERNAL_ERROR, f"cannot observe target {key}: {listing.error}")
+        raise cannot_observe(key, listing.error)
     adopted = {a.tmux_pane_id: a.id for a in session.store.adopted() if a.target_key == key}
     found = [
         {
@@ -272,7 +251,7 @@ def adopt(session: Session, request: dict[str, Any]) -> dict[str, Any]:
             raise validation_failed(field, "must match [A-Za-z0-9_.-], 1 to 64 characters")
     listing = session.runtime(key).list_panes()
     if not listing.known:  # an unreadable listing is not "no such pane"
-        raise AgentTowerError(ErrorCode.INTERNAL_ERROR, f"cannot observe target {key}: {listing.error}")
+        raise cannot_observe(key, listing.error)
     obs = next((p for p in listing.panes if p.pane_id == tmux_id), None)
     if obs is None:
         raise AgentTowerError(

@@ -2,7 +2,7 @@
 
 Records say what the last pass saw; a pane killed since then still reads `ready`. So
 `get`, `describe` and `doctor` list each target once (read-only) and run the very
-`plan()` a pass would run; the `MarkPane` actions it returns (what a pass would record
+`plan()` a pass would run; the mark actions it returns (what a pass would record
 about a pane's health) are laid over the records in memory, never written, so a read
 and the next pass cannot disagree. A target that cannot be listed keeps its records
 as they are and is reported stale: an unknown listing is never read as "gone".
@@ -16,19 +16,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from agenttower.model.durations import rfc3339
 from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.target import ExecTarget
 from agenttower.runtime.tmux import Tmux
+from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord
 
-from .actions import MarkPane
-from .plan import PlanSettings, Snapshot, plan
-from .settings import Settings
-from .targets import hold_to_targets, server_targets
-
-READ_TIMEOUT_S = 10.0  # a reader shows a hung target as stale; it does not wait a stage timeout
+from .actions import Action, Mark
+from .plan import Snapshot, held_until, plan
+from .targets import server_targets
 
 
 class Source(StrEnum):
@@ -67,46 +66,35 @@ NOT_OBSERVED = Seen(Source.STALE, None, "not observed yet")
 @dataclass(frozen=True)
 class Observation:
     targets: Mapping[str, Seen] = field(default_factory=dict)
-    marks: Mapping[str, MarkPane] = field(default_factory=dict)  # pane id -> what a pass would record
+    marks: Mapping[str, Action] = field(default_factory=dict)  # pane id -> what a pass would record
 
     def target(self, key: str) -> Seen:
         return self.targets.get(key, NOT_OBSERVED)
 
     def pane(self, pane: PaneRecord) -> PaneRecord:
         """The record as the next pass would leave it (the same fields it writes)."""
-        mark = self.marks.get(pane.id)
-        if mark is None:
+        action = self.marks.get(pane.id)
+        if action is None or not isinstance(action.detail, Mark):
             return pane
+        mark = action.detail
         restaged = pane.state == mark.state  # same state, new stage: the exit code is replaced
         exit_code = mark.exit_code if restaged or mark.exit_code is not None else pane.exit_code
-        at = self.target(mark.target_key).at
+        at = self.target(action.target_key).at
         return replace(
             pane,
             state=mark.state,
             failed_stage=mark.stage,
-            reason=mark.cause,
+            reason=action.cause,
             exit_code=exit_code,
             ended_at=pane.ended_at or at,
         )
 
 
-def plan_settings(settings: Settings, allow_empty: bool = False) -> PlanSettings:
-    return PlanSettings(
-        creating_ttl=settings.creating_ttl,
-        capacity=settings.capacity,
-        backoff_base=settings.backoff_base,
-        backoff_max=settings.backoff_max,
-        stable_after=settings.stable_after,
-        allow_empty=allow_empty,
-        recovery_wave=settings.recovery_wave,
-    )
-
-
 def list_targets(targets: Mapping[str, Target], settings: Settings) -> dict[str, Listing]:
     """One `list-panes` per target, no retry; several targets (containers) at once."""
-    timeout = min(settings.stage_timeout, READ_TIMEOUT_S)
+    timeout = min(settings.tmux.stage_timeout, settings.tmux.read_timeout)
     runtimes = {
-        key: Tmux(ExecTarget(target, settings.tmux_binary), timeout=timeout)
+        key: Tmux(ExecTarget(target, settings.tmux.binary), timeout=timeout)
         for key, target in sorted(targets.items())
     }
     if len(runtimes) <= 1:
@@ -125,8 +113,8 @@ def judge(
     instance_id: str,
     settings: Settings,
     now: datetime,
-) -> dict[str, MarkPane]:
-    """The MarkPane actions of the pass that would run now. Its desired state is each
+) -> dict[str, Action]:
+    """The mark actions of the pass that would run now. Its desired state is each
     layout's last recorded spec (loading the desired dir would cost the read path the
     pydantic models); layouts without one are protected, so nothing is pruned."""
     live = tuple(rec for rec in layouts if rec.state != State.REMOVED)
@@ -134,11 +122,8 @@ def judge(
     desired = {rec.name: DesiredLayout.from_json(rec.resolved) for rec in live if rec.resolved}
     snapshot = Snapshot(live, tuple(p for p in panes if p.layout_id in ids))
     protected = [rec.name for rec in live if not rec.resolved]
-    planned = plan(
-        desired, snapshot, observed, instance_id, now, settings=plan_settings(settings), protected=protected
-    )
-    held = hold_to_targets(planned, desired, live, observed)
-    return {a.pane_id: a for a in held.actions if isinstance(a, MarkPane)}
+    planned = plan(desired, snapshot, observed, instance_id, now, settings=settings, protected=protected)
+    return {str(a.resource.id): a for a in planned.actions if isinstance(a.detail, Mark)}
 
 
 def observe(
@@ -151,8 +136,6 @@ def observe(
 ) -> Observation:
     """Look at every target of the live layouts once (`listed`: listings the caller
     already made, not made again) and judge what is there."""
-    from agenttower.store.repo import rfc3339
-
     live = [rec for rec in layouts if rec.state != State.REMOVED]
     wanted = {key: target for key, (_, target) in server_targets({}, live).items()}
     observed = {key: listing for key, listing in (listed or {}).items() if key in wanted}
@@ -160,3 +143,9 @@ def observe(
     at = rfc3339(now)
     seen = {key: Seen.of(listing, at, Source.LIVE) for key, listing in observed.items()}
     return Observation(seen, judge(live, panes, observed, instance_id, settings, now))
+
+
+def next_restart_at(policy: str, pane: PaneRecord, settings: Settings) -> str | None:
+    """When back-off lets a pane's restart by policy happen, as `get` shows it: None when
+    no restart is wanted, the restart limit ended the chain, or the restart is immediate."""
+    return held_until(policy, pane, settings)

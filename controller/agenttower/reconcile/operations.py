@@ -15,41 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from agenttower.model.desired import Desired, resolve
-from agenttower.model.errors import AgentTowerError, ErrorCode, validation_failed
-from agenttower.runtime.observe import Listing
+from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe
+from agenttower.model.lifecycle import State
+from agenttower.runtime.observe import Listing, Unavailable
 from agenttower.store.faults import translate
+from agenttower.store.records import PaneRecord, current_panes
 
 from . import desired_dir as dd
-from .actions import CreateLayout, Plan
+from .actions import Kind, Plan
 from .answers import ApplyAnswer, DeleteAnswer, LayoutResult, Pending
 from .engine import PassResult, Session, legacy_catalog, load_desired
-from .plan import current_panes
-
-DEFAULT_WAIT_S = 120.0  # a session with no deadline (a test's) still stops waiting
 
 # stdlib logging: silent in the CLI (where internal errors carry no text), routed to the
 # controller's stderr log by daemon.logging
 log = logging.getLogger("agenttower.reconcile")
-
-
-def handle(session: Session, request: dict[str, Any]) -> dict[str, Any]:
-    op = request.get("op")
-    if op == "apply":
-        return apply(session, request)
-    if op == "delete":
-        return delete(session, [(k, n) for k, n in request["objects"]])
-    from . import lifecycle
-
-    verbs = {
-        "remove": lifecycle.remove,
-        "recreate": lifecycle.recreate,
-        "scan": lifecycle.scan,
-        "adopt": lifecycle.adopt,
-        "promote": lifecycle.promote,
-    }
-    if op in verbs:
-        return verbs[op](session, request)
-    raise validation_failed("op", f"unknown request {op!r}")
 
 
 def incoming_from(request: dict[str, Any]) -> list[dd.Incoming]:
@@ -61,15 +40,7 @@ def incoming_to_wire(incoming: Sequence[dd.Incoming]) -> list[dict[str, str]]:
 
 
 def action_rows(plan: Plan) -> list[dict[str, str]]:
-    return [{"action": a.describe(), "target": a.target_key, "cause": a.cause} for a in plan.actions]
-
-
-def _layout_of(action: object) -> str | None:
-    layout = getattr(action, "layout", None)
-    if layout is not None:
-        return str(layout.name)
-    name = getattr(action, "name", None)
-    return str(name).split("/")[0] if name else None
+    return [a.to_wire() for a in plan.actions]
 
 
 def layout_results(
@@ -78,10 +49,10 @@ def layout_results(
     waiting = {p.name for p in pending}
     results = {}
     for name in names:
-        mine = [a for a in plan.actions if _layout_of(a) == name]
+        mine = plan.of_layout(name)
         if name in waiting:
             results[name] = LayoutResult.PENDING
-        elif any(isinstance(a, CreateLayout) for a in mine):
+        elif any(a.kind is Kind.CREATE_LAYOUT for a in mine):
             results[name] = LayoutResult.CREATED
         else:
             results[name] = LayoutResult.CONFIGURED if mine else LayoutResult.UNCHANGED
@@ -160,7 +131,7 @@ def _pending(desired: Desired, observed: Mapping[str, Listing], names: Sequence[
         listing = observed.get(layout.target.key) if layout else None
         if layout is None or listing is None or listing.can_create:
             continue
-        if listing.unavailable == "container_missing":
+        if listing.unavailable is Unavailable.CONTAINER_MISSING:
             raise container_not_found(layout)
         why = "did not answer" if not listing.known else "cannot take panes"
         pending.append(Pending(name, layout.target.key, f"target {layout.target.key} {why}: {listing.error}"))
@@ -175,34 +146,35 @@ def _converge(
     if request.get("wait"):
         settle(session, names)
         answer.not_ready = not_ready(session, names)
-        created = {slot.split("/")[0] for slot, _ in current(session, names)}
+        created = {name for name, _ in current(session, names)}
         answer.pending = [p for p in answer.pending if p.name not in created]
 
 
-def current(session: Session, names: Sequence[str]) -> list[tuple[str, Any]]:
+def current(session: Session, names: Sequence[str]) -> list[tuple[str, PaneRecord]]:
+    """(layout name, pane) for the current pane of each slot of these layouts, in slot order."""
     found = []
     for name in names:
         rec = session.store.layout_by_name(name)
         if rec is None:
             continue
         for pane in sorted(current_panes(session.store.panes(rec.id)).values(), key=lambda p: p.slot):
-            found.append((f"{name}/{pane.label}", pane))
+            found.append((name, pane))
     return found
 
 
 def settle(session: Session, names: Sequence[str]) -> None:
     """Passes until no pane of `names` is still creating, or the verb's deadline."""
-    deadline = session.calls.deadline or time.monotonic() + DEFAULT_WAIT_S
-    while any(p.state == "creating" for _, p in current(session, names)) and time.monotonic() < deadline:
+    deadline = session.calls.deadline or time.monotonic() + session.settings.verbs.wait_without_deadline
+    while any(p.state == State.CREATING for _, p in current(session, names)) and time.monotonic() < deadline:
         session.sleep(0.2)
         session.run_pass(load_desired(session.paths))
 
 
 def not_ready(session: Session, names: Sequence[str]) -> list[dict[str, Any]]:
     return [
-        {"name": n, "state": p.state, "failedStage": p.failed_stage, "reason": p.reason}
+        {"name": f"{n}/{p.label}", "state": p.state, "failedStage": p.failed_stage, "reason": p.reason}
         for n, p in current(session, names)
-        if p.state not in ("ready", "removed")
+        if p.state not in (State.READY, State.REMOVED)
     ]
 
 
@@ -218,7 +190,7 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
     found = {m.key: m for m in desired.manifests if m.key in wanted}
     for name in layouts:
         rec = session.store.layout_by_name(name)
-        if ("Layout", name) not in found and (rec is None or rec.state == "removed"):
+        if ("Layout", name) not in found and (rec is None or rec.state == State.REMOVED):
             raise AgentTowerError(
                 ErrorCode.LAYOUT_NOT_FOUND, f"layout {name!r} not found", {"layout_id": name}
             )
@@ -238,13 +210,10 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
 def _observable(session: Session, layouts: Sequence[str], observed: Mapping[str, Listing]) -> None:
     for name in layouts:
         rec = session.store.layout_by_name(name)
-        if rec is None or rec.state == "removed":
+        if rec is None or rec.state == State.REMOVED:
             continue
         listing = observed.get(rec.target_key)
         if listing is None or not listing.known:
             why = listing.error if listing is not None else "not listed"
-            raise AgentTowerError(
-                ErrorCode.INTERNAL_ERROR,
-                f"cannot observe target {rec.target_key}: {why}; nothing was deleted "
-                f"(layout {name} and its manifest are as they were)",
-            )
+            then = f"; nothing was deleted (layout {name} and its manifest are as they were)"
+            raise cannot_observe(rec.target_key, why, then=then)

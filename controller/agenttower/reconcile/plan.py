@@ -1,8 +1,12 @@
-"""The planner: a pure function of (desired, records, observed, now) to actions.
+"""The planner: a pure function of (desired, records, observed, now, settings) to a plan.
 
 No I/O, no clock, no randomness: the same inputs always give the same plan, which is
 what `diff` prints and what the property tests drive. Layouts are level-triggered:
 the whole desired state is compared on every pass, so a missed event changes nothing.
+
+Every rule of a pass is here: what each target can take (a stopped container, a
+listing that did not answer: `targets.py`), capacity, back-off and recovery waves, and
+the order the actions run in (`actions.Phase`). The executor runs the plan as it is.
 """
 
 from __future__ import annotations
@@ -10,54 +14,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from agenttower.model.constants import PRUNE_ANNOTATION
-from agenttower.model.errors import AgentTowerError, ErrorCode
-from agenttower.model.lifecycle import Stage, State
-from agenttower.model.resolved import DesiredLayout
-from agenttower.runtime.observe import Listing, ObservedPane
-from agenttower.store.records import LayoutRecord, PaneRecord
-from agenttower.store.repo import rfc3339
+from agenttower.model.durations import parse_time, rfc3339
+from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe
+from agenttower.model.lifecycle import Actor, Stage, State
+from agenttower.model.resolved import DesiredLayout, DesiredPane
+from agenttower.runtime.observe import Listing, ObservedPane, Unavailable
+from agenttower.settings import RestartSettings, Settings
+from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 from .actions import (
     Action,
     Blocked,
-    CreateLayout,
-    CreatePane,
-    HoldRestart,
-    MarkPane,
+    Hold,
+    Kind,
+    Layout,
+    Mark,
     Note,
     NoteKind,
     Plan,
-    Recovered,
-    Relayout,
-    RemovePane,
-    ResumePane,
-    SettlePane,
-    UpdateLayout,
+    Recovery,
+    Removal,
+    Resource,
+    Settle,
+    Spawn,
 )
 from .identity import Match, claims, match
+from .targets import container_not_found, one_server_per_container
 
-OPERATOR = "operator"
-CONTROLLER = "controller"
 RESTARTABLE = frozenset(
     {Stage.LAUNCH_COMMAND, Stage.RECOVERY_REATTACH, Stage.PANE_CREATE, Stage.REGISTRATION}
 )
-
-
-@dataclass(frozen=True)
-class PlanSettings:
-    creating_ttl: timedelta = timedelta(minutes=5)
-    capacity: int = 40
-    backoff_base: timedelta = timedelta(seconds=10)
-    backoff_max: timedelta = timedelta(minutes=5)
-    stable_after: timedelta = timedelta(minutes=10)  # ready this long: the crash count restarts
-    chain_limit: int = 16
-    allow_empty: bool = False  # may a pass prune every layout?
-    # restarts by policy in one pass: after a mass death (kill-server, a reboot, a container
-    # restart) the agents come back in waves, each verified by its launch probe before the
-    # next pass starts the next one, so a dozen agents do not hit their provider at once
-    recovery_wave: int = 10
+CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
+HEALTH = frozenset({Kind.MARK_PANE, Kind.SETTLE_PANE, Kind.RESUME_PANE, Kind.RECOVER_LAYOUT})
 
 
 @dataclass(frozen=True)
@@ -68,33 +59,37 @@ class Snapshot:
     panes: tuple[PaneRecord, ...] = ()
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+class Verb(StrEnum):
+    """An operator's verb on one pane record."""
+
+    REMOVE = "remove"
+    RECREATE = "recreate"
 
 
-def current_panes(panes: Iterable[PaneRecord]) -> dict[str, PaneRecord]:
-    """label -> the record that speaks for that slot now (live first, else the newest)."""
-    current: dict[str, PaneRecord] = {}
-    for pane in sorted(panes, key=lambda p: (p.created_at, p.id)):
-        held = current.get(pane.label)
-        if held is None or not held.live:
-            current[pane.label] = pane
-    return current
+@dataclass(frozen=True)
+class Operation:
+    """An operator's verb on one pane record, planned on its own (nothing else of the
+    pass): the rules that decide it (what to kill, where to respawn, the successor's
+    depth) are the pass's. `pane` is the slot's spec for a recreate."""
+
+    verb: Verb
+    pane_id: str
+    pane: DesiredPane | None = None
 
 
-def stayed_ready(pane: PaneRecord, settings: PlanSettings) -> bool:
+def stayed_ready(pane: PaneRecord, settings: RestartSettings) -> bool:
     """Ready for the stability window before it ended: its crash is not part of a loop."""
     if not pane.ready_at or not pane.ended_at:
         return False
     return parse_time(pane.ended_at) - parse_time(pane.ready_at) >= settings.stable_after
 
 
-def next_depth(pane: PaneRecord, settings: PlanSettings) -> int:
+def next_depth(pane: PaneRecord, settings: RestartSettings) -> int:
     """A successor's chain depth: +1, or 0 after a predecessor that stayed ready long enough."""
     return 0 if stayed_ready(pane, settings) else pane.chain_depth + 1
 
 
-def backoff_delay(restarts_in_a_row: int, settings: PlanSettings) -> timedelta:
+def backoff_delay(restarts_in_a_row: int, settings: RestartSettings) -> timedelta:
     """Kubelet's shape for agents: the first restart after a stable run is immediate
     (an agent that crashed once should be back before anyone notices); only a loop
     waits, base * 2^(n-1) for the restart after n in a row, capped."""
@@ -121,7 +116,7 @@ class RestartTiming:
         return self.due is not None and self.due > now
 
 
-def restart_timing(pane: PaneRecord, settings: PlanSettings) -> RestartTiming:
+def restart_timing(pane: PaneRecord, settings: RestartSettings) -> RestartTiming:
     """A pane that stayed ready for the stability window starts its slot's count over
     (restart at once, successor at depth 0); any other counts one more in a row."""
     stable = stayed_ready(pane, settings)
@@ -141,20 +136,32 @@ def wants_restart(policy: str, pane: PaneRecord) -> bool:
     return not (policy == "OnFailure" and pane.failed_stage == Stage.LAUNCH_COMMAND and pane.exit_code == 0)
 
 
-def held_until(policy: str, pane: PaneRecord, settings: PlanSettings) -> str | None:
+def held_until(policy: str, pane: PaneRecord, settings: Settings) -> str | None:
     """When back-off lets the restart of `pane` happen, as `get` shows it: None when no
     restart is wanted, the restart limit ended the chain, or the restart is immediate.
     What the controller recorded wins (it may run with other settings than the reader)."""
     if not wants_restart(policy, pane):
         return None
-    timing = restart_timing(pane, settings)
-    if timing.depth > settings.chain_limit or timing.delay <= timedelta(0) or timing.due is None:
+    timing = restart_timing(pane, settings.restarts)
+    if timing.depth > settings.panes.chain_limit or timing.delay <= timedelta(0) or timing.due is None:
         return None
     return pane.next_restart_at or rfc3339(timing.due)
 
 
 def resolved_of(rec: LayoutRecord) -> DesiredLayout | None:
     return DesiredLayout.from_json(rec.resolved) if rec.resolved else None
+
+
+def capacity_error(current: int, limit: int) -> AgentTowerError:
+    return AgentTowerError(
+        ErrorCode.LAYOUT_CAPACITY_EXCEEDED,
+        f"{current} layouts exist or are being created (limit {limit})",
+        {"current_count": current, "limit": limit},
+    )
+
+
+def _slot(rec: LayoutRecord, pane: PaneRecord) -> Resource:
+    return Resource(rec.target_key, rec.name, pane.label, pane.id)
 
 
 @dataclass
@@ -165,7 +172,7 @@ class _Planner:
     instance_id: str
     now: datetime
     deletes: frozenset[str]
-    settings: PlanSettings
+    settings: Settings
     protected: frozenset[str]
     recovery: bool
     actions: list[Action] = field(default_factory=list)
@@ -174,6 +181,9 @@ class _Planner:
     handled: set[str] = field(default_factory=set)
     requeue: list[datetime] = field(default_factory=list)
     restarts: int = 0  # restarts by policy planned so far in this pass (the wave)
+    # what the targets could not take: reported after what the plan itself says
+    waits: list[Note] = field(default_factory=list)
+    refused: list[Blocked] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.live = {rec.name: rec for rec in self.snapshot.layouts if rec.state != State.REMOVED}
@@ -182,6 +192,7 @@ class _Planner:
             self.by_layout.setdefault(pane.layout_id, []).append(pane)
         self.claims = {key: claims(listing.panes, self.instance_id) for key, listing in self.observed.items()}
         self.sessions = {rec.id: rec.session for rec in self.snapshot.layouts}
+        self.conflicts, self.moved = one_server_per_container(self.desired, self.snapshot.layouts)
 
     # -- helpers ----------------------------------------------------------------------
     def known(self, target_key: str) -> bool:
@@ -195,12 +206,13 @@ class _Planner:
     def seen(self, target_key: str, pane: PaneRecord) -> ObservedPane | None:
         return self.matched(target_key, pane).pane
 
-    def ambiguous(self, target_key: str, pane: PaneRecord, name: str) -> bool:
+    def ambiguous(self, rec: LayoutRecord, pane: PaneRecord) -> bool:
         """Two panes pass as this record: report it and leave the record and both panes be."""
-        found = self.matched(target_key, pane)
+        found = self.matched(rec.target_key, pane)
         if not found.ambiguous:
             return False
-        self.notes.append(Note(name, found.describe(name)))
+        name = f"{rec.name}/{pane.label}"
+        self.notes.append(Note(rec.name, found.describe(name), NoteKind.AMBIGUOUS, pane.label))
         self.handled.add(pane.id)
         return True
 
@@ -214,10 +226,48 @@ class _Planner:
     def current(self, rec: LayoutRecord) -> dict[str, PaneRecord]:
         return current_panes(self.by_layout.get(rec.id, []))
 
+    def act(self, action: Action) -> None:
+        """Plan `action` if its target can take it: a layout that shares a container's
+        server under another user or socket gets nothing; one whose own user or socket
+        changed gets health actions only; nothing is spawned on a stopped or missing
+        container (a creation it interrupted fails as pane_create, restartable by policy)."""
+        layout = action.resource.layout
+        if layout in self.conflicts:
+            return  # observed on another layout's server: its panes would look vanished
+        if layout in self.moved and action.kind not in HEALTH:
+            return  # health only, where its panes are (no spec update, no new panes)
+        listing = self.observed.get(action.target_key)
+        why = listing.unavailable if listing is not None else None
+        spawn = action.detail
+        if action.kind not in CREATIONS or why is None or not isinstance(spawn, Spawn):
+            self.actions.append(action)
+        elif action.kind is Kind.CREATE_LAYOUT and why is Unavailable.CONTAINER_MISSING:
+            self.refused.append(Blocked(layout, container_not_found(spawn.layout)))
+        elif action.kind is Kind.RESUME_PANE:
+            cause = f"creation interrupted: {listing.error if listing and listing.error else why}"
+            self.actions.append(
+                Action(Kind.MARK_PANE, action.resource, cause, Mark(State.FAILED, Stage.PANE_CREATE))
+            )
+        else:
+            state = "does not exist" if why is Unavailable.CONTAINER_MISSING else "is not running"
+            container = spawn.layout.target.container
+            message = f"container {container} {state}: {action.describe()} waits"
+            self.waits.append(Note(layout, message, NoteKind.WAITS))
+
+    def mark(self, rec: LayoutRecord, pane: PaneRecord, mark: Mark, cause: str) -> None:
+        self.act(Action(Kind.MARK_PANE, _slot(rec, pane), cause, mark))
+
+    def removal(self, rec: LayoutRecord, pane: PaneRecord, cause: str, by: Actor) -> Action:
+        obs = self.seen(rec.target_key, pane)
+        return Action(Kind.REMOVE_PANE, _slot(rec, pane), cause, Removal(obs.pane_id if obs else None, by))
+
+    def remove(self, rec: LayoutRecord, pane: PaneRecord, cause: str, by: Actor) -> None:
+        self.act(self.removal(rec, pane, cause, by))
+
     # -- the pass ---------------------------------------------------------------------
     def run(self) -> Plan:
         for name in sorted(self.deletes):
-            self.remove_layout(name, "deleted by operator", OPERATOR)
+            self.remove_layout(name, "deleted by operator", Actor.OPERATOR)
         capacity_used = len(self.live)
         for name in sorted(self.desired):
             if name in self.deletes:
@@ -228,7 +278,7 @@ class _Planner:
                 capacity_used += self.create(layout, capacity_used)
             elif layout.suspend:
                 if rec.fingerprint != layout.fingerprint():  # record it, so prune sees the suspend
-                    self.actions.append(UpdateLayout(rec.id, layout))
+                    self.update_spec(rec, layout)
                 self.suspend(rec)
             elif (rec.target_key, rec.session) != (layout.target.key, layout.session):
                 self.notes.append(Note(name, "target or session changed: delete and apply to move it"))
@@ -242,29 +292,43 @@ class _Planner:
             for pane in self.current(rec).values():
                 if pane.live and pane.id not in self.handled:
                     self.health(rec, pane)
+        return self.finish()
+
+    def finish(self) -> Plan:
+        blocked = [*self.blocked, *(Blocked(n, e) for n, e in sorted(self.conflicts.items())), *self.refused]
+        notes = [*self.notes]
+        notes += [
+            Note(name, "spec.target user or socket changed: delete and apply to move it")
+            for name in sorted(self.moved)
+        ]
+        notes += self.waits
+        noted = {n.name for n in notes}
+        for rec in self.snapshot.layouts:
+            listing = self.observed.get(rec.target_key)
+            if (
+                rec.state != State.REMOVED
+                and listing is not None
+                and not listing.known
+                and rec.name not in noted
+            ):
+                message = f"target {rec.target_key} unreachable: {listing.error}"
+                notes.append(Note(rec.name, message, NoteKind.UNREACHABLE))
+        ordered = sorted(self.actions, key=lambda a: a.phase)  # stable: discovery order within a phase
         requeue_at = min(self.requeue) if self.requeue else None
-        return Plan(tuple(self.actions), tuple(self.blocked), tuple(self.notes), requeue_at)
+        return Plan(tuple(ordered), tuple(blocked), tuple(notes), requeue_at)
 
     def suspend(self, rec: LayoutRecord) -> None:
-        self.notes.append(Note(rec.name, "suspended: no actions"))
+        self.notes.append(Note(rec.name, "suspended: no actions", NoteKind.SUSPENDED))
         self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
 
-    def remove_layout(self, name: str, cause: str, removed_by: str) -> None:
+    def remove_layout(self, name: str, cause: str, removed_by: Actor) -> None:
         rec = self.live.get(name)
         if rec is None:
             return
         if not self.known(rec.target_key):  # never mark removed what may still run
             listing = self.observed.get(rec.target_key)
             why = listing.error if listing else "not observed"
-            self.blocked.append(
-                Blocked(
-                    name,
-                    AgentTowerError(
-                        ErrorCode.INTERNAL_ERROR,
-                        f"cannot observe target {rec.target_key} to remove {name}: {why}",
-                    ),
-                )
-            )
+            self.blocked.append(Blocked(name, cannot_observe(rec.target_key, why, f"remove {name}")))
             self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
             return
         for pane in self.current(rec).values():
@@ -279,18 +343,12 @@ class _Planner:
                 self.blocked.append(Blocked(name, error))
                 self.handled.add(pane.id)
                 continue
-            obs = self.seen(rec.target_key, pane)
+            obs = found.pane
             self.handled.add(pane.id)
             if pane.state == State.CREATING:
                 stage = Stage.REGISTRATION if obs else Stage.PANE_CREATE
-                self.actions.append(
-                    MarkPane(
-                        pane.id, full, rec.target_key, State.FAILED, stage, f"creation interrupted; {cause}"
-                    )
-                )
-            self.actions.append(
-                RemovePane(pane.id, full, rec.target_key, obs.pane_id if obs else None, cause, removed_by)
-            )
+                self.mark(rec, pane, Mark(State.FAILED, stage), f"creation interrupted; {cause}")
+            self.remove(rec, pane, cause, removed_by)
 
     def prune(self) -> None:
         gone = [
@@ -300,34 +358,36 @@ class _Planner:
         ]
         if not gone:
             return
-        if not self.desired and not self.protected and not self.settings.allow_empty:
+        if not self.desired and not self.protected and not self.settings.loop.allow_empty:
             names = ", ".join(rec.name for rec in gone)
             self.notes.append(
                 Note(
-                    "*",
+                    None,
                     f"refusing to prune every layout ({names}): the desired dir is "
                     "empty, missing or mid-checkout (--allow-empty to allow)",
+                    NoteKind.KEPT,
                 )
             )
             return
         for rec in gone:
             resolved = resolved_of(rec)
             if resolved and resolved.annotation(PRUNE_ANNOTATION) == "disabled":
-                self.notes.append(Note(rec.name, f"manifest removed; kept ({PRUNE_ANNOTATION}: disabled)"))
+                message = f"manifest removed; kept ({PRUNE_ANNOTATION}: disabled)"
+                self.notes.append(Note(rec.name, message, NoteKind.KEPT))
             elif resolved and resolved.suspend:
                 self.suspend(rec)
             else:
-                self.remove_layout(rec.name, "manifest removed", CONTROLLER)
+                self.remove_layout(rec.name, "manifest removed", Actor.CONTROLLER)
 
     def create(self, layout: DesiredLayout, used: int) -> int:
         key = layout.target.key
         listing = self.observed.get(key)
         if listing is None or not listing.known:
             reason = listing.error if listing else "not observed"
-            self.notes.append(Note(layout.name, f"target {key} unreachable: {reason}"))
+            self.notes.append(Note(layout.name, f"target {key} unreachable: {reason}", NoteKind.UNREACHABLE))
             return 0
         if layout.suspend:
-            self.notes.append(Note(layout.name, "suspended: not created"))
+            self.notes.append(Note(layout.name, "suspended: not created", NoteKind.SUSPENDED))
             return 0
         if layout.session in listing.sessions():
             self.blocked.append(
@@ -342,20 +402,28 @@ class _Planner:
                 )
             )
             return 0
-        if used >= self.settings.capacity:
-            self.blocked.append(Blocked(layout.name, capacity_error(used, self.settings.capacity)))
+        if used >= self.settings.panes.capacity:
+            self.blocked.append(Blocked(layout.name, capacity_error(used, self.settings.panes.capacity)))
             return 0
-        self.actions.append(CreateLayout(layout))
+        resource = Resource(key, layout.name)
+        self.act(Action(Kind.CREATE_LAYOUT, resource, "layout missing", Spawn(layout, None, layout.panes)))
         return 1
+
+    def update_spec(self, rec: LayoutRecord, layout: DesiredLayout) -> None:
+        resource = Resource(layout.target.key, layout.name, None, rec.id)
+        self.act(Action(Kind.UPDATE_LAYOUT, resource, "spec changed", Layout(spec=layout)))
 
     def update(self, layout: DesiredLayout, rec: LayoutRecord) -> None:
         if rec.fingerprint == layout.fingerprint():
             return
-        self.actions.append(UpdateLayout(rec.id, layout))
+        self.update_spec(rec, layout)
         old = resolved_of(rec)
         anchor = self.anchor(rec)
         if layout.tmux_layout and anchor and (old is None or old.tmux_layout != layout.tmux_layout):
-            self.actions.append(Relayout(layout.name, rec.target_key, anchor, layout.tmux_layout))
+            change = Layout(anchor=anchor, tmux_layout=layout.tmux_layout)
+            self.act(
+                Action(Kind.RELAYOUT, Resource(rec.target_key, layout.name), "tmuxLayout changed", change)
+            )
 
     def slots(self, layout: DesiredLayout, rec: LayoutRecord) -> None:
         current = self.current(rec)
@@ -366,72 +434,59 @@ class _Planner:
             cur = current.get(pane.label)
             if cur is not None and cur.state == State.CREATING:
                 continue  # health() resumes or sweeps it
-            if (
-                cur is not None
-                and cur.live
-                and self.ambiguous(rec.target_key, cur, f"{layout.name}/{pane.label}")
-            ):
+            if cur is not None and cur.live and self.ambiguous(rec, cur):
                 continue
-            if cur is None or (cur.state == State.REMOVED and cur.removed_by not in (OPERATOR,)):
+            if cur is None or (cur.state == State.REMOVED and cur.removed_by != Actor.OPERATOR):
                 if known:
                     cause = "pane missing" if cur is None else "pane slot back in the manifest"
-                    self.actions.append(CreatePane(layout, rec.id, pane, anchor, cause))
+                    resource = Resource(layout.target.key, layout.name, pane.label)
+                    spawn = Spawn(layout, rec.id, (pane,), anchor)
+                    self.act(Action(Kind.CREATE_PANE, resource, cause, spawn))
             elif cur.state == State.REMOVED:
-                self.notes.append(
-                    Note(f"{layout.name}/{pane.label}", "removed by operator (recreate pane to restore)")
-                )
+                message = "removed by operator (recreate pane to restore)"
+                self.notes.append(Note(layout.name, message, label=pane.label))
             elif known and wants_restart(layout.restart_policy, cur):
                 self.restart(layout, rec, cur, anchor)
             elif cur.live and cur.spec_hash != pane.spec_hash:
                 self.outdated(layout, rec, cur, anchor)
         for label, cur in sorted(current.items()):
             if cur.state not in (State.CREATING, State.REMOVED) and label not in wanted:
-                obs = self.seen(rec.target_key, cur)
                 self.handled.add(cur.id)
-                self.actions.append(
-                    RemovePane(
-                        cur.id,
-                        f"{layout.name}/{label}",
-                        rec.target_key,
-                        obs.pane_id if obs else None,
-                        "pane no longer in manifest",
-                        CONTROLLER,
-                    )
-                )
+                self.remove(rec, cur, "pane no longer in manifest", Actor.CONTROLLER)
 
     def restart(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
-        name = f"{layout.name}/{cur.label}"
-        timing = restart_timing(cur, self.settings)
-        if timing.depth > self.settings.chain_limit:
-            reason = f"restart limit reached ({self.settings.chain_limit} restarts in a row)"
+        timing = restart_timing(cur, self.settings.restarts)
+        limit = self.settings.panes.chain_limit
+        if timing.depth > limit:
+            reason = f"restart limit reached ({limit} restarts in a row)"
             self.handled.add(cur.id)
-            self.notes.append(Note(name, reason, NoteKind.RESTART_LIMIT))
+            self.notes.append(Note(layout.name, reason, NoteKind.RESTART_LIMIT, cur.label))
             if cur.state != State.FAILED:  # a failed pane stays as it is: nothing left to do
-                stage = cur.failed_stage or Stage.LAUNCH_COMMAND
-                self.actions.append(MarkPane(cur.id, name, rec.target_key, State.FAILED, stage, reason))
+                self.mark(rec, cur, Mark(State.FAILED, cur.failed_stage or Stage.LAUNCH_COMMAND), reason)
             return
         if timing.due is not None and timing.held(self.now):
             due = rfc3339(timing.due)
             self.requeue.append(timing.due)
-            self.notes.append(Note(name, f"back-off: restart at {due}", NoteKind.BACKOFF))
+            note = Note(layout.name, f"back-off: restart at {due}", NoteKind.BACKOFF, cur.label, timing.due)
+            self.notes.append(note)
             if cur.next_restart_at != due:
                 delay_ms = int(timing.delay.total_seconds() * 1000)
-                self.actions.append(
-                    HoldRestart(cur.id, name, rec.target_key, due, timing.restarts_in_a_row, delay_ms)
-                )
+                hold = Hold(due, timing.restarts_in_a_row, delay_ms)
+                self.act(Action(Kind.HOLD_RESTART, _slot(rec, cur), "back-off", hold))
             return
-        if self.restarts >= self.settings.recovery_wave:  # layouts, then panes, in order
+        if self.restarts >= self.settings.restarts.recovery_wave:  # layouts, then panes, in order
             self.handled.add(cur.id)
-            self.notes.append(Note(name, "restart waits for the next recovery wave", NoteKind.WAVE))
+            message = "restart waits for the next recovery wave"
+            self.notes.append(Note(layout.name, message, NoteKind.WAVE, cur.label))
             return
         self.restarts += 1
         cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
         self.replace(layout, rec, cur, anchor, cause, timing.depth, timing.restarts_in_a_row + 1)
 
     def outdated(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
-        name = f"{layout.name}/{cur.label}"
         if layout.update_strategy != "Recreate":
-            self.notes.append(Note(name, "outdated: spec changed (updateStrategy OnDelete)"))
+            message = "outdated: spec changed (updateStrategy OnDelete)"
+            self.notes.append(Note(layout.name, message, NoteKind.OUTDATED, cur.label))
             return
         if not self.known(rec.target_key):
             return
@@ -452,21 +507,19 @@ class _Planner:
         pane = layout.pane(cur.label)
         assert pane is not None
         self.handled.add(cur.id)
-        respawn = obs.pane_id if obs else None
-        self.actions.append(
-            CreatePane(
-                layout,
-                rec.id,
-                pane,
-                anchor,
-                cause,
-                predecessor_id=cur.id,
-                chain_depth=depth,
-                restarts_in_a_row=restarts_in_a_row,
-                replaces=cur.id,
-                respawn=respawn,
-            )
+        spawn = Spawn(
+            layout,
+            rec.id,
+            (pane,),
+            anchor,
+            predecessor_id=cur.id,
+            chain_depth=depth,
+            restarts_in_a_row=restarts_in_a_row,
+            replaces=cur.id,
+            respawn=obs.pane_id if obs else None,
         )
+        resource = Resource(rec.target_key, layout.name, cur.label)
+        self.act(Action(Kind.CREATE_PANE, resource, cause, spawn, depends_on=(_slot(rec, cur),)))
 
     def recovered(self, rec: LayoutRecord) -> None:
         found = tuple(
@@ -475,67 +528,78 @@ class _Planner:
             if p.live and p.state != State.CREATING and self.seen(rec.target_key, p)
         )
         if found:
-            self.actions.append(Recovered(rec.id, rec.name, rec.target_key, found))
+            resource = Resource(rec.target_key, rec.name, None, rec.id)
+            self.act(Action(Kind.RECOVER_LAYOUT, resource, "recovery", Recovery(found)))
 
     def health(self, rec: LayoutRecord, pane: PaneRecord) -> None:
         if not self.known(rec.target_key):
             return
-        name = f"{rec.name}/{pane.label}"
-        if self.ambiguous(rec.target_key, pane, name):
+        if self.ambiguous(rec, pane):
             return
         obs = self.seen(rec.target_key, pane)
-        key = rec.target_key
         if pane.state == State.CREATING:
-            self.creating(rec, pane, obs, name)
+            self.creating(rec, pane, obs)
         elif obs is None:
-            vanished = MarkPane(
-                pane.id, name, key, State.FAILED, Stage.RECOVERY_REATTACH, "pane vanished from tmux"
-            )
-            self.actions.append(vanished)
+            self.mark(rec, pane, Mark(State.FAILED, Stage.RECOVERY_REATTACH), "pane vanished from tmux")
         elif obs.dead and (pane.state == State.READY or pane.failed_stage != Stage.LAUNCH_COMMAND):
             # a degraded pane (say, for its log) whose process exits is restaged, not re-stated
-            cause = f"process {obs.exit_description}"
-            exited = MarkPane(
-                pane.id,
-                name,
-                key,
-                State.DEGRADED,
-                Stage.LAUNCH_COMMAND,
-                cause,
-                obs.dead_status,
-                obs.dead_signal,
-            )
-            self.actions.append(exited)
+            exited = Mark(State.DEGRADED, Stage.LAUNCH_COMMAND, obs.dead_status, obs.dead_signal)
+            self.mark(rec, pane, exited, f"process {obs.exit_description}")
         elif obs.pending:
-            self.actions.append(SettlePane(pane.id, name, key, obs.pane_id, pane.label))
+            action = Action(
+                Kind.SETTLE_PANE, _slot(rec, pane), "pending marker left set", Settle(obs.pane_id)
+            )
+            self.act(action)
 
-    def creating(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None, name: str) -> None:
+    def creating(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None) -> None:
         layout = self.desired.get(rec.name)
-        expired = self.now - parse_time(pane.created_at) >= self.settings.creating_ttl
+        expired = self.now - parse_time(pane.created_at) >= self.settings.panes.creating_ttl
         if expired or layout is None or rec.name in self.deletes:
             stage = Stage.REGISTRATION if obs else Stage.PANE_CREATE
             cause = "still creating after the pending-marker TTL" if expired else "creation interrupted"
-            self.actions.append(MarkPane(pane.id, name, rec.target_key, State.FAILED, stage, cause))
+            self.mark(rec, pane, Mark(State.FAILED, stage), cause)
             return
-        self.actions.append(
-            ResumePane(
-                layout,
+        slot = layout.pane(pane.label)
+        assert slot is not None
+        spawn = Spawn(layout, rec.id, (slot,), self.anchor(rec), tmux_pane_id=obs.pane_id if obs else None)
+        self.act(Action(Kind.RESUME_PANE, _slot(rec, pane), "creation interrupted", spawn))
+
+    # -- an operator's verb -----------------------------------------------------------
+    def operate(self, operations: Iterable[Operation]) -> Plan:
+        """Only the verbs asked for, on the records they name; a target that cannot be
+        observed blocks the verb (an unknown listing never decides what to kill)."""
+        layouts = {rec.id: rec for rec in self.snapshot.layouts}
+        panes = {p.id: p for p in self.snapshot.panes}
+        for op in operations:
+            pane = panes[op.pane_id]
+            rec = layouts[pane.layout_id]
+            if not self.known(rec.target_key):
+                listing = self.observed.get(rec.target_key)
+                why = listing.error if listing is not None else None
+                self.blocked.append(Blocked(rec.name, cannot_observe(rec.target_key, why)))
+                continue
+            if op.verb is Verb.REMOVE:
+                self.actions.append(self.removal(rec, pane, "removed by operator", Actor.OPERATOR))
+                continue
+            spec = self.desired[rec.name]
+            assert op.pane is not None
+            dead = self.seen(rec.target_key, pane)
+            spawn = Spawn(
+                spec,
                 rec.id,
-                pane.id,
-                pane.label,
-                obs.pane_id if obs else None,
+                (op.pane,),
                 self.anchor(rec),
-                "creation interrupted",
+                predecessor_id=pane.id,
+                chain_depth=next_depth(pane, self.settings.restarts),
+                respawn=dead.pane_id if dead else None,
             )
-        )
-
-
-def capacity_error(current: int, limit: int) -> AgentTowerError:
-    return AgentTowerError(
-        ErrorCode.LAYOUT_CAPACITY_EXCEEDED,
-        f"{current} layouts exist or are being created (limit {limit})",
-        {"current_count": current, "limit": limit},
-    )
+            resource = Resource(rec.target_key, rec.name, pane.label)
+            self.actions.append(
+                Action(
+                    Kind.CREATE_PANE, resource, "recreated by operator", spawn, depends_on=(_slot(rec, pane),)
+                )
+            )
+        return Plan(tuple(self.actions), tuple(self.blocked))
 
 
 def plan(
@@ -545,18 +609,22 @@ def plan(
     instance_id: str,
     now: datetime,
     deletes: Iterable[str] = (),
-    settings: PlanSettings | None = None,
+    settings: Settings | None = None,
     protected: Iterable[str] = (),
     recovery: bool = False,
+    operations: Iterable[Operation] = (),
 ) -> Plan:
-    return _Planner(
+    """The plan of one pass (or, with `operations`, of those operator verbs alone)."""
+    planner = _Planner(
         desired,
         snapshot,
         observed,
         instance_id,
         now,
         frozenset(deletes),
-        settings or PlanSettings(),
+        settings or Settings(),
         frozenset(protected),
         recovery,
-    ).run()
+    )
+    operations = tuple(operations)
+    return planner.operate(operations) if operations else planner.run()

@@ -9,17 +9,20 @@ and settled by one batch, whatever their number.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
+
+from agenttower.events.types import EventType
 from agenttower.model import environment
 from agenttower.model.errors import AgentTowerError
-from agenttower.model.lifecycle import Stage, State
+from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.model.redaction import redact
 from agenttower.model.resolved import DesiredLayout, DesiredPane
 from agenttower.runtime.batch import (
@@ -38,12 +41,9 @@ from agenttower.store.records import PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
 
 from . import logs
-from .actions import CreateLayout, CreatePane, ResumePane
+from .actions import Action, Kind, Spawn
+from .context import PassContext
 from .identity import Claims, Match, claims, match
-from .plan import capacity_error
-
-Creation = CreateLayout | CreatePane | ResumePane
-RETRY_WAITS = (1.0, 2.0)
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Spawning:
     log_path: Path | None = None
     log_error: str | None = None
     spawned_at: float = 0.0
-    actor: str = "operator"
+    actor: Actor = Actor.OPERATOR
 
 
 def launch_payload(pane: DesiredPane) -> dict[str, Any]:
@@ -73,17 +73,19 @@ def launch_payload(pane: DesiredPane) -> dict[str, Any]:
 
 @dataclass
 class SpawnPipeline:
-    store: Store
+    ctx: PassContext
     tmux: Tmux
-    logs_dir: Path
-    probe_delay: float
-    capacity: int
-    now: Callable[[], datetime]
-    actor: str
-    sleep: Callable[[float], None] = time.sleep
     _claimed: tuple[Listing, Claims] | None = None  # the last listing matched, and its claims
 
-    def run(self, creations: Sequence[Creation]) -> list[AgentTowerError]:
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def probe_delay(self) -> float:
+        return self.ctx.settings.tmux.probe_delay
+
+    def run(self, creations: Sequence[Action]) -> list[AgentTowerError]:
         errors: list[AgentTowerError] = []
         spawns = self._record(creations, errors)
         if not spawns:
@@ -98,13 +100,14 @@ class SpawnPipeline:
         return errors
 
     # -- records first ----------------------------------------------------------------
-    def _record(self, creations: Sequence[Creation], errors: list[AgentTowerError]) -> list[Spawning]:
+    def _record(self, creations: Sequence[Action], errors: list[AgentTowerError]) -> list[Spawning]:
         spawns: list[Spawning] = []
         for action in creations:
             actor = self._actor_of(action)
+            assert isinstance(action.detail, Spawn)
             try:
-                with self.store.write(self.now(), actor) as tx:
-                    recorded = self._record_one(tx, action)
+                with self.store.write(self.ctx.clock(), actor) as tx:
+                    recorded = self._record_one(tx, action, action.detail)
             except AgentTowerError as exc:
                 errors.append(exc)
                 continue
@@ -113,33 +116,27 @@ class SpawnPipeline:
             spawns.extend(recorded)
         return spawns
 
-    def _actor_of(self, action: Creation) -> str:
+    def _actor_of(self, action: Action) -> Actor:
         """A restart, a Recreate update or a resumed creation is the reconciler's own decision."""
-        decided_here = isinstance(action, ResumePane) or (isinstance(action, CreatePane) and action.replaces)
-        return "controller" if decided_here else self.actor
+        replaces = isinstance(action.detail, Spawn) and action.detail.replaces
+        decided_here = action.kind is Kind.RESUME_PANE or (action.kind is Kind.CREATE_PANE and replaces)
+        return Actor.CONTROLLER if decided_here else self.ctx.actor
 
-    def _record_one(self, tx: Writer, action: Creation) -> list[Spawning]:
-        if isinstance(action, ResumePane):
-            record = self.store.pane(action.pane_id)
-            assert record is not None
-            pane = action.layout.pane(action.label)
-            assert pane is not None
+    def _record_one(self, tx: Writer, action: Action, spawn: Spawn) -> list[Spawning]:
+        """The records of one creation, committed before tmux is asked for anything (the
+        planner already held it to capacity and to what the target can take)."""
+        layout = spawn.layout
+        if action.kind is Kind.RESUME_PANE:
+            record = self.store.pane(str(action.resource.id))
+            assert record is not None and spawn.layout_id is not None
+            pane = spawn.panes[0]
+            log_path = self._log_path(layout, pane)
             return [
                 Spawning(
-                    action.layout,
-                    action.layout_id,
-                    record,
-                    pane,
-                    action.anchor,
-                    action.tmux_pane_id,
-                    log_path=self._log_path(action.layout, pane),
+                    layout, spawn.layout_id, record, pane, spawn.anchor, spawn.tmux_pane_id, log_path=log_path
                 )
             ]
-        layout = action.layout
-        if isinstance(action, CreateLayout):
-            live = self.store.count_live_layouts()
-            if live >= self.capacity:
-                raise capacity_error(live, self.capacity)
+        if spawn.layout_id is None:
             layout_id = tx.insert_layout(
                 layout.name,
                 layout.target.key,
@@ -150,7 +147,7 @@ class SpawnPipeline:
                 layout.fingerprint(),
             )
             tx.emit(
-                "managed_layout_created",
+                EventType.LAYOUT_CREATED,
                 layout_id,
                 None,
                 {
@@ -159,16 +156,13 @@ class SpawnPipeline:
                     "panes": [p.label for p in layout.panes],
                 },
             )
-            panes, anchor, pred, depth, respawn = list(layout.panes), None, None, 0, None
-            restarts = 0
         else:
-            layout_id, panes, anchor = action.layout_id, [action.pane], action.anchor
-            pred, depth, respawn = action.predecessor_id, action.chain_depth, action.respawn
-            restarts = action.restarts_in_a_row
-            if action.replaces:
-                self._replace(tx, action.replaces, action.cause)
+            layout_id = spawn.layout_id
+            if spawn.replaces:
+                self._replace(tx, spawn.replaces, action.cause)
+        pred, depth, restarts = spawn.predecessor_id, spawn.chain_depth, spawn.restarts_in_a_row
         spawns = []
-        for pane in panes:
+        for pane in spawn.panes:
             slot = next(i for i, p in enumerate(layout.panes) if p.label == pane.label)
             record = tx.insert_pane(
                 layout_id,
@@ -185,7 +179,7 @@ class SpawnPipeline:
                 ),
             )
             tx.emit(
-                "managed_pane_created",
+                EventType.PANE_CREATED,
                 layout_id,
                 record.id,
                 {
@@ -199,7 +193,7 @@ class SpawnPipeline:
             )
             if pred is not None:
                 tx.emit(
-                    "managed_pane_recreated",
+                    EventType.PANE_RECREATED,
                     layout_id,
                     record.id,
                     {"predecessor_id": pred, "chain_depth": depth},
@@ -210,8 +204,8 @@ class SpawnPipeline:
                     layout_id,
                     record,
                     pane,
-                    anchor,
-                    respawn=respawn,
+                    spawn.anchor,
+                    respawn=spawn.respawn,
                     log_path=self._log_path(layout, pane),
                 )
             )
@@ -223,14 +217,16 @@ class SpawnPipeline:
         old = self.store.pane(pane_id)
         if old is None or old.state == State.REMOVED:
             return
-        tx.transition(old, State.REMOVED, removed_by="controller", reason=cause, requested_action="restart")
+        tx.transition(
+            old, State.REMOVED, removed_by=Actor.CONTROLLER, reason=cause, requested_action="restart"
+        )
         tx.emit(
-            "managed_pane_removed", old.layout_id, old.id, {"cause": cause, "tmux_pane_id": old.tmux_pane_id}
+            EventType.PANE_REMOVED, old.layout_id, old.id, {"cause": cause, "tmux_pane_id": old.tmux_pane_id}
         )
 
     def _log_path(self, layout: DesiredLayout, pane: DesiredPane) -> Path | None:
         """The host-side path (what the pane record keeps); None: a container without logMount."""
-        return logs.host_path(self.logs_dir, layout.target, layout.name, pane.label)
+        return logs.host_path(self.ctx.logs_dir, layout.target, layout.name, pane.label)
 
     def _prepare_log(self, spawn: Spawning) -> None:
         spawn.log_error = logs.prepare_for(spawn.layout.target, spawn.log_path)
@@ -271,26 +267,43 @@ class SpawnPipeline:
         it was read whole and shows panes: anything else (nothing parsed although tmux
         answered) is not evidence that a pane was not created, so a real observation
         decides, and if that is indeterminate too the records stay `creating`."""
-        pending, stderr = list(spawns), ""
-        for attempt in range(len(RETRY_WAITS) + 1):
-            if not pending:
-                break
-            try:
-                lines = [*self._lines(pending), *probe_lines(self.probe_delay, FORMAT)]
-                result = self.tmux.source(lines, start_server=True)
-                listing = parse_listing(self.tmux.target.key, result.stdout)
-                return result.stderr.strip(), listing if listing.known and listing.panes else None
-            except TransientError as exc:
-                stderr = str(exc)
-                if attempt == len(RETRY_WAITS):
-                    break
-                self.sleep(RETRY_WAITS[attempt])
+        pending, stderr, tries = list(spawns), "", 0
+
+        def attempt() -> tuple[str, Listing | None] | None:
+            """One send; a retry first looks again and resends only what is still missing
+            (None: nothing is known, or nothing is missing: stop sending)."""
+            nonlocal pending, stderr, tries
+            tries += 1
+            if tries > 1:
                 listing = self.tmux.list_panes()
                 if not listing.known:
-                    break
+                    return None
                 pending = [s for s in pending if not self._match(s, listing).pane]
+                if not pending:
+                    return None
+            lines = [*self._lines(pending), *probe_lines(self.probe_delay, FORMAT)]
+            try:
+                result = self.tmux.source(lines, start_server=True)
+            except TransientError as exc:
+                stderr = str(exc)
+                raise
+            listing = parse_listing(self.tmux.target.key, result.stdout)
+            return result.stderr.strip(), listing if listing.known and listing.panes else None
+
+        waits = self.ctx.settings.tmux.retry_waits
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(len(waits) + 1),
+            wait=wait_chain(*(wait_fixed(w) for w in waits)),
+            sleep=self.ctx.sleep,
+            reraise=True,
+        )
+        with contextlib.suppress(TransientError):
+            answered = retrying(attempt)
+            if answered is not None:
+                return answered
         if self.probe_delay > 0:
-            self.sleep(self.probe_delay)
+            self.ctx.sleep(self.probe_delay)
         return stderr, None
 
     def _lines(self, spawns: list[Spawning]) -> list[str]:
@@ -335,7 +348,7 @@ class SpawnPipeline:
         """Where the pipe writes, as the tmux server sees it (inside the container for one)."""
         if spawn.log_path is None or spawn.log_error:
             return None
-        return logs.pipe_path(self.logs_dir, spawn.layout.target, spawn.layout.name, spawn.pane.label)
+        return logs.pipe_path(self.ctx.logs_dir, spawn.layout.target, spawn.layout.name, spawn.pane.label)
 
     # -- probe, register, log ------------------------------------------------------------
     def _conclude(self, spawn: Spawning, listing: Listing, stderr: str, unprobed: bool = False) -> bool:
@@ -346,7 +359,7 @@ class SpawnPipeline:
         obs = found.pane
         if found.ambiguous or (obs is None and (unprobed or not listing.known)):
             return False  # cannot tell: the record stays `creating`, the next pass decides
-        with self.store.write(self.now(), spawn.actor) as tx:
+        with self.store.write(self.ctx.clock(), spawn.actor) as tx:
             record = spawn.record
             if obs is None:
                 reason = stderr or "tmux did not create the pane"
@@ -356,7 +369,7 @@ class SpawnPipeline:
             spawn.tmux_pane_id = obs.pane_id
             tx.attach(record.id, obs.pane_id, str(spawn.log_path) if spawn.log_path else None)
             tx.emit(
-                "managed_pane_pending_marker_set",
+                EventType.PANE_PENDING_MARKER_SET,
                 spawn.layout_id,
                 record.id,
                 {"token": record.marker_token, "tmux_pane_id": obs.pane_id},
@@ -380,7 +393,7 @@ class SpawnPipeline:
         if obs.dead:
             elapsed = int((time.monotonic() - spawn.spawned_at) * 1000)
             tx.emit(
-                "managed_pane_launch_command_exited",
+                EventType.PANE_LAUNCH_COMMAND_EXITED,
                 spawn.layout_id,
                 record.id,
                 {"exit_code": obs.dead_status, "signal": obs.dead_signal, "elapsed_ms": elapsed},
@@ -402,7 +415,7 @@ class SpawnPipeline:
             return
         log_error = spawn.log_error or logs.check(spawn.layout.target, spawn.log_path)
         if log_error:
-            tx.emit("managed_pane_log_attach_failed", spawn.layout_id, record.id, {"reason": log_error})
+            tx.emit(EventType.PANE_LOG_ATTACH_FAILED, spawn.layout_id, record.id, {"reason": log_error})
             tx.transition(record, State.DEGRADED, stage=Stage.LOG_ATTACH, reason=log_error)
             return
         tx.transition(record, State.READY)
@@ -421,10 +434,10 @@ class SpawnPipeline:
             self.tmux.source(lines)
         except TransientError:
             return  # markers stay set; the panes are already recorded and usable
-        with self.store.write(self.now(), self.actor) as tx:
+        with self.store.write(self.ctx.clock(), self.ctx.actor) as tx:
             for s in spawns:
                 tx.emit(
-                    "managed_pane_pending_marker_cleared",
+                    EventType.PANE_PENDING_MARKER_CLEARED,
                     s.layout_id,
                     s.record.id,
                     {"token": s.record.marker_token},

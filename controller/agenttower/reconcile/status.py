@@ -23,7 +23,7 @@ def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, 
 def _mine(name: str, plan: Plan, kind: NoteKind) -> list[Note]:
     """The pass's notes of one kind about panes of layout `name`: typed, so a reworded
     message never changes a condition."""
-    return [n for n in plan.notes if n.kind is kind and n.name.startswith(f"{name}/")]
+    return [n for n in plan.notes if n.kind is kind and n.layout == name and n.label is not None]
 
 
 def _stalled(name: str, plan: Plan, problems: Mapping[str, str]) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def _stalled(name: str, plan: Plan, problems: Mapping[str, str]) -> dict[str, An
     blocked = next((b for b in plan.blocked if b.layout == name), None)
     if blocked is not None:
         return _condition("Stalled", True, str(blocked.error.code), blocked.error.located_message())
-    limit = [n.name.split("/", 1)[1] for n in _mine(name, plan, NoteKind.RESTART_LIMIT)]
+    limit = [str(n.label) for n in _mine(name, plan, NoteKind.RESTART_LIMIT)]
     if limit:
         return _condition(
             "Stalled", True, "RestartLimitReached", f"restart limit reached: {', '.join(limit)}"

@@ -1,35 +1,19 @@
-"""What each target can take: a plan held to the state of its tmux server.
+"""What each target can take, as rules the planner applies while it plans.
 
 A stopped or missing container is confidently empty, so the planner fails its panes,
 but nothing can be spawned there until it runs again; a container's layouts share one
-tmux server (one user, one socket). Pure functions of the plan and what was observed,
-applied right after `plan()`.
+tmux server (one user, one socket). Pure functions of the desired layouts, the
+records and what was observed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 
 from agenttower.model.errors import AgentTowerError, ErrorCode, validation_failed
-from agenttower.model.lifecycle import Stage, State
+from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout, Target
-from agenttower.runtime.observe import Listing, Unavailable
-from agenttower.runtime.target import target_for_record
 from agenttower.store.records import LayoutRecord
-
-from .actions import (
-    Action,
-    Blocked,
-    CreateLayout,
-    CreatePane,
-    MarkPane,
-    Note,
-    Plan,
-    Recovered,
-    ResumePane,
-    SettlePane,
-)
 
 
 def container_not_found(layout: DesiredLayout) -> AgentTowerError:
@@ -57,14 +41,14 @@ def server_targets(
     chosen: dict[str, tuple[str, Target]] = {}
     for rec in records:
         if rec.state != State.REMOVED:
-            chosen.setdefault(rec.target_key, (rec.name, target_for_record(rec.target_key, rec.resolved)))
+            chosen.setdefault(rec.target_key, (rec.name, Target.of_record(rec.target_key, rec.resolved)))
     for name in sorted(desired):
         target = desired[name].target
         chosen.setdefault(target.key, (name, target))
     return chosen
 
 
-def _one_server_per_container(
+def one_server_per_container(
     desired: Mapping[str, DesiredLayout], records: Iterable[LayoutRecord]
 ) -> tuple[dict[str, AgentTowerError], set[str]]:
     """Layouts blocked because another layout holds their container's tmux server under
@@ -91,68 +75,3 @@ def _one_server_per_container(
             layout.source,
         )
     return blocked, moved
-
-
-def _layout_name(action: Action) -> str:
-    layout = getattr(action, "layout", None)
-    if isinstance(layout, DesiredLayout):
-        return layout.name
-    return str(getattr(action, "name", "")).split("/")[0]
-
-
-def hold_to_targets(
-    planned: Plan,
-    desired: Mapping[str, DesiredLayout],
-    records: Iterable[LayoutRecord],
-    observed: Mapping[str, Listing],
-) -> Plan:
-    """What each target can take. A stopped or missing container is confidently empty, so
-    the planner fails its panes (recovery_reattach); but nothing can be spawned there:
-    restarts and missing panes wait until it runs again, a layout new to a missing
-    container is blocked (`container_not_found`), and a creation it interrupted fails as
-    pane_create (restartable by policy). An unreachable target (docker daemon down) is
-    reported on each of its layouts."""
-    records = tuple(records)
-    conflicts, moved = _one_server_per_container(desired, records)
-    actions: list[Action] = []
-    blocked = list(planned.blocked) + [Blocked(name, error) for name, error in sorted(conflicts.items())]
-    notes = list(planned.notes) + [
-        Note(name, "spec.target user or socket changed: delete and apply to move it")
-        for name in sorted(moved)
-    ]
-    for action in planned.actions:
-        if _layout_name(action) in conflicts:
-            continue  # observed on another layout's server: its panes would look vanished
-        if _layout_name(action) in moved and not isinstance(
-            action, MarkPane | SettlePane | ResumePane | Recovered
-        ):
-            continue  # health only, where its panes are (no spec update, no new panes)
-        listing = observed.get(action.target_key)
-        if not isinstance(action, CreateLayout | CreatePane | ResumePane) or listing is None:
-            actions.append(action)
-            continue
-        why = listing.unavailable
-        if why is None:
-            actions.append(action)
-        elif isinstance(action, CreateLayout) and why is Unavailable.CONTAINER_MISSING:
-            blocked.append(Blocked(action.layout.name, container_not_found(action.layout)))
-        elif isinstance(action, ResumePane):
-            name = f"{action.layout.name}/{action.label}"
-            cause = f"creation interrupted: {listing.error or why}"
-            actions.append(
-                MarkPane(action.pane_id, name, action.target_key, State.FAILED, Stage.PANE_CREATE, cause)
-            )
-        else:
-            container = action.layout.target.container
-            state = "does not exist" if why is Unavailable.CONTAINER_MISSING else "is not running"
-            notes.append(
-                Note(action.layout.name, f"container {container} {state}: {action.describe()} waits")
-            )
-    noted = {n.name for n in notes}
-    for rec in records:
-        listing = observed.get(rec.target_key)
-        if rec.state != State.REMOVED and listing is not None and not listing.known and rec.name not in noted:
-            notes.append(Note(rec.name, f"target {rec.target_key} unreachable: {listing.error}"))
-    if (actions, blocked, notes) == (list(planned.actions), list(planned.blocked), list(planned.notes)):
-        return planned
-    return replace(planned, actions=tuple(actions), blocked=tuple(blocked), notes=tuple(notes))

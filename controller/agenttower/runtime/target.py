@@ -23,9 +23,7 @@ not needed on top of it, and would change the environment new panes inherit.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from agenttower.model.resolved import Target
 
@@ -79,28 +77,3 @@ class ExecTarget:
         env.pop("TMUX", None)
         env.pop("TMUX_PANE", None)
         return env
-
-
-def host_target_for_key(key: str) -> Target:
-    """Rebuild a Target from its record key alone (`host`, `host:<socket>`, `host:/path`,
-    `container:<name>`). The key holds no user and no logMount: prefer `target_for_record`."""
-    if key == "host":
-        return Target()
-    kind, _, rest = key.partition(":")
-    if kind == "container":
-        return Target(container=rest)
-    return Target(socket_path=rest) if rest.startswith("/") else Target(socket=rest)
-
-
-def target_for_record(key: str, resolved: Mapping[str, Any] | None) -> Target:
-    """A layout record's target: its stored resolved spec (`DesiredLayout.to_json()`,
-    which keeps user, socket and logMount), else what the key alone says."""
-    stored = (resolved or {}).get("target")
-    if isinstance(stored, Mapping):
-        try:
-            target = Target(**stored)
-        except TypeError:
-            target = None
-        if target is not None and target.key == key:
-            return target
-    return host_target_for_key(key)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agenttower.model.lifecycle import NON_TERMINAL, State
+from agenttower.model.lifecycle import NON_TERMINAL, Actor, Stage, State
+
+if TYPE_CHECKING:  # rows come from the store; the records themselves are plain values
+    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,7 @@ class LayoutRecord:
     name: str
     target_key: str
     session: str
-    state: str
+    state: State
     spec: dict[str, Any]
     source_file: str | None
     created_at: str
@@ -40,7 +43,7 @@ class LayoutRecord:
             name=row["name"],
             target_key=row["target_key"],
             session=row["session"],
-            state=row["state"],
+            state=State(row["state"]),
             spec=json.loads(row["spec_json"]),
             source_file=row["source_file"],
             created_at=row["created_at"],
@@ -57,8 +60,8 @@ class PaneRecord:
     role: str
     capability: str
     slot: int
-    state: str
-    failed_stage: str | None
+    state: State
+    failed_stage: Stage | None
     reason: str | None
     exit_code: int | None
     spec_hash: str
@@ -68,7 +71,7 @@ class PaneRecord:
     tmux_pane_id: str | None
     predecessor_id: str | None
     chain_depth: int
-    removed_by: str | None
+    removed_by: Actor | None
     log_path: str | None
     created_at: str
     updated_at: str
@@ -80,13 +83,16 @@ class PaneRecord:
     @property
     def live(self) -> bool:
         """Non-terminal: creating, ready or degraded (holds its label)."""
-        return State(self.state) in NON_TERMINAL
+        return self.state in NON_TERMINAL
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> PaneRecord:
         data = {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a Mapping
         data["launch"] = json.loads(data.pop("launch_json"))
         data.pop("event_seq", None)
+        data["state"] = State(data["state"])
+        data["failed_stage"] = Stage(data["failed_stage"]) if data["failed_stage"] else None
+        data["removed_by"] = Actor(data["removed_by"]) if data["removed_by"] else None
         return cls(**data)
 
 
@@ -106,3 +112,13 @@ class AgentRecord:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AgentRecord:
         return cls(**{k: row[k] for k in row.keys()})  # noqa: SIM118
+
+
+def current_panes(panes: Iterable[PaneRecord]) -> dict[str, PaneRecord]:
+    """label -> the record that speaks for that slot now (live first, else the newest)."""
+    current: dict[str, PaneRecord] = {}
+    for pane in sorted(panes, key=lambda p: (p.created_at, p.id)):
+        held = current.get(pane.label)
+        if held is None or not held.live:
+            current[pane.label] = pane
+    return current

@@ -12,22 +12,21 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agenttower.events import outbox
+from agenttower.events.outbox import Subject
+from agenttower.events.types import EventType
+from agenttower.model.durations import rfc3339
 from agenttower.model.errors import AgentTowerError, ErrorCode
-from agenttower.model.lifecycle import NON_TERMINAL, State, can_transition, layout_state
-from agenttower.model.redaction import redact
+from agenttower.model.lifecycle import NON_TERMINAL, Actor, Stage, State, can_transition, layout_state
 
 from .db import connect, connect_empty, connect_readonly, immediate, schema_current
 from .records import AgentRecord, LayoutRecord, PaneRecord
 
 LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
-
-
-def rfc3339(now: datetime) -> str:
-    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id(prefix: str) -> str:
@@ -72,6 +71,28 @@ class Store:
             return cls.open(path)
         row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
         return cls(conn, str(row[0]) if row else "")
+
+    @classmethod
+    def peek(cls, path: Path) -> Store | None:
+        """Read-only and never migrated, as it is on disk (what `doctor` looks at); None:
+        there is no database. Raises sqlite3.Error for one that cannot be read."""
+        conn = connect_readonly(path)
+        if conn is None:
+            return None
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='instance_id'").fetchone()
+        except sqlite3.Error:
+            row = None
+        return cls(conn, str(row[0]) if row else "")
+
+    def schema_current(self) -> bool:
+        return schema_current(self.conn)
+
+    def live_layout_targets(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """(target key, resolved spec) of each live layout; read by columns every schema
+        has, so it works on a database an older agenttower wrote."""
+        rows = self.conn.execute("SELECT target_key, resolved_json FROM layouts WHERE state != 'removed'")
+        return [(str(key), json.loads(spec) if spec else None) for key, spec in rows]
 
     def close(self) -> None:
         self.conn.close()
@@ -190,7 +211,7 @@ class Store:
 
     # ---- writes ------------------------------------------------------------------------
     @contextmanager
-    def write(self, now: datetime, actor: str) -> Iterator[Writer]:
+    def write(self, now: datetime, actor: Actor) -> Iterator[Writer]:
         with immediate(self.conn):
             yield Writer(self, rfc3339(now), actor)
 
@@ -198,7 +219,7 @@ class Store:
 class Writer:
     """Mutations inside one transaction; each method writes its event to the outbox."""
 
-    def __init__(self, store: Store, now: str, actor: str) -> None:
+    def __init__(self, store: Store, now: str, actor: Actor) -> None:
         self.store = store
         self.conn = store.conn
         self.now = now
@@ -206,7 +227,7 @@ class Writer:
 
     def emit(
         self,
-        event_type: str,
+        event_type: EventType,
         layout_id: str | None,
         pane_id: str | None = None,
         payload: Mapping[str, Any] | None = None,
@@ -219,23 +240,16 @@ class Writer:
             "UPDATE panes SET event_seq = event_seq + 1 WHERE id=? RETURNING label, event_seq",
             (pane_id,),
         ).fetchone()
-        body = {
-            "event_id": new_id("evt"),
-            "timestamp": self.now,
-            "event_type": event_type,
-            "actor": self.actor,
-            "layout": layout["name"] if layout else None,
-            "layout_id": layout_id,
-            "pane": f"{layout['name']}/{pane['label']}" if layout and pane else None,
-            "pane_id": pane_id,
-            "layout_seq": layout["event_seq"] if layout else None,
-            "pane_seq": pane["event_seq"] if pane else None,
-            "payload": redact(dict(payload or {})),
-        }
-        self.conn.execute(
-            "INSERT INTO outbox(event_id, body) VALUES (?, ?)",
-            (body["event_id"], json.dumps(body, separators=(",", ":"), sort_keys=False)),
+        subject = Subject(
+            layout_id,
+            layout["name"] if layout else None,
+            layout["event_seq"] if layout else None,
+            pane_id,
+            pane["label"] if pane else None,
+            pane["event_seq"] if pane else None,
         )
+        event_id, text = outbox.body(event_type, self.now, self.actor, subject, payload)
+        self.conn.execute("INSERT INTO outbox(event_id, body) VALUES (?, ?)", (event_id, text))
 
     def insert_layout(
         self,
@@ -330,10 +344,10 @@ class Writer:
         pane: PaneRecord,
         new_state: State,
         *,
-        stage: str | None = None,
+        stage: Stage | None = None,
         reason: str | None = None,
         exit_code: int | None = None,
-        removed_by: str | None = None,
+        removed_by: Actor | None = None,
         requested_action: str = "transition",
     ) -> None:
         current = self.store.pane(pane.id)
@@ -344,7 +358,9 @@ class Writer:
                 f"pane {pane.id} cannot go from {current.state} to {new_state}",
                 {"pane_id": pane.id, "current_state": current.state, "requested_action": requested_action},
             )
-        ended = self.now if new_state in (State.FAILED, State.REMOVED) or stage == "launch_command" else None
+        ended = (
+            self.now if new_state in (State.FAILED, State.REMOVED) or stage == Stage.LAUNCH_COMMAND else None
+        )
         self.conn.execute(
             "UPDATE panes SET state=?, failed_stage=coalesce(?, failed_stage), reason=coalesce(?, reason),"
             " exit_code=coalesce(?, exit_code), removed_by=coalesce(?, removed_by),"
@@ -352,24 +368,24 @@ class Writer:
             " ended_at=coalesce(ended_at, ?), updated_at=? WHERE id=?",
             (new_state, stage, reason, exit_code, removed_by, new_state, self.now, ended, self.now, pane.id),
         )
-        payload: dict[str, Any] = {"from": current.state, "to": str(new_state)}
+        payload: dict[str, Any] = {"from": str(current.state), "to": str(new_state)}
         if stage:
-            payload["failed_stage"] = stage
+            payload["failed_stage"] = str(stage)
         if reason:
             payload["reason"] = reason
-        self.emit("managed_pane_state_changed", pane.layout_id, pane.id, payload)
+        self.emit(EventType.PANE_STATE_CHANGED, pane.layout_id, pane.id, payload)
 
-    def restage(self, pane: PaneRecord, stage: str, reason: str, exit_code: int | None) -> None:
+    def restage(self, pane: PaneRecord, stage: Stage, reason: str, exit_code: int | None) -> None:
         """Same state, new failed stage: a degraded pane whose process has now exited."""
         self.conn.execute(
             "UPDATE panes SET failed_stage=?, reason=?, exit_code=?, ended_at=?, updated_at=? WHERE id=?",
             (stage, reason, exit_code, self.now, self.now, pane.id),
         )
         self.emit(
-            "managed_pane_state_changed",
+            EventType.PANE_STATE_CHANGED,
             pane.layout_id,
             pane.id,
-            {"from": pane.state, "to": pane.state, "failed_stage": stage, "reason": reason},
+            {"from": str(pane.state), "to": str(pane.state), "failed_stage": str(stage), "reason": reason},
         )
 
     def hold_restart(
@@ -382,7 +398,7 @@ class Writer:
             (next_restart_at, self.now, pane.id),
         )
         self.emit(
-            "managed_pane_restart_backoff",
+            EventType.PANE_RESTART_BACKOFF,
             pane.layout_id,
             pane.id,
             {
@@ -455,5 +471,5 @@ class Writer:
                 " removed_at=CASE WHEN ?='removed' THEN ? ELSE NULL END WHERE id=?",
                 (new, self.now, new, self.now, layout_id),
             )
-            self.emit("managed_layout_state_changed", layout_id, None, {"from": row[0], "to": new})
+            self.emit(EventType.LAYOUT_STATE_CHANGED, layout_id, None, {"from": row[0], "to": new})
         return new

@@ -1,0 +1,116 @@
+"""Every knob of agenttower, as one frozen value made of documented groups.
+
+Read once from the environment (`Settings.from_env()`), then passed down: the planner
+reads the groups it decides on, the executor and the controller the rest, so a test
+shortens a probe or a back-off by building a value, never by patching a constant.
+Each `AGENTTOWER_*` variable keeps its meaning and default (docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from agenttower.model.durations import parse_duration
+from agenttower.model.errors import validation_failed
+
+
+@dataclass(frozen=True)
+class TmuxSettings:
+    """How tmux is run: which binary, how long one call may take, how a launch is probed."""
+
+    binary: str = "tmux"  # AGENTTOWER_TMUX
+    stage_timeout: float = 30.0  # AGENTTOWER_STAGE_TIMEOUT: one tmux (or docker exec) call
+    probe_delay: float = 1.0  # AGENTTOWER_PROBE_DELAY: a new pane's process must outlive this
+    read_timeout: float = 10.0  # read verbs show a hung target as stale rather than wait
+    retry_waits: tuple[float, ...] = (1.0, 2.0)  # a call that timed out is tried again after these
+
+
+@dataclass(frozen=True)
+class PaneSettings:
+    """What a pass may create and how long a creation or a removal may take."""
+
+    capacity: int = 40  # live layouts at most (FEAT-013's layout_capacity_exceeded)
+    creating_ttl: timedelta = timedelta(minutes=5)  # a pane still `creating` after this fails
+    chain_limit: int = 16  # recreates in a row (FEAT-013's recreate_chain_too_deep)
+    kill_grace: float = 5.0  # AGENTTOWER_KILL_GRACE: between TERM and KILL for what a pane left
+
+
+@dataclass(frozen=True)
+class RestartSettings:
+    """Restarts by policy: kubelet's CrashLoopBackOff shape, and recovery in waves."""
+
+    backoff_base: timedelta = timedelta(seconds=10)  # AGENTTOWER_BACKOFF_BASE: doubles per restart in a row
+    backoff_max: timedelta = timedelta(minutes=5)  # AGENTTOWER_BACKOFF_MAX
+    stable_after: timedelta = timedelta(
+        minutes=10
+    )  # AGENTTOWER_STABLE_AFTER: ready this long resets the count
+    recovery_wave: int = 10  # AGENTTOWER_RECOVERY_WAVE: restarts by policy per pass
+    recovery_jitter: float = 0.5  # AGENTTOWER_RECOVERY_JITTER: up to this much more between two waves
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The controller's timing between passes, and what a pass may prune."""
+
+    after_actions: float = 0.5  # a pass that acted is followed this soon (mark, then restart)
+    after_failure: float = 5.0  # a pass that raised is tried again this soon
+    allow_empty: bool = False  # `--allow-empty`: a pass may prune every layout
+
+
+@dataclass(frozen=True)
+class VerbSettings:
+    """One deadline per CLI verb, and how the state dir is taken."""
+
+    timeout: float = 120.0  # AGENTTOWER_TIMEOUT: lock, pass and --wait together; --timeout overrides
+    lock_timeout: float = 120.0  # waiting for another reconciler's lock
+    wait_without_deadline: float = 120.0  # `--wait` in a session that has no deadline (a test's)
+    fresh_state: bool = (
+        False  # AGENTTOWER_FRESH_STATE: a new database although tmux runs an older one's panes
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    tmux: TmuxSettings = field(default_factory=TmuxSettings)
+    panes: PaneSettings = field(default_factory=PaneSettings)
+    restarts: RestartSettings = field(default_factory=RestartSettings)
+    loop: LoopSettings = field(default_factory=LoopSettings)
+    verbs: VerbSettings = field(default_factory=VerbSettings)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            tmux=TmuxSettings(
+                binary=os.environ.get("AGENTTOWER_TMUX", "tmux"),
+                stage_timeout=_seconds("AGENTTOWER_STAGE_TIMEOUT", "30s"),
+                probe_delay=_seconds("AGENTTOWER_PROBE_DELAY", "1s"),
+            ),
+            panes=PaneSettings(kill_grace=_seconds("AGENTTOWER_KILL_GRACE", "5s")),
+            restarts=RestartSettings(
+                backoff_base=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_BASE", "10s")),
+                backoff_max=timedelta(seconds=_seconds("AGENTTOWER_BACKOFF_MAX", "5m")),
+                stable_after=timedelta(seconds=_seconds("AGENTTOWER_STABLE_AFTER", "10m")),
+                recovery_wave=_count("AGENTTOWER_RECOVERY_WAVE", "10"),
+                recovery_jitter=_seconds("AGENTTOWER_RECOVERY_JITTER", "500ms"),
+            ),
+            verbs=VerbSettings(
+                timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
+                fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
+            ),
+        )
+
+
+def _seconds(variable: str, default: str) -> float:
+    try:
+        return parse_duration(os.environ.get(variable, default))
+    except ValueError as exc:
+        raise validation_failed(variable, str(exc)) from None
+
+
+def _count(variable: str, default: str) -> int:
+    text = os.environ.get(variable, default)
+    if not text.isdigit() or int(text) < 1:
+        raise validation_failed(variable, f"{text!r} is not a whole number of at least 1")
+    return int(text)
