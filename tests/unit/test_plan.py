@@ -14,7 +14,8 @@ from agenttower.model.lifecycle import Actor, State
 from agenttower.model.manifests import parse_text
 from agenttower.model.resolved import DesiredLayout
 from agenttower.reconcile.actions import Hold, Kind, Mark, NoteKind, Plan, Recovery, Removal, Spawn
-from agenttower.reconcile.plan import backoff_delay, held_until, plan
+from agenttower.reconcile.plan import plan
+from agenttower.reconcile.restarts import backoff_delay, held_until
 from agenttower.runtime.observe import ListingStatus, Unavailable
 from agenttower.settings import LoopSettings, PaneSettings, RestartSettings, Settings
 from tests.manifests import SLEEP, layout, profile

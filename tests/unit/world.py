@@ -76,27 +76,43 @@ def pane_record(
 
 def observed(record: PaneRecord, session: str, dead: bool = False, owner: str = OWNER) -> ObservedPane:
     return ObservedPane(
-        session,
-        "$1",
-        "@1",
-        0,
-        record.tmux_pane_id or f"%{next(_ids)}",
-        1,
-        dead,
-        3 if dead else None,
-        None,
-        None,
-        record.id,
-        owner,
-        "",
-        record.spec_hash,
-        "t",
+        session=session,
+        session_id="$1",
+        window_id="@1",
+        pane_index=0,
+        pane_id=record.tmux_pane_id or f"%{next(_ids)}",
+        pid=1,
+        dead=dead,
+        dead_status=3 if dead else None,
+        dead_signal=None,
+        dead_time=None,
+        record_id=record.id,
+        owner=owner,
+        pending="",
+        spec_hash=record.spec_hash,
+        server_pid=None,
+        title="t",
     )
 
 
 def foreign(session: str) -> ObservedPane:
     return ObservedPane(
-        session, "$9", "@9", 0, f"%{next(_ids)}", 1, False, None, None, None, "", "", "", "", "user"
+        session=session,
+        session_id="$9",
+        window_id="@9",
+        pane_index=0,
+        pane_id=f"%{next(_ids)}",
+        pid=1,
+        dead=False,
+        dead_status=None,
+        dead_signal=None,
+        dead_time=None,
+        record_id="",
+        owner="",
+        pending="",
+        spec_hash="",
+        server_pid=None,
+        title="user",
     )
 
 

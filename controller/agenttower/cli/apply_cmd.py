@@ -133,6 +133,7 @@ def _print_apply(output: str, answer: ApplyAnswer, paths: Any) -> None:
             for row in answer.actions:
                 click.echo(f"  {row['action']}  # {row['cause']}")
         return
+    from agenttower.model.lifecycle import State
     from agenttower.store.repo import Store
 
     from .views import World, layout_item, pane_item, visible_panes
@@ -156,7 +157,7 @@ def _print_apply(output: str, answer: ApplyAnswer, paths: Any) -> None:
             "items": [
                 layout_item(world, rec)
                 for rec in world.layouts
-                if rec.name in names and rec.state != "removed"
+                if rec.name in names and rec.state != State.REMOVED
             ],
             "panes": [
                 pane_item(world, p)

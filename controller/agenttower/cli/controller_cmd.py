@@ -62,6 +62,7 @@ def wait_command(
 ) -> None:
     """Wait for a layout's condition, like `kubectl wait --for=condition=Ready`."""
     from agenttower.model.errors import validation_failed
+    from agenttower.model.lifecycle import State
     from agenttower.store.repo import Store
 
     from .get_cmd import find_layout
@@ -80,7 +81,7 @@ def wait_command(
     try:
         while True:
             rec = find_layout(World.load(store, True), name)
-            if rec.state == "removed":
+            if rec.state == State.REMOVED:
                 raise _deleted(rec)
             found = next((c for c in rec.conditions if c["type"] == wanted_type), None)
             if found is not None and found["status"] == want and rec.observed_generation >= rec.generation:

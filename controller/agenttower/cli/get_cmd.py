@@ -50,9 +50,10 @@ def _kind(kind: str) -> str:
 
 def find_layout(world: Any, name: str) -> Any:
     from agenttower.model.errors import AgentTowerError, ErrorCode
+    from agenttower.model.lifecycle import State
 
     matches = [r for r in world.layouts if name in (r.name, r.id)]
-    live = [r for r in matches if r.state != "removed"]
+    live = [r for r in matches if r.state != State.REMOVED]
     if not matches:
         raise AgentTowerError(ErrorCode.LAYOUT_NOT_FOUND, f"layout {name!r} not found", {"layout_id": name})
     return (live or matches)[-1]

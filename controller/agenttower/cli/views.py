@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agenttower.model.constants import API_VERSION
-from agenttower.model.lifecycle import State, layout_state
+from agenttower.model.lifecycle import Actor, State, layout_state
 from agenttower.paths import Paths
 from agenttower.reconcile import status
 from agenttower.reconcile.live import Observation, Seen, Source
@@ -104,7 +104,7 @@ def visible_panes(world: World, show_all: bool) -> list[PaneRecord]:
         shown.extend(
             p
             for p in sorted(current.values(), key=lambda p: p.slot)
-            if p.state != State.REMOVED or p.removed_by == "operator"
+            if p.state != State.REMOVED or p.removed_by == Actor.OPERATOR
         )
     return shown
 
@@ -165,7 +165,7 @@ def _restart_info(layout: LayoutRecord | None, pane: PaneRecord) -> dict[str, An
     info: dict[str, Any] = {"outdated": False, "nextRestartAt": None}
     resolved = (layout.resolved or {}) if layout else {}
     wanted = next((p for p in resolved.get("panes", []) if p["label"] == pane.label), None)
-    if wanted is not None and pane.state != "removed":
+    if wanted is not None and pane.state != State.REMOVED:
         info["outdated"] = wanted["spec_hash"] != pane.spec_hash
     policy = resolved.get("restart_policy", "Never")
     info["nextRestartAt"] = next_restart_at(policy, pane, Settings.from_env())

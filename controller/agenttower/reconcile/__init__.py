@@ -1,4 +1,3 @@
-"""One reconcile pass: observe tmux, plan (pure) against records and desired, execute.
-
-Also owns the reconciler lock and the desired dir on disk (apply writes, delete cuts).
+"""Reconciling: one entry point, `reconciler.reconcile(request)`, that observes tmux, plans
+(pure) against records and desired, and executes; plus the reconciler lock and the desired dir.
 """

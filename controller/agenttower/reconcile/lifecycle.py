@@ -22,7 +22,8 @@ from agenttower.runtime.observe import Listing
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 from .engine import PassResult, Session, load_desired
-from .plan import Operation, Snapshot, Verb, next_depth, plan
+from .plan import Operation, Snapshot, Verb, plan
+from .restarts import next_depth
 
 UNHASHED = ("idempotency_key", "deadline")  # a retry with the same key sends a new deadline
 

@@ -26,7 +26,8 @@ from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord
 
 from .actions import Action, Mark
-from .plan import Snapshot, held_until, plan
+from .plan import Snapshot, plan
+from .restarts import held_until
 from .targets import server_targets
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from agenttower.model.constants import PRUNE_ANNOTATION
@@ -22,7 +22,7 @@ from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe
 from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.model.resolved import DesiredLayout, DesiredPane
 from agenttower.runtime.observe import Listing, ObservedPane, Unavailable
-from agenttower.settings import RestartSettings, Settings
+from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 from .actions import (
@@ -42,11 +42,9 @@ from .actions import (
     Spawn,
 )
 from .identity import Match, claims, match
+from .restarts import next_depth, restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
-RESTARTABLE = frozenset(
-    {Stage.LAUNCH_COMMAND, Stage.RECOVERY_REATTACH, Stage.PANE_CREATE, Stage.REGISTRATION}
-)
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
 HEALTH = frozenset({Kind.MARK_PANE, Kind.SETTLE_PANE, Kind.RESUME_PANE, Kind.RECOVER_LAYOUT})
 
@@ -75,77 +73,6 @@ class Operation:
     verb: Verb
     pane_id: str
     pane: DesiredPane | None = None
-
-
-def stayed_ready(pane: PaneRecord, settings: RestartSettings) -> bool:
-    """Ready for the stability window before it ended: its crash is not part of a loop."""
-    if not pane.ready_at or not pane.ended_at:
-        return False
-    return parse_time(pane.ended_at) - parse_time(pane.ready_at) >= settings.stable_after
-
-
-def next_depth(pane: PaneRecord, settings: RestartSettings) -> int:
-    """A successor's chain depth: +1, or 0 after a predecessor that stayed ready long enough."""
-    return 0 if stayed_ready(pane, settings) else pane.chain_depth + 1
-
-
-def backoff_delay(restarts_in_a_row: int, settings: RestartSettings) -> timedelta:
-    """Kubelet's shape for agents: the first restart after a stable run is immediate
-    (an agent that crashed once should be back before anyone notices); only a loop
-    waits, base * 2^(n-1) for the restart after n in a row, capped."""
-    if restarts_in_a_row <= 0:
-        return timedelta(0)
-    delay = settings.backoff_base
-    for _ in range(min(restarts_in_a_row - 1, 64)):  # doubling stops at the cap: no overflow
-        if delay >= settings.backoff_max:
-            break
-        delay *= 2
-    return min(delay, settings.backoff_max)
-
-
-@dataclass(frozen=True)
-class RestartTiming:
-    """When a restart by policy of an ended pane may happen, and what its successor is."""
-
-    depth: int  # the successor's chain depth (FEAT-013's limit counts it)
-    restarts_in_a_row: int  # restarts already made since the slot last ran stably
-    delay: timedelta
-    due: datetime | None  # ended + delay; None: no end recorded, nothing to wait for
-
-    def held(self, now: datetime) -> bool:
-        return self.due is not None and self.due > now
-
-
-def restart_timing(pane: PaneRecord, settings: RestartSettings) -> RestartTiming:
-    """A pane that stayed ready for the stability window starts its slot's count over
-    (restart at once, successor at depth 0); any other counts one more in a row."""
-    stable = stayed_ready(pane, settings)
-    n = 0 if stable else pane.restarts_in_a_row
-    delay = backoff_delay(n, settings)
-    due = parse_time(pane.ended_at) + delay if pane.ended_at else None
-    return RestartTiming(next_depth(pane, settings), n, delay, due)
-
-
-def wants_restart(policy: str, pane: PaneRecord) -> bool:
-    if policy == "Never" or pane.failed_stage not in RESTARTABLE:
-        return False
-    if pane.state == State.DEGRADED and pane.failed_stage != Stage.LAUNCH_COMMAND:
-        return False  # degraded for its log only: the agent still runs
-    if pane.state not in (State.DEGRADED, State.FAILED):
-        return False
-    return not (policy == "OnFailure" and pane.failed_stage == Stage.LAUNCH_COMMAND and pane.exit_code == 0)
-
-
-def held_until(policy: str, pane: PaneRecord, settings: Settings) -> str | None:
-    """When back-off lets the restart of `pane` happen, as `get` shows it: None when no
-    restart is wanted, the restart limit ended the chain, or the restart is immediate.
-    What the controller recorded wins (it may run with other settings than the reader)."""
-    if not wants_restart(policy, pane):
-        return None
-    timing = restart_timing(pane, settings.restarts)
-    if timing.depth > settings.panes.chain_limit or timing.delay <= timedelta(0) or timing.due is None:
-        return None
-    return pane.next_restart_at or rfc3339(timing.due)
 
 
 def resolved_of(rec: LayoutRecord) -> DesiredLayout | None:

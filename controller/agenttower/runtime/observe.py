@@ -16,28 +16,10 @@ only the message differs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-
-FIELDS = (
-    "session_name",
-    "session_id",
-    "window_id",
-    "pane_index",
-    "pane_id",
-    "pane_pid",
-    "pane_dead",
-    "pane_dead_status",
-    "pane_dead_signal",
-    "pane_dead_time",
-    "@agenttower_pane",
-    "@agenttower_owner",
-    "@agenttower_pending",
-    "@agenttower_spec",
-    "pid",  # the server's: which server a target has now (a new pid is a new server)
-    "pane_title",  # last: a title may hold tabs
-)
-FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
+from typing import Any
 
 _EMPTY_MARKERS = (
     "no server running",
@@ -80,24 +62,51 @@ class ListingStatus(StrEnum):
     INDETERMINATE = "indeterminate"  # do not act on records
 
 
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _index(text: str) -> int:
+    return _int(text) or 0
+
+
+def _flag(text: str) -> bool:
+    return text == "1"
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _tmux(name: str, parse: Callable[[str], object] = _text) -> Any:
+    """A field read from the listing's `#{name}`, converted by `parse`."""
+    return field(metadata={"format": name, "parse": parse})
+
+
 @dataclass(frozen=True)
 class ObservedPane:
-    session: str
-    session_id: str
-    window_id: str
-    pane_index: int
-    pane_id: str
-    pid: int | None
-    dead: bool
-    dead_status: int | None
-    dead_signal: int | None
-    dead_time: int | None
-    record_id: str
-    owner: str
-    pending: str
-    spec_hash: str
-    title: str
-    server_pid: int | None = None
+    """One line of the listing. Each field names the tmux format it is read from; the
+    listing's format is these fields in this order (the title last: it may hold tabs)."""
+
+    session: str = _tmux("session_name")
+    session_id: str = _tmux("session_id")
+    window_id: str = _tmux("window_id")
+    pane_index: int = _tmux("pane_index", _index)
+    pane_id: str = _tmux("pane_id")
+    pid: int | None = _tmux("pane_pid", _int)
+    dead: bool = _tmux("pane_dead", _flag)
+    dead_status: int | None = _tmux("pane_dead_status", _int)
+    dead_signal: int | None = _tmux("pane_dead_signal", _int)
+    dead_time: int | None = _tmux("pane_dead_time", _int)
+    record_id: str = _tmux("@agenttower_pane")
+    owner: str = _tmux("@agenttower_owner")
+    pending: str = _tmux("@agenttower_pending")
+    spec_hash: str = _tmux("@agenttower_spec")
+    server_pid: int | None = _tmux("pid", _int)  # the server's: a new pid is a new server
+    title: str = _tmux("pane_title")
 
     @property
     def unreaped(self) -> bool:
@@ -137,11 +146,9 @@ class Listing:
         return {p.session for p in self.panes}
 
 
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
+FIELDS = tuple(f.metadata["format"] for f in fields(ObservedPane))
+FORMAT = "\t".join("#{" + name + "}" for name in FIELDS)
+_PARSERS = tuple(f.metadata["parse"] for f in fields(ObservedPane))
 
 
 def parse_listing(target_key: str, stdout: str) -> Listing:
@@ -154,44 +161,7 @@ def parse_listing(target_key: str, stdout: str) -> Listing:
         if len(parts) != len(FIELDS):
             unreadable.append(line)
             continue
-        (
-            session,
-            session_id,
-            window_id,
-            index,
-            pane_id,
-            pid,
-            dead,
-            status,
-            signal,
-            dead_time,
-            record,
-            owner,
-            pending,
-            spec,
-            server_pid,
-            title,
-        ) = parts
-        panes.append(
-            ObservedPane(
-                session=session,
-                session_id=session_id,
-                window_id=window_id,
-                pane_index=_int(index) or 0,
-                pane_id=pane_id,
-                pid=_int(pid),
-                dead=dead == "1",
-                dead_status=_int(status),
-                dead_signal=_int(signal),
-                dead_time=_int(dead_time),
-                record_id=record,
-                owner=owner,
-                pending=pending,
-                spec_hash=spec,
-                title=title,
-                server_pid=_int(server_pid),
-            )
-        )
+        panes.append(ObservedPane(*[parse(part) for parse, part in zip(_PARSERS, parts, strict=True)]))
     if unreadable:
         return Listing(target_key, ListingStatus.INDETERMINATE, (), _unreadable_error(unreadable))
     return Listing(target_key, ListingStatus.OK, tuple(panes))
