@@ -186,18 +186,14 @@ def diff_command(
 ) -> None:
     """Show what apply would do, with causes. Exit 0: nothing to do; 1: something; >1: error."""
     from agenttower.reconcile import desired_dir as dd
-    from agenttower.reconcile import engine
-    from agenttower.reconcile.reconciler import Op, Request, reconcile
+    from agenttower.reconcile import engine, reconciler
 
     paths, settings = context(state_dir, desired_dir)
     incoming = dd.collect(paths.desired_dir, files)
     desired = engine.load_desired(paths, incoming)
     for warning in desired.warnings:
         click.echo(f"warning: {warning}", err=True)
-    with engine.read_only(paths, settings) as session:  # diff takes no lock and changes nothing
-        passed = reconcile(session, Request(Op.DIFF, desired=desired)).passed
-    assert passed is not None
-    plan = passed.plan
+    plan = reconciler.diff(paths, settings, desired)  # takes no lock and changes nothing
     if output == "table":
         if plan.actions or plan.notes:  # blocked layouts were raised: the lines `apply` would act on
             click.echo(str(plan))

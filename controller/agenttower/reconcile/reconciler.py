@@ -16,8 +16,10 @@ from typing import Any
 
 from agenttower.model.desired import Desired, Problem
 from agenttower.model.errors import cannot_observe, validation_failed
+from agenttower.paths import Paths
+from agenttower.settings import Settings
 
-from . import lifecycle, operations
+from . import engine, lifecycle, operations
 from .actions import Kind, NoteKind, Plan
 from .engine import PassResult, Session, hold
 
@@ -88,7 +90,7 @@ def reconcile(session: Session, request: Request) -> Result:
         passed = session.run_pass(request.desired, problems=request.problems, recovery=request.recovery)
         return Result(
             passed=passed,
-            requeue_after=_requeue_after(session, passed.plan),
+            requeue_after=requeue_after(session.settings, passed.plan),
             requeue_at=passed.plan.requeue_at,
         )
     if request.op is Op.DIFF:
@@ -97,16 +99,25 @@ def reconcile(session: Session, request: Request) -> Result:
     return Result(answer=_VERBS[request.op](session, dict(request.body)))
 
 
-def _requeue_after(session: Session, plan: Plan) -> float | None:
+def requeue_after(settings: Settings, plan: Plan) -> float | None:
     """A pass that only recorded what it saw (a dead agent marked) is followed at once
     by the one that acts on it (its restart); a recovery wave by the next one after a
     jittered pause; any other pass that acted, a moment later; a quiet one, not at all."""
     if not plan.actions:
         return None
-    loop = session.settings.loop
+    loop = settings.loop
     if any(note.kind is NoteKind.WAVE for note in plan.notes):  # more to bring back
-        return loop.after_actions + random.uniform(0.0, session.settings.restarts.recovery_jitter)
+        return loop.after_actions + random.uniform(0.0, settings.restarts.recovery_jitter)
     return 0.0 if all(a.kind is Kind.MARK_PANE for a in plan.actions) else loop.after_actions
+
+
+def diff(paths: Paths, settings: Settings, desired: Desired) -> Plan:
+    """What `apply` of `desired` would do now: a DIFF request on a session that takes no
+    lock and opens the store read-only (a diff changes nothing)."""
+    with engine.read_only(paths, settings) as session:
+        passed = reconcile(session, Request(Op.DIFF, desired=desired)).passed
+    assert passed is not None
+    return passed.plan
 
 
 def _diff(session: Session, desired: Desired) -> PassResult:
