@@ -170,8 +170,17 @@ def test_fr022_after_kill_server_agents_come_back_in_waves(
         timeout=60,
         what="all 18 back",
     )
-    passes = [line for line in ctl.text().splitlines()[before:] if "reconcile" in line and "actions=" in line]
-    waves = [line.count("'create pane ") for line in passes]
+
+    def passes() -> list[str]:
+        return [
+            line for line in ctl.text().splitlines()[before:] if "reconcile" in line and "actions=" in line
+        ]
+
+    # the last wave's records are ready before its pass has logged its line
+    eventually(
+        lambda: sum(line.count("'create pane ") for line in passes()) >= 18, what="the last wave logged"
+    )
+    waves = [line.count("'create pane ") for line in passes()]
     assert max(waves) == 4 and sum(waves) == 18, waves
-    order = [word.split("/")[0] for line in passes for word in line.split("'create pane ")[1:]]
+    order = [word.split("/")[0] for line in passes() for word in line.split("'create pane ")[1:]]
     assert order == sorted(order)  # layout by layout, in name order
