@@ -629,3 +629,132 @@ def test_layouts_of_one_container_must_share_its_tmux_server(
     apply_ok(at, write(first, moved, profile("sleepy", SLEEP)))
     assert states(at) == {"a/m1": ("ready", None)} and bench.sessions() == {"a": 1}
     assert "user or socket changed: delete and apply to move it" in at.run("diff").stdout
+
+
+# ---- the controller's listener in a container ---------------------------------------------
+
+
+def waiters_in(bench: Bench, owner: str) -> int:
+    """`tmux wait-for` clients blocked on our channel inside the container."""
+    rows = bench.docker("exec", bench.name, "ps", "-eo", "args", check=False).stdout.splitlines()
+    return len([row for row in rows if row.startswith("tmux") and f"wait-for agenttower-{owner}" in row])
+
+
+def hooked_in_box(bench: Bench, owner: str) -> bool:
+    shown = (
+        bench.tmux("show-hooks", "-g", "pane-died").stdout
+        + bench.tmux("show-hooks", "-g", "after-kill-pane").stdout
+    )
+    return shown.count(f"wait-for -S agenttower-{owner}") == 2
+
+
+def listener_clients(bench: Bench) -> list[int]:
+    """Host pids of the controller's `docker exec` clients that hold a waiter for `bench`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"docker") and bench.name.encode() in argv and b"agenttower-listen" in argv:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def kill_agent_in(bench: Bench, pane_id: str) -> None:
+    pid = bench.tmux("display-message", "-p", "-t", pane_id, "#{pane_pid}").stdout.strip()
+    bench.docker("exec", bench.name, "kill", "-9", pid)
+
+
+@pytest.fixture
+def box_controller(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    from tests.integration.test_controller import Controller
+
+    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "0s")  # restart at once: no requeue deadline
+    started: list[Controller] = []
+
+    def start(resync: str) -> Controller:
+        ctl = Controller(env, "--resync", resync, "--allow-empty").start(AGENTTOWER_BACKOFF_BASE="0s")
+        started.append(ctl)
+        return ctl
+
+    try:
+        yield start
+    finally:
+        for ctl in started:
+            if ctl.proc is not None and ctl.proc.poll() is None:
+                ctl.stop()
+
+
+def replaced_in_box(at: type[AtCli], name: str, old: str) -> Callable[[], bool]:
+    def check() -> bool:
+        now = panes_json(at).get(name)
+        return bool(now and now["status"]["id"] != old and now["status"]["state"] == "ready")
+
+    return check
+
+
+def test_fr022_a_container_stopped_and_started_comes_back_with_the_resync_and_its_listener(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench], box_controller: Callable[..., Any]
+) -> None:
+    """The stop kills the waiter with everything in the container (the listener's wait
+    fails: an event); the start is seen by the resync, which brings the Always panes
+    back on a new server; the hooks go into that server and a waiter blocks there
+    again, which hears the next death."""
+    from tests.integration.test_events import instance_id
+
+    bench = benches()
+    write(env.desired_dir / "box.yaml", boxed("box", bench, restartPolicy="Always"), profile("sleepy", SLEEP))
+    box_controller("3s")
+    everything = {f"box/{label}" for label in ("m1", "s1", "s2")}
+    eventually(lambda: set(states(at)) == everything and set(states(at).values()) == {("ready", None)}, 60)
+    owner = instance_id(env)
+    eventually(lambda: hooked_in_box(bench, owner) and waiters_in(bench, owner) == 1, what="listening")
+    first = {v["status"]["id"] for v in panes_json(at).values()}
+
+    bench.stop()
+    eventually(
+        lambda: {s for s, _ in states(at).values()} == {"failed"}, 30, "panes failed with the container"
+    )
+    bench.start()
+
+    def back() -> bool:
+        items = panes_json(at)
+        fresh = {v["status"]["id"] for v in items.values()} - first
+        return len(fresh) == 3 and {v["status"]["state"] for v in items.values()} == {"ready"}
+
+    eventually(back, 60, "every slot back in the restarted container")
+    eventually(lambda: hooked_in_box(bench, owner) and waiters_in(bench, owner) == 1, what="listening again")
+    old = panes_json(at)["box/s1"]["status"]
+    kill_agent_in(bench, old["tmuxPaneId"])
+    eventually(replaced_in_box(at, "box/s1", old["id"]), 30, "s1 replaced in the restarted container")
+
+
+def test_fr022_a_listener_whose_docker_exec_dies_is_re_established(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench], box_controller: Callable[..., Any]
+) -> None:
+    """What the listener sees when the engine goes away under it: its `docker exec`
+    client ends with an error. (Restarting the engine itself would stop every other
+    test's containers on a shared machine, so the client is killed instead.) The
+    failed wait wakes a pass, which re-arms the listener; with `--resync 3600s` only
+    the new waiter can explain the replacement of the agent killed afterwards. The
+    waiter the dead client left inside the container ends with the next event."""
+    from tests.integration.test_events import instance_id
+
+    bench = benches()
+    write(env.desired_dir / "box.yaml", boxed("box", bench, restartPolicy="Always"), profile("sleepy", SLEEP))
+    ctl = box_controller("3600s")
+    eventually(lambda: len(states(at)) == 3 and set(states(at).values()) == {("ready", None)}, 60)
+    owner = instance_id(env)
+    eventually(lambda: hooked_in_box(bench, owner) and len(listener_clients(bench)) == 1, what="listening")
+    [client] = listener_clients(bench)
+    os.kill(client, 9)
+    eventually(lambda: listener_clients(bench) not in ([], [client]), what="a new docker exec client waiting")
+    eventually(
+        lambda: waiters_in(bench, owner) == 2, what="the killed client's orphaned waiter and the new one"
+    )
+    old = panes_json(at)["box/s2"]["status"]
+    kill_agent_in(bench, old["tmuxPaneId"])
+    eventually(replaced_in_box(at, "box/s2", old["id"]), 30, "s2 replaced on the new waiter's event")
+    eventually(lambda: waiters_in(bench, owner) == 1, what="the orphaned waiter gone with that event")
+    assert ctl.proc is not None and ctl.proc.poll() is None

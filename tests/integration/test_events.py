@@ -151,6 +151,17 @@ def test_fr013_our_hooks_sit_beside_the_users_and_leave_with_the_last_managed_pa
     assert "pane-died[0]" in env.tmux("show-hooks", "-g", "pane-died").stdout
     assert ctl.proc is not None and ctl.proc.poll() is None
 
+    # and it still runs: a pane of the user's own dies after ours have gone
+    mark.unlink()
+    mine = env.tmux(
+        "new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "mine:", "sleep 100000"
+    ).stdout.strip()
+    env.tmux("set-option", "-w", "-t", mine, "remain-on-exit", "on")  # pane-died, not pane-exited
+    os.kill(pane_pid(env, mine), signal.SIGKILL)
+    eventually(mark.exists, what="the user's pane-died hook to run once ours are removed")
+    assert env.tmux("display-message", "-p", "-t", mine, "#{pane_dead}").stdout.strip() == "1"
+    assert {p["session"] for p in env.panes()} == {"mine"}  # the user's dead pane is left alone
+
 
 def test_fr022_after_kill_server_agents_come_back_in_waves(
     env: Env, at: type[AtCli], quiet: Callable[..., Controller], monkeypatch: pytest.MonkeyPatch
@@ -170,8 +181,64 @@ def test_fr022_after_kill_server_agents_come_back_in_waves(
         timeout=60,
         what="all 18 back",
     )
-    passes = [line for line in ctl.text().splitlines()[before:] if "reconcile" in line and "actions=" in line]
-    waves = [line.count("'create pane ") for line in passes]
+
+    def passes() -> list[str]:
+        return [
+            line for line in ctl.text().splitlines()[before:] if "reconcile" in line and "actions=" in line
+        ]
+
+    # the last wave's records are ready before its pass has logged its line
+    eventually(
+        lambda: sum(line.count("'create pane ") for line in passes()) >= 18, what="the last wave logged"
+    )
+    waves = [line.count("'create pane ") for line in passes()]
     assert max(waves) == 4 and sum(waves) == 18, waves
-    order = [word.split("/")[0] for line in passes for word in line.split("'create pane ")[1:]]
+    order = [word.split("/")[0] for line in passes() for word in line.split("'create pane ")[1:]]
     assert order == sorted(order)  # layout by layout, in name order
+
+
+def test_fr013_an_event_that_lands_during_a_quiet_pass_gets_a_pass_of_its_own(
+    env: Env, at: type[AtCli], quiet: Callable[..., Controller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shim in front of tmux holds one pass's listing: it takes the listing, then kills
+    s1's agent and answers only once the listener has heard the death (it has started
+    its next wait: the wake-up is on the controller's queue), so that pass plans
+    nothing from a listing where s1 still lives. With `--resync 3600s` only the queued
+    event can explain the pass that replaces s1."""
+    arm, done = env.root / "arm", env.root / "done"
+    front = env.root / "front"
+    front.mkdir()
+    shim = front / "tmux"
+    shim.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"list-panes -a"*)\n'
+        f'  if mv "{arm}" "{arm}.taken" 2>/dev/null; then\n'
+        f'    out=$("{env.root}/bin/tmux" "$@"); rc=$?\n'
+        f'    before=$(grep -c "wait-for agenttower-" "{env.tmux_log}")\n'
+        f'    kill -9 "$(cat "{arm}.taken")"\n'
+        "    i=0\n"
+        f'    while [ "$(grep -c "wait-for agenttower-" "{env.tmux_log}")" -le "$before" ]; do\n'
+        f'      i=$((i + 1)); [ "$i" -lt 600 ] || {{ echo unheard > "{done}"; break; }}; sleep 0.05\n'
+        "    done\n"
+        f'    [ -e "{done}" ] || echo heard > "{done}"\n'
+        "    printf '%s\\n' \"$out\"; exit $rc\n"
+        "  fi;;\n"
+        "esac\n"
+        f'exec "{env.root}/bin/tmux" "$@"\n'
+    )
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{front}:{os.environ['PATH']}")
+    manifest = write(env.desired_dir / "team.yaml", *sleepy("team", restartPolicy="Always"))
+    ctl = quiet("team")
+    old = record_of(at, "team/s1")
+    before = len(ctl.text().splitlines())
+    arm.write_text(str(pane_pid(env, old["tmuxPaneId"])))
+    same = manifest.with_name(".team.yaml.tmp")  # a save that changes nothing wakes one pass
+    same.write_bytes(manifest.read_bytes())
+    same.replace(manifest)
+    eventually(done.exists, what="a pass to take the held listing")
+    assert done.read_text().strip() == "heard"  # the death was heard while that pass ran
+    eventually(replaced(at, "team/s1", old["id"]), what="s1 replaced after the held pass")
+    passes = [line for line in ctl.text().splitlines()[before:] if "reconcile" in line and "actions=" in line]
+    assert "actions=[]" in passes[0], passes  # the held pass saw s1 alive and did nothing
+    assert any("create pane team/s1" in line for line in passes[1:]), passes

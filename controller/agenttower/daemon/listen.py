@@ -6,6 +6,11 @@ nothing, and the periodic resync stays as the safety net. A wake-up that arrives
 pass runs is queued and gets a pass of its own; one signalled while the listener is
 between two waits is remembered by tmux.
 
+The wait runs in the target beside a nudger that makes the server reap the pane exits
+Debian's tmux loses (runtime/hooks.py), one `sh -c` there: for a container one
+`docker exec` holds both, so a lost exit is heard within hooks.NUDGE_S in a container
+as on the host, at no exec per nudge.
+
 When the wait fails (the server died with its hooks, or a container stopped), the
 listener wakes the controller once and then sleeps until a pass has seen the target
 again and re-armed it: a target with no server is not polled by a spinning client.
@@ -25,15 +30,7 @@ from agenttower.runtime.calls import Calls, Interrupted, OutOfTime
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.tmux import Tmux
 
-WAIT_S = 3600.0  # a wait that long without an event is simply started again
-# Debian's tmux loses the SIGCHLD of some exiting panes (libutempter's handler is in place
-# while the pane's pty closes): such a pane stays an unreaped zombie, and with
-# remain-on-exit tmux runs `pane-died` only once it has the exit status. Any other child
-# of the server that exits makes it reap every zombie, so every few seconds a second
-# thread runs `run-shell true` (no listing, no state): a lost exit is heard within that
-# time instead of at the next resync. The wait itself is never cut short for it: a
-# signal delivered to a client being killed would be lost.
-NUDGE_S = {False: 2.0, True: 5.0}  # host, container (a `docker exec` costs more)
+WAIT_S = 600.0  # a wait that long without an event ends by itself and is started again
 
 log = structlog.get_logger("agenttower.listen")
 
@@ -51,7 +48,6 @@ class Listener:
     def start(self) -> Listener:
         name = f"listen {self.tmux.target.key}"
         threading.Thread(target=self._loop, daemon=True, name=name).start()
-        threading.Thread(target=self._nudges, daemon=True, name=f"nudge {self.tmux.target.key}").start()
         return self
 
     def arm(self) -> None:
@@ -63,13 +59,14 @@ class Listener:
 
     def _loop(self) -> None:
         target = self.tmux.target
-        argv = target.argv("wait-for", hooks.channel(self.owner))
+        prefix = target.exec_prefix()
+        argv = hooks.waiter_argv(prefix, target.argv()[len(prefix) :], self.owner, WAIT_S)
         while not self.done.is_set():
             self.armed.wait()
             if self.done.is_set():
                 return
             try:
-                answer = self.calls.run(argv, None, WAIT_S, target.environment(), target.key)
+                answer = self.calls.run(argv, None, WAIT_S + 60.0, target.environment(), target.key)
             except (Interrupted, OutOfTime):
                 return
             except subprocess.TimeoutExpired:
@@ -79,24 +76,13 @@ class Listener:
                 answer = None
             if self.done.is_set():
                 return
+            if answer is not None and answer.returncode == hooks.WAIT_EXPIRED:
+                continue  # no event in WAIT_S: wait again
             if answer is None or answer.returncode != 0:
                 self.armed.clear()  # until a pass has seen the target again
             else:
                 self.events += 1
             self.wake(target.key)
-
-    def _nudges(self) -> None:
-        target = self.tmux.target
-        argv = target.argv("run-shell", "true")
-        while not self.done.wait(NUDGE_S[target.is_container]):
-            if not self.armed.is_set():
-                continue
-            try:
-                self.calls.run(argv, None, 10.0, target.environment(), target.key)
-            except (Interrupted, OutOfTime):
-                return
-            except (subprocess.TimeoutExpired, OSError):
-                continue
 
 
 @dataclass
