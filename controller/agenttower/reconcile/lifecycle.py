@@ -1,4 +1,4 @@
-"""The operator's lifecycle verbs on single panes: remove, recreate, scan, adopt, promote.
+"""The operator's lifecycle verbs on single panes: remove, recreate, restart, scan, adopt, promote.
 
 Each checks every FEAT-013 rule before anything is written (illegal sources, chain depth,
 concurrent recreates, adopted panes), then asks the planner for that one verb (an
@@ -14,6 +14,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from agenttower.model.desired import launch_of
 from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe, validation_failed
 from agenttower.model.identifiers import is_name
 from agenttower.model.lifecycle import State
@@ -165,11 +166,7 @@ def _desired_pane(
                 {"profile_name": profile, "known_profiles": desired.catalog.known_profiles()},
             )
         chosen = desired.catalog.profiles[profile]
-        launch = (
-            Launch(profile)
-            if chosen is None
-            else Launch(profile, tuple(chosen.command), tuple(sorted(chosen.env.items())), chosen.working_dir)
-        )
+        launch = Launch(profile) if chosen is None else launch_of(profile, chosen)
         pane = replace(pane, launch=launch, spec_hash=spec_hash(launch, spec.target))
     return spec, pane
 
@@ -186,7 +183,37 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
             _not_recreatable(f"{layout.name}/{source.label}", asked, source.state),
             {"predecessor_pane_id": source.id, "current_state": source.state},
         )
-    successor = _successor(session, layout, source)
+    result = _follow(session, layout, source, Verb.RECREATE, request.get("launch"))
+    remember(session, request, result)
+    return result
+
+
+def restart(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    """Stop this agent and bring it back in the same conversation: a live pane is removed
+    and replaced in place by a linked successor that runs `resume` (`fresh`: a new
+    session id and `command`); a failed or removed one is recreated the same way."""
+    asked = str(request["pane"])
+    layout, source = find_slot(session, asked)
+    if source.state == State.CREATING:
+        raise AgentTowerError(
+            ErrorCode.PANE_ILLEGAL_TRANSITION,
+            f"pane {layout.name}/{source.label} is still being created and cannot be restarted yet; "
+            f"run `agenttower restart pane {asked}` again once it is ready, degraded or failed",
+            {"pane_id": source.id, "current_state": source.state, "requested_action": "restart"},
+        )
+    return _follow(session, layout, source, Verb.RESTART, None, bool(request.get("fresh")))
+
+
+def _follow(
+    session: Session,
+    layout: LayoutRecord,
+    source: PaneRecord,
+    verb: Verb,
+    profile: str | None,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """A linked successor for `source`, after the rules every such verb keeps."""
+    successor = _successor(session, layout, source) if not source.live else None
     if successor is not None:
         raise AgentTowerError(
             ErrorCode.PANE_CONCURRENT_RECREATE,
@@ -204,20 +231,20 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
                 "limit": limit,
             },
         )
-    spec, pane = _desired_pane(session, layout, source.label, request.get("launch"))
+    spec, pane = _desired_pane(session, layout, source.label, profile)
     listing = session.runtime(layout.target_key, spec.target).list_panes()
-    _operate(session, layout, listing, Operation(Verb.RECREATE, source.id, pane), spec)
+    _operate(session, layout, listing, Operation(verb, source.id, pane, fresh), spec)
     new = next(p for p in session.store.panes(layout.id) if p.predecessor_id == source.id)
-    result = {
+    return {
         "pane": f"{layout.name}/{new.label}",
         "id": new.id,
         "predecessorId": source.id,
         "chainDepth": new.chain_depth,
         "state": new.state,
+        "sessionId": new.session_id,
+        "resumedFrom": new.resumed_from,
         "replay": False,
     }
-    remember(session, request, result)
-    return result
 
 
 def scan(session: Session, request: dict[str, Any]) -> dict[str, Any]:
