@@ -214,3 +214,20 @@ def test_fr013_an_agent_that_chooses_its_own_id_is_resumed_by_the_id_it_reported
     eventually(lambda: f"standin {own} (resumed, 2 messages)" in screen(env, new), what="resumed screen")
     described = at.run("describe", "pane", "t/m1")
     assert f"agentSessionId: {own}" in described.stdout
+
+
+def test_fr013_after_tmux_kill_server_the_agent_comes_back_in_its_conversation(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    write(env.desired_dir / "t.yaml", *agent(env, "Always"))
+    controller.start(AGENTTOWER_PROBE_DELAY=PROBE)
+    first = eventually(lambda: (p := record(at))["status"]["state"] == "ready" and p, what="agent ready")
+    session = first["status"]["sessionId"]
+    talk(env, first, session)
+
+    env.tmux("kill-server")
+    new = eventually(lambda: ready_successor(at, first["status"]["id"]), what="the recovered successor")
+    assert (new["status"]["sessionId"], new["status"]["resumedFrom"]) == (session, session)
+    old = next(p for p in every(at) if p["status"]["id"] == first["status"]["id"])
+    assert old["status"]["failedStage"] == "recovery_reattach"
+    eventually(lambda: f"standin {session} (resumed, 2 messages)" in screen(env, new), what="resumed screen")
