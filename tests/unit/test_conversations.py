@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agenttower.model.lifecycle import Actor
 from agenttower.model.resolved import DesiredLayout
 from agenttower.reconcile.actions import Conversation, Kind, Spawn
@@ -157,3 +160,65 @@ def test_fr013_resume_does_not_change_the_spec_hash_and_argv_substitutes_the_id(
     assert argv(launch, rec) == ("agent", "--session-id", SLOT)
     assert argv(launch, replace(rec, resumed_from="agent-own-7")) == ("agent", "--resume", "agent-own-7")
     assert argv(with_resume.pane("m1").launch, rec) is None  # type: ignore[union-attr]  # the shell
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    policy=st.sampled_from(["Never", "OnFailure", "Always"]),
+    has_resume=st.booleans(),
+    ran=st.booleans(),
+    resumed=st.booleans(),
+    own=st.sampled_from([None, "agent-own-7"]),
+    ending=st.sampled_from(
+        [("degraded", "launch_command"), ("failed", "recovery_reattach"), ("failed", "pane_create")]
+    ),
+    depth=st.integers(0, 5),
+)
+def test_property_a_successor_keeps_the_slots_id_and_resumes_only_what_ran(
+    policy: str,
+    has_resume: bool,
+    ran: bool,
+    resumed: bool,
+    own: str | None,
+    ending: tuple[str, str],
+    depth: int,
+) -> None:
+    """Whatever ended the pane: at most one successor, with the slot's id; it resumes
+    only a conversation that ran, with the agent's id first; a failed resume falls back
+    at the same depth; and once the successor is up, nothing is left to plan."""
+    state, stage = ending
+    world, spec = ended(
+        policy,
+        RESUME if has_resume else None,
+        state=state,
+        failed_stage=stage,
+        ready_at=stamp(-timedelta(seconds=20)) if ran else None,
+        resumed_from=SLOT if resumed else None,
+        agent_session_id=own,
+        chain_depth=depth,
+        restarts_in_a_row=depth,
+        ended_at=stamp(-timedelta(hours=1)),
+    )
+    if state == "failed":
+        world.tmux["host"].pop(1)
+    pred = world.panes[1]
+    result = run(world, {"team": spec})
+    creations = [a for a in result.actions if a.kind is Kind.CREATE_PANE]
+    assert len(creations) <= 1
+    failed_resume = resumed and not ran and stage == "launch_command"
+    if failed_resume:
+        assert len(creations) == 1  # whatever the policy
+    for action in creations:
+        spawn = action.detail
+        assert isinstance(spawn, Spawn) and spawn.conversation is not None
+        talk = spawn.conversation
+        assert talk.session_id == SLOT and talk.fell_back == failed_resume
+        if failed_resume:
+            assert talk.resume_id is None and spawn.chain_depth == depth
+        elif has_resume and (ran or resumed):
+            assert talk.resume_id == (own or SLOT)
+        else:
+            assert talk.resume_id is None
+        assert spawn.predecessor_id == pred.id
+    world.apply(result)
+    assert not run(world, {"team": spec}).actions
