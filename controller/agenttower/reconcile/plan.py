@@ -48,7 +48,9 @@ from .restarts import next_depth, restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
-HEALTH = frozenset({Kind.MARK_PANE, Kind.SETTLE_PANE, Kind.RESUME_PANE, Kind.RECOVER_LAYOUT})
+HEALTH = frozenset(
+    {Kind.MARK_PANE, Kind.RECORD_SESSION, Kind.SETTLE_PANE, Kind.RESUME_PANE, Kind.RECOVER_LAYOUT}
+)
 
 
 @dataclass(frozen=True)
