@@ -231,3 +231,34 @@ def test_fr013_after_tmux_kill_server_the_agent_comes_back_in_its_conversation(
     old = next(p for p in every(at) if p["status"]["id"] == first["status"]["id"])
     assert old["status"]["failedStage"] == "recovery_reattach"
     eventually(lambda: f"standin {session} (resumed, 2 messages)" in screen(env, new), what="resumed screen")
+
+
+def test_fr013_restart_fresh_through_the_controller_forgets_the_agents_old_id(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    """Handed to the running controller over its socket. The tmux pane is reused in place,
+    and what the last agent reported of itself (a pane option, which outlives the
+    process) is dropped: the fresh agent (now started without hooks) reports nothing,
+    so nothing is left there for a pass to record on the fresh record."""
+    from agenttower.model.agents import AGENT_SESSION_OPTION, claude_settings
+
+    docs = agent(env, "Always")
+    docs[1]["spec"]["command"] = [sys.executable, STANDIN, "--settings", claude_settings("agenttower-test")]
+    write(env.desired_dir / "t.yaml", *docs)
+    controller.start(AGENTTOWER_PROBE_DELAY=PROBE)
+    first = eventually(lambda: (p := record(at))["status"].get("agentSessionId") and p, what="own id")
+    tmux_id = first["status"]["tmuxPaneId"]
+    assert env.tmux("show-options", "-p", "-v", "-t", tmux_id, AGENT_SESSION_OPTION).stdout.strip()
+
+    write(env.desired_dir / "t.yaml", *agent(env, "Always"))  # no hooks: the next agent reports nothing
+    eventually(lambda: record(at)["status"]["outdated"], what="the new spec seen")
+    done = at.run("restart", "pane", "t/m1", "--fresh", "-o", "json")
+    assert done.exit_code == 0, done.output + done.stderr
+    fresh = json.loads(done.stdout)
+    assert fresh["sessionId"] != first["status"]["sessionId"] and fresh["resumedFrom"] is None
+    now = record(at)
+    assert now["status"]["id"] == fresh["id"] and now["status"]["tmuxPaneId"] == tmux_id  # in place
+    eventually(lambda: f"standin {fresh['sessionId']} (new)" in screen(env, now), what="the fresh agent")
+    shown = env.tmux("show-options", "-p", "-v", "-t", tmux_id, AGENT_SESSION_OPTION, check=False)
+    assert shown.stdout.strip() == ""
+    assert "agentSessionId" not in now["status"]
