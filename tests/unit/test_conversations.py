@@ -222,3 +222,12 @@ def test_property_a_successor_keeps_the_slots_id_and_resumes_only_what_ran(
         assert spawn.predecessor_id == pred.id
     world.apply(result)
     assert not run(world, {"team": spec}).actions
+
+
+def test_fr013_restarting_a_pane_that_ran_stably_starts_the_chain_over() -> None:
+    spec = team("Never")
+    world = converged(spec)
+    world.set_pane(world.panes[1].id, session_id=SLOT, chain_depth=7, ready_at=stamp(-timedelta(minutes=11)))
+    assert spawned(_operate(world, spec, fresh=False)).chain_depth == 0
+    world.set_pane(world.panes[1].id, ready_at=stamp(-timedelta(minutes=9)))
+    assert spawned(_operate(world, spec, fresh=False)).chain_depth == 8

@@ -24,7 +24,7 @@ from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 from .engine import PassResult, Session, load_desired
 from .plan import Operation, Snapshot, Verb, plan
-from .restarts import next_depth
+from .restarts import depth_after
 
 UNHASHED = ("idempotency_key", "deadline")  # a retry with the same key sends a new deadline
 
@@ -220,7 +220,8 @@ def _follow(
             f"pane {source.id} already has a live successor {successor.id}",
             {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": successor.id},
         )
-    depth, limit = next_depth(source, session.settings.restarts), session.settings.panes.chain_limit
+    depth = depth_after(source, session.settings.restarts, session.clock())
+    limit = session.settings.panes.chain_limit
     if depth > limit:
         raise AgentTowerError(
             ErrorCode.PANE_RECREATE_CHAIN_TOO_DEEP,

@@ -44,7 +44,7 @@ from .actions import (
 )
 from .conversations import resume_failed, successor
 from .identity import Match, claims, match
-from .restarts import next_depth, restart_timing, wants_restart
+from .restarts import depth_after, restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
@@ -539,7 +539,7 @@ class _Planner:
                 (op.pane,),
                 self.anchor(rec),
                 predecessor_id=pane.id,
-                chain_depth=next_depth(pane, self.settings.restarts),
+                chain_depth=depth_after(pane, self.settings.restarts, self.now),
                 replaces=pane.id if restart and pane.live else None,
                 respawn=dead.pane_id if dead else None,
                 removed_by=Actor.OPERATOR,
