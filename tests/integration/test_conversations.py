@@ -262,3 +262,28 @@ def test_fr013_restart_fresh_through_the_controller_forgets_the_agents_old_id(
     shown = env.tmux("show-options", "-p", "-v", "-t", tmux_id, AGENT_SESSION_OPTION, check=False)
     assert shown.stdout.strip() == ""
     assert "agentSessionId" not in now["status"]
+
+
+def test_fr013_restart_pane_with_no_conversation_to_resume_comes_back_with_its_command(
+    env: Env, at: type[AtCli], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No message was ever sent, so the stand-in has nothing to resume: the verb's resume
+    exits at once and the same request brings the slot back with `command`, once."""
+    write(env.root / "t.yaml", *agent(env, "Never"))
+    monkeypatch.setenv("AGENTTOWER_PROBE_DELAY", PROBE)
+    applied = at.run("apply", "-f", str(env.root / "t.yaml"))
+    assert applied.exit_code == 0, applied.output + applied.stderr
+    first = record(at)
+    session = first["status"]["sessionId"]
+
+    done = at.run("restart", "pane", "t/m1", "-o", "json")
+    assert done.exit_code == 0, done.output + done.stderr
+    answer = json.loads(done.stdout)
+    assert (answer["sessionId"], answer["resumedFrom"], answer["state"]) == (session, None, "ready")
+    chain = every(at)
+    assert [p["status"]["resumedFrom"] for p in chain] == [None, session, None]
+    assert [p["status"]["chainDepth"] for p in chain] == [0, 1, 1]
+    assert answer["predecessorId"] == chain[1]["status"]["id"]
+    (event,) = events_of(env, "managed_pane_resume_fell_back")
+    assert event["pane_id"] == answer["id"]
+    eventually(lambda: f"standin {session} (new)" in screen(env, record(at)), what="the command's screen")

@@ -231,3 +231,13 @@ def test_fr013_restarting_a_pane_that_ran_stably_starts_the_chain_over() -> None
     assert spawned(_operate(world, spec, fresh=False)).chain_depth == 0
     world.set_pane(world.panes[1].id, ready_at=stamp(-timedelta(minutes=9)))
     assert spawned(_operate(world, spec, fresh=False)).chain_depth == 8
+
+
+def test_fr013_an_operators_verb_on_a_failed_resume_falls_back_at_the_same_depth() -> None:
+    world, spec = ended("Never", ready_at=None, resumed_from=SLOT, chain_depth=2)
+    result = _operate(world, spec, fresh=False)
+    assert str(result) == (
+        "+ create pane team/s1 with its command (resume exited at once)"
+        "  # resume exited at once: falling back to command"
+    )
+    assert spawned(result).chain_depth == 2

@@ -11,12 +11,16 @@ Pure functions of records and the desired launch.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from agenttower.model.agents import substitute
 from agenttower.model.lifecycle import Stage, State
 from agenttower.model.resolved import Launch
+from agenttower.settings import RestartSettings
 from agenttower.store.records import PaneRecord
 
 from .actions import Conversation
+from .restarts import depth_after
 
 ENDED = frozenset({State.DEGRADED, State.FAILED})
 
@@ -40,6 +44,12 @@ def successor(pred: PaneRecord, launch: Launch, fresh: bool = False) -> Conversa
     ran = pred.ready_at is not None or pred.resumed_from is not None
     resume_id = (pred.agent_session_id or pred.session_id) if ran and launch.resume else None
     return Conversation(pred.session_id, pred.agent_session_id, resume_id)
+
+
+def operated_depth(pred: PaneRecord, talk: Conversation, settings: RestartSettings, now: datetime) -> int:
+    """The depth of an operator's successor: the fallback after a failed resume stays at
+    the resume's depth (that step already counted); any other, one more (or 0 again)."""
+    return pred.chain_depth if talk.fell_back else depth_after(pred, settings, now)
 
 
 def argv(launch: Launch, pane: PaneRecord) -> tuple[str, ...] | None:

@@ -22,9 +22,9 @@ from agenttower.model.resolved import DesiredLayout, DesiredPane, Launch, Target
 from agenttower.runtime.observe import Listing
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
+from .conversations import operated_depth, resume_failed, successor
 from .engine import PassResult, Session, load_desired
 from .plan import Operation, Snapshot, Verb, plan
-from .restarts import depth_after
 
 UNHASHED = ("idempotency_key", "deadline")  # a retry with the same key sends a new deadline
 
@@ -213,14 +213,16 @@ def _follow(
     fresh: bool = False,
 ) -> dict[str, Any]:
     """A linked successor for `source`, after the rules every such verb keeps."""
-    successor = _successor(session, layout, source) if not source.live else None
-    if successor is not None:
+    running = _successor(session, layout, source) if not source.live else None
+    if running is not None:
         raise AgentTowerError(
             ErrorCode.PANE_CONCURRENT_RECREATE,
-            f"pane {source.id} already has a live successor {successor.id}",
-            {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": successor.id},
+            f"pane {source.id} already has a live successor {running.id}",
+            {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": running.id},
         )
-    depth = depth_after(source, session.settings.restarts, session.clock())
+    spec, pane = _desired_pane(session, layout, source.label, profile)
+    talk = successor(source, pane.launch, fresh)
+    depth = operated_depth(source, talk, session.settings.restarts, session.clock())
     limit = session.settings.panes.chain_limit
     if depth > limit:
         raise AgentTowerError(
@@ -232,10 +234,11 @@ def _follow(
                 "limit": limit,
             },
         )
-    spec, pane = _desired_pane(session, layout, source.label, profile)
     listing = session.runtime(layout.target_key, spec.target).list_panes()
     _operate(session, layout, listing, Operation(verb, source.id, pane, fresh), spec)
     new = next(p for p in session.store.panes(layout.id) if p.predecessor_id == source.id)
+    if resume_failed(new):  # the conversation is not there: its command, as a pass would
+        return _follow(session, layout, new, Verb.RESTART, profile)
     return {
         "pane": f"{layout.name}/{new.label}",
         "id": new.id,

@@ -42,9 +42,9 @@ from .actions import (
     Settle,
     Spawn,
 )
-from .conversations import resume_failed, successor
+from .conversations import operated_depth, resume_failed, successor
 from .identity import Match, claims, match
-from .restarts import depth_after, restart_timing, wants_restart
+from .restarts import restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
@@ -533,20 +533,23 @@ class _Planner:
             assert op.pane is not None
             dead = self.seen(rec.target_key, pane)
             restart = op.verb is Verb.RESTART
+            talk = successor(pane, op.pane.launch, op.fresh)
             spawn = Spawn(
                 spec,
                 rec.id,
                 (op.pane,),
                 self.anchor(rec),
                 predecessor_id=pane.id,
-                chain_depth=depth_after(pane, self.settings.restarts, self.now),
+                chain_depth=operated_depth(pane, talk, self.settings.restarts, self.now),
                 replaces=pane.id if restart and pane.live else None,
                 respawn=dead.pane_id if dead else None,
                 removed_by=Actor.OPERATOR,
-                conversation=successor(pane, op.pane.launch, op.fresh),
+                conversation=talk,
             )
             resource = Resource(rec.target_key, rec.name, pane.label)
             cause = f"{'restarted' if restart else 'recreated'} by operator{' (fresh)' if op.fresh else ''}"
+            if talk.fell_back:
+                cause = "resume exited at once: falling back to command"
             self.actions.append(
                 Action(Kind.CREATE_PANE, resource, cause, spawn, depends_on=(_slot(rec, pane),))
             )
