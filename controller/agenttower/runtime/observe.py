@@ -144,10 +144,19 @@ def _int(text: str) -> int | None:
         return None
 
 
-def parse_listing(target_key: str, stdout: str) -> Listing:
+def parse_listing(target_key: str, stdout: str, reuse: dict[str, ObservedPane] | None = None) -> Listing:
+    """With `reuse` (line -> pane, from the last listing of the same target), a line seen
+    before is not split again: a converged pass lists the same 1,000 lines every time.
+    `reuse` is left holding the lines of this listing."""
     panes = []
     unreadable: list[str] = []
+    seen: dict[str, ObservedPane] = {}
     for line in stdout.splitlines():
+        known = reuse.get(line) if reuse is not None else None
+        if known is not None:
+            panes.append(known)
+            seen[line] = known
+            continue
         if not line.strip():
             continue
         parts = line.split("\t", len(FIELDS) - 1)
@@ -172,26 +181,28 @@ def parse_listing(target_key: str, stdout: str) -> Listing:
             server_pid,
             title,
         ) = parts
-        panes.append(
-            ObservedPane(
-                session=session,
-                session_id=session_id,
-                window_id=window_id,
-                pane_index=_int(index) or 0,
-                pane_id=pane_id,
-                pid=_int(pid),
-                dead=dead == "1",
-                dead_status=_int(status),
-                dead_signal=_int(signal),
-                dead_time=_int(dead_time),
-                record_id=record,
-                owner=owner,
-                pending=pending,
-                spec_hash=spec,
-                title=title,
-                server_pid=_int(server_pid),
-            )
+        pane = seen[line] = ObservedPane(
+            session=session,
+            session_id=session_id,
+            window_id=window_id,
+            pane_index=_int(index) or 0,
+            pane_id=pane_id,
+            pid=_int(pid),
+            dead=dead == "1",
+            dead_status=_int(status),
+            dead_signal=_int(signal),
+            dead_time=_int(dead_time),
+            record_id=record,
+            owner=owner,
+            pending=pending,
+            spec_hash=spec,
+            title=title,
+            server_pid=_int(server_pid),
         )
+        panes.append(pane)
+    if reuse is not None:
+        reuse.clear()
+        reuse.update(seen)
     if unreadable:
         return Listing(target_key, ListingStatus.INDETERMINATE, (), _unreadable_error(unreadable))
     return Listing(target_key, ListingStatus.OK, tuple(panes))

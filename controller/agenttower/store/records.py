@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from agenttower.model.lifecycle import NON_TERMINAL, State
+from agenttower.model.lifecycle import NON_TERMINAL
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class PaneRecord:
     @property
     def live(self) -> bool:
         """Non-terminal: creating, ready or degraded (holds its label)."""
-        return State(self.state) in NON_TERMINAL
+        return self.state in NON_TERMINAL  # a StrEnum: its members hash and compare as their text
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> PaneRecord:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import NON_TERMINAL, State, can_transition, layout_state
@@ -24,6 +24,7 @@ from .db import connect, connect_empty, connect_readonly, immediate, schema_curr
 from .records import AgentRecord, LayoutRecord, PaneRecord
 
 LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
+R = TypeVar("R")
 
 
 def rfc3339(now: datetime) -> str:
@@ -49,11 +50,32 @@ class NewPane:
     restarts_in_a_row: int = 0
 
 
+def _reuse(
+    rows: Iterable[sqlite3.Row], known: dict[tuple[Any, ...], R], decode: Callable[[sqlite3.Row], R]
+) -> tuple[list[R], dict[tuple[Any, ...], R]]:
+    """Records of `rows`, reusing those of identical rows (records are frozen); returns
+    them and the cache for the next read, which holds just these rows."""
+    found: list[R] = []
+    kept: dict[tuple[Any, ...], R] = {}
+    for row in rows:
+        values = tuple(row)
+        record = known.get(values)
+        if record is None:
+            record = decode(row)
+        kept[values] = record
+        found.append(record)
+    return found, kept
+
+
 class Store:
     def __init__(self, conn: sqlite3.Connection, instance_id: str | None = None) -> None:
         self.conn = conn
         self.instance_id = self._instance_id() if instance_id is None else instance_id
         self._writing = False
+        # the records of the last read of every pass, by their row's values: a row that did
+        # not change is not decoded again (its JSON columns were most of a 1,000-pane pass)
+        self._layout_rows: dict[tuple[Any, ...], LayoutRecord] = {}
+        self._pane_rows: dict[tuple[Any, ...], PaneRecord] = {}
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -90,7 +112,12 @@ class Store:
         sql = "SELECT * FROM layouts"
         if not include_removed:
             sql += " WHERE state != 'removed'"
-        return [LayoutRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id")]
+        if include_removed:
+            return [LayoutRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id")]
+        found, self._layout_rows = _reuse(
+            self.conn.execute(sql + " ORDER BY created_at, id"), self._layout_rows, LayoutRecord.from_row
+        )
+        return found
 
     def layout(self, layout_id: str) -> LayoutRecord | None:
         row = self.conn.execute("SELECT * FROM layouts WHERE id=?", (layout_id,)).fetchone()
@@ -117,7 +144,8 @@ class Store:
             "SELECT * FROM panes WHERE layout_id IN (SELECT id FROM layouts WHERE state != 'removed')"
             " ORDER BY created_at, id"
         )
-        return [PaneRecord.from_row(r) for r in rows]
+        found, self._pane_rows = _reuse(rows, self._pane_rows, PaneRecord.from_row)
+        return found
 
     def pane(self, pane_id: str) -> PaneRecord | None:
         row = self.conn.execute("SELECT * FROM panes WHERE id=?", (pane_id,)).fetchone()
