@@ -76,6 +76,7 @@ class Store:
         # not change is not decoded again (its JSON columns were most of a 1,000-pane pass)
         self._layout_rows: dict[tuple[Any, ...], LayoutRecord] = {}
         self._pane_rows: dict[tuple[Any, ...], PaneRecord] = {}
+        self._reads: dict[str, tuple[tuple[int, int], list[Any]]] = {}  # see _unless_changed
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -114,10 +115,13 @@ class Store:
             sql += " WHERE state != 'removed'"
         if include_removed:
             return [LayoutRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id")]
-        found, self._layout_rows = _reuse(
-            self.conn.execute(sql + " ORDER BY created_at, id"), self._layout_rows, LayoutRecord.from_row
-        )
-        return found
+
+        def read() -> list[LayoutRecord]:
+            rows = self.conn.execute(sql + " ORDER BY created_at, id")
+            found, self._layout_rows = _reuse(rows, self._layout_rows, LayoutRecord.from_row)
+            return found
+
+        return self._unless_changed("layouts", read)
 
     def layout(self, layout_id: str) -> LayoutRecord | None:
         row = self.conn.execute("SELECT * FROM layouts WHERE id=?", (layout_id,)).fetchone()
@@ -140,12 +144,32 @@ class Store:
     def live_layout_panes(self) -> list[PaneRecord]:
         """Every pane record of the layouts that are not removed (history of removed
         layouts is not read on every pass)."""
-        rows = self.conn.execute(
-            "SELECT * FROM panes WHERE layout_id IN (SELECT id FROM layouts WHERE state != 'removed')"
-            " ORDER BY created_at, id"
-        )
-        found, self._pane_rows = _reuse(rows, self._pane_rows, PaneRecord.from_row)
-        return found
+
+        def read() -> list[PaneRecord]:
+            rows = self.conn.execute(
+                "SELECT * FROM panes WHERE layout_id IN (SELECT id FROM layouts WHERE state != 'removed')"
+                " ORDER BY created_at, id"
+            )
+            found, self._pane_rows = _reuse(rows, self._pane_rows, PaneRecord.from_row)
+            return found
+
+        return self._unless_changed("live_layout_panes", read)
+
+    def _unless_changed(self, name: str, read: Callable[[], list[R]]) -> list[R]:
+        """`read()`, or what it returned last time when the database has not changed since:
+        no other connection committed (`PRAGMA data_version`) and this one changed no row
+        (`total_changes`, which also counts changes later rolled back). A read inside a
+        transaction is never kept: the transaction may still roll back what it saw."""
+        if self.conn.in_transaction:
+            self._reads.pop(name, None)
+            return read()
+        version = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.conn.total_changes)
+        kept = self._reads.get(name)
+        if kept is not None and kept[0] == version:
+            return list(kept[1])
+        found = read()
+        self._reads[name] = (version, found)
+        return list(found)
 
     def pane(self, pane_id: str) -> PaneRecord | None:
         row = self.conn.execute("SELECT * FROM panes WHERE id=?", (pane_id,)).fetchone()
