@@ -386,6 +386,14 @@ def raw(writer: Callable[[Sandbox, int, str], Path], count: int) -> Argv:
 SCENARIOS = (("a", 1), ("b", 12), ("c", 25))  # layouts: 3, 48 and 100 panes
 
 
+def before_case(scenario: str, panes: int, count: int) -> list[Case]:
+    if not BEFORE_TREE:
+        return []
+    env = {"AGENTTOWER_PROBE_DELAY": "0s", "PYTHONPATH": BEFORE_TREE["path"]}
+    contender = f"agenttower before at {BEFORE_TREE['short']} (probe 0s)"
+    return [Case(scenario, contender, panes, agenttower_apply(count), check_apply("created", count), env=env)]
+
+
 def cases(repeat: int) -> list[Case]:
     found: list[Case] = []
     for key, count in SCENARIOS:
@@ -407,6 +415,7 @@ def cases(repeat: int) -> list[Case]:
                 check_apply("created", count),
                 env={"AGENTTOWER_PROBE_DELAY": "0s"},
             ),
+            *before_case(scenario, panes, count),
             Case(
                 scenario,
                 "tmuxp load -d (all files, one command)",
@@ -498,6 +507,23 @@ def compile_package() -> None:
     compileall.compile_dir(Path(agenttower.__file__).parent, quiet=1)
 
 
+BEFORE_TREE: dict[str, str] = {}  # --before: the revision, and where its package was exported
+
+
+def export_tree(rev: str) -> str:
+    """`controller/` of `rev` in a temporary dir, compiled like ours; a run with
+    PYTHONPATH set to it runs that revision's agenttower (the same console script)."""
+    short = command_output("git", "-C", str(REPO), "rev-parse", "--short", rev)
+    root = Path(tempfile.mkdtemp(prefix="atb-before-", dir="/tmp"))
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "controller"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    compileall.compile_dir(root / "controller" / "agenttower", quiet=1)
+    BEFORE_TREE["short"] = short or rev
+    return str(root / "controller")
+
+
 def measure(case: Case, repeat: int) -> None:
     n = case.repeat or repeat
     LOADS.append(os.getloadavg()[0])
@@ -567,6 +593,8 @@ def render(
     controller_repeat: int = 10,
 ) -> str:
     rerun = f"python benchmarks/run.py --repeat {repeat} --out {out_arg(out)}"
+    if BEFORE_TREE:
+        rerun += f" --before {BEFORE_TREE['rev']}"
     if controller_repeat != 10:
         rerun += f" --controller-repeat {controller_repeat}"
     rev = command_output("git", "-C", str(REPO), "rev-parse", "--short", "HEAD")
@@ -743,6 +771,8 @@ tmux call is the floor: with 1,000 panes even `tmux display -p x` costs the serv
 
 
 def before_after(row: Callable[[str, str], Case]) -> list[str]:
+    if BEFORE_TREE:
+        return [*same_run_before_after(row), "", WHERE_TIME_GOES]
     lines = [
         "### 100 panes (25 x 2m+2s), cold: before and after",
         "",
@@ -756,7 +786,38 @@ def before_after(row: Callable[[str, str], Case]) -> list[str]:
         lines.append(f"| {contender} | {before:.3f} | {statistics.median(case.times):.3f} |")
     again = row("d", "agenttower")
     lines.append(f"| no-op re-apply (d) | {BEFORE_REAPPLY:.3f} | {statistics.median(again.times):.3f} |")
+    lines += [
+        "",
+        "That run compiled agenttower's modules on every run (~0.1 s, see below) and had the",
+        "machine to itself; `--before REV` times the older revision in the same run instead.",
+    ]
     return [*lines, "", WHERE_TIME_GOES]
+
+
+def same_run_before_after(row: Callable[[str, str], Case]) -> list[str]:
+    rev = BEFORE_TREE["short"]
+    lines = [
+        f"### Cold apply (probe 0 s): agenttower at {rev} and now, in this run",
+        "",
+        f"Both from the same run, each row right after the other (`--before {BEFORE_TREE['rev']}`:",
+        "that revision's `controller/`, compiled the same way, run by the same console script).",
+        "",
+        "| scenario | panes | before median s | before min s | now median s | now min s | tmuxp / now |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, _ in SCENARIOS:
+        before = row(key, f"agenttower before at {rev}")
+        now = row(key, "agenttower apply --wait (probe 0s")
+        tmuxp = row(key, "tmuxp")
+
+        def med(case: Case) -> float:
+            return statistics.median(case.times)
+
+        lines.append(
+            f"| {now.scenario} | {now.panes} | {med(before):.3f} | {min(before.times):.3f} | {med(now):.3f} "
+            f"| {min(now.times):.3f} | {med(tmuxp) / med(now):.1f}x |"
+        )
+    return lines
 
 
 def out_arg(out: Path) -> str:
@@ -780,6 +841,12 @@ def main(argv: list[str] | None = None) -> int:
         help="saves timed by the controller benchmarks (default 10)",
     )
     parser.add_argument("--no-controller", action="store_true", help="skip the controller benchmarks")
+    parser.add_argument(
+        "--before",
+        default="",
+        metavar="REV",
+        help="also time cold apply (probe 0s) of agenttower at this git revision, in the same run",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.controller_repeat < 1:
         parser.error("--repeat and --controller-repeat must be at least 1")
@@ -792,6 +859,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     compile_package()
+    if args.before:
+        BEFORE_TREE.update(rev=args.before, path=export_tree(args.before))
     selected = [c for c in cases(args.repeat) if args.only in f"{c.scenario} {c.contender}"]
     with_controller = not args.no_controller and args.only.lower() in "controller"
     section: list[str] | None = None
@@ -807,6 +876,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"\nBENCHMARK RUN FAILED, no table written:\n{exc}", file=sys.stderr)
         return 1
+    finally:
+        if BEFORE_TREE:
+            shutil.rmtree(Path(BEFORE_TREE["path"]).parent, ignore_errors=True)
     if args.only:
         if section is not None:
             controller_bench.write_section(args.out, section)
