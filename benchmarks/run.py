@@ -757,7 +757,11 @@ host panes take the user agenttower runs as when they own its logs dir instead o
 forking `id` (the replayed batch: median 0.79 -> 0.68 s over 12 interleaved runs at
 load ~2.5). What remains is tmux's own work (one fork per pane for the pane and one for
 its log pipe, the tags and the per-split re-tiling) and Python's start-up with click
-and pydantic (~0.2 s), which the floor does not pay.
+and pydantic (~0.2 s), which the floor does not pay. The rows of one case run one after
+another, so a burst of load can fall on one revision's rows only: 15 interleaved rounds
+(d41cbd2, then now, then the floor, at load ~4) gave 100 panes 1.364 -> 1.163 s median
+(min 0.837 -> 0.724; faster in 12 of 15 rounds) and 48 panes 0.814 -> 0.708 s (min
+0.569 -> 0.527), tmuxp 3.195 s for 48.
 
 A converged pass over 1,000 panes (in-process, 15 passes, load ~1.2 before): 72 ms =
 the `list-panes` call 32 ms + reading the records 21 ms (every row's JSON decoded
