@@ -24,6 +24,7 @@ LEAKY = {"VIRTUAL_ENV": "/leaky/venv", "PS1": "leaky> ", "LEAKY_FROM_SHELL": "1"
 DUMP = 'env > "$DUMP/$AGENTTOWER_LABEL.tmp" && mv "$DUMP/$AGENTTOWER_LABEL.tmp" "$DUMP/$AGENTTOWER_LABEL.env"'
 # per server, per pane, per record, per slot's conversation
 VARYING = {"TMUX", "TMUX_PANE", "AGENTTOWER_PANE_ID", "AGENTTOWER_SESSION_ID"}
+USER = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def _tool(env: Env) -> Path:
@@ -98,6 +99,7 @@ def test_fr002_profile_path_is_the_agents_path_and_the_shell_does_not_leak(
         assert not set(LEAKY) - {"PWD"} & set(variables), label
         assert variables["PWD"] == str(env.home)  # no stale PWD: a pane with no workingDir starts in HOME
         assert variables["HOME"] == str(env.home)
+        assert variables["USER"] == variables["LOGNAME"] == USER
         assert variables["LANG"] == "C.UTF-8"
         assert variables["AGENTTOWER_LAYOUT"] == "envy"
         assert variables["AGENTTOWER_LABEL"] == label

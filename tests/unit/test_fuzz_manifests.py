@@ -12,9 +12,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from agenttower.model import yamlload
 from agenttower.model.desired import resolve
 from agenttower.model.errors import MAX_FIELD_CHARS, MAX_REASON_CHARS, AgentTowerError, ErrorCode
 from agenttower.model.manifests import parse_bytes
@@ -196,4 +198,20 @@ def test_the_base_manifest_is_valid() -> None:
 )
 @given(mutated())
 def test_fr016_mutated_manifests_fail_located_bounded_and_redacted(data: bytes) -> None:
+    event(check(data))
+
+
+@settings(
+    max_examples=EXAMPLES // 10,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(data=mutated())
+def test_fr016_holds_with_the_pure_python_parser_too(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    """The fallback when PyYAML was built without libyaml (the default uses libyaml's events)."""
+    monkeypatch.setattr(yamlload, "_Composer", yamlload._PureComposer)
     event(check(data))

@@ -193,3 +193,31 @@ def test_fr015_an_audit_file_missing_a_middle_event_is_rewritten_in_order(
     text = s.paths.audit_file.read_text().splitlines()
     assert text[0] == '{"note": "not an event"}'  # a line that is no outbox event is kept
     assert [json.loads(line)["event_id"] for line in text[1:]] == [e["event_id"] for e in store.events()]
+
+
+def test_a_pass_read_is_reused_only_while_the_database_is_unchanged(store: Store, tmp_path: Path) -> None:
+    """The per-pass reads (live layouts, their panes) are kept while nothing changed; any
+    commit, by this connection or another process's, and any row change is seen at once."""
+    layout_id, pane_id = new_pane(store)
+    first = store.live_layout_panes()
+    assert store.live_layout_panes()[0] is first[0]  # unchanged: the very same records
+    assert store.layouts()[0].id == layout_id
+
+    other = Store.open(tmp_path / "db.sqlite3")  # another connection, as a CLI would hold
+    with other.write(NOW, "operator") as tx:
+        tx.transition(other.pane(pane_id), State.READY)  # type: ignore[arg-type]
+    assert store.live_layout_panes()[0].state == State.READY
+
+    force_state(store, pane_id, "degraded")  # this connection, outside any Writer
+    assert store.live_layout_panes()[0].state == "degraded"
+
+    with pytest.raises(RuntimeError), store.write(NOW, "controller") as tx:
+        tx.transition(store.pane(pane_id), State.FAILED)  # type: ignore[arg-type]
+        assert store.live_layout_panes()[0].state == State.FAILED  # seen inside, never kept
+        raise RuntimeError("roll back")
+    assert store.live_layout_panes()[0].state == "degraded"
+
+    with other.write(NOW, "operator") as tx:
+        tx.insert_layout("second", "host", "second", {}, None)
+    assert {rec.name for rec in store.layouts()} == {"team", "second"}
+    other.close()

@@ -8,12 +8,27 @@ from pathlib import Path
 
 import pytest
 
+from agenttower.model import yamlload
 from agenttower.model.desired import resolve
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.legacy import load_legacy
 from agenttower.model.manifests import parse_bytes, parse_file, parse_text
 from agenttower.model.yamlload import MAX_DEPTH, load_documents
 from tests.manifests import layout, pane, profile, template
+
+LOADERS = {"libyaml": getattr(yamlload, "_CComposer", None), "pure": yamlload._PureComposer}
+
+
+@pytest.fixture(autouse=True, params=sorted(LOADERS))
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every edge case with libyaml's events and with PyYAML's own (the fallback when
+    PyYAML was built without libyaml): both must refuse alike, at the same line."""
+    composer = LOADERS[request.param]
+    if composer is None:
+        pytest.skip("PyYAML was built without libyaml")
+    monkeypatch.setattr(yamlload, "_Composer", composer)
+    return str(request.param)
+
 
 HEAD = "apiVersion: agenttower.dev/v1alpha1\nkind: Layout\nmetadata:\n  name: team\nspec:\n"
 PROFILE = (

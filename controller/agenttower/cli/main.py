@@ -1,54 +1,60 @@
-"""The `agenttower` entry point: the click group and its verbs."""
+"""The `agenttower` entry point: the click group and its verbs.
+
+Each verb's module is imported when that verb runs (click's lazy-group pattern): `apply`
+does not pay for importing `doctor`, `logs` or `get`, ~20 ms of its start-up here.
+`--help` still imports them all, to show each one's summary.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from agenttower import __version__
 
-from .apply_cmd import apply_command, delete_command, diff_command
-from .controller_cmd import controller_group, wait_command
-from .doctor_cmd import doctor_command
-from .get_cmd import describe_command, get_command
-from .lifecycle_cmd import (
-    adopt_command,
-    events_command,
-    promote_command,
-    recreate_command,
-    remove_command,
-    restart_command,
-    scan_command,
-)
-from .logs_cmd import logs_command
-from .schema_cmd import schema_command
+# verb -> "module:attribute" (`--help` lists them sorted, as click does)
+VERBS = {
+    "apply": "apply_cmd:apply_command",
+    "diff": "apply_cmd:diff_command",
+    "delete": "apply_cmd:delete_command",
+    "get": "get_cmd:get_command",
+    "describe": "get_cmd:describe_command",
+    "schema": "schema_cmd:schema_command",
+    "controller": "controller_cmd:controller_group",
+    "wait": "controller_cmd:wait_command",
+    "remove": "lifecycle_cmd:remove_command",
+    "recreate": "lifecycle_cmd:recreate_command",
+    "restart": "lifecycle_cmd:restart_command",
+    "scan": "lifecycle_cmd:scan_command",
+    "adopt": "lifecycle_cmd:adopt_command",
+    "promote": "lifecycle_cmd:promote_command",
+    "events": "lifecycle_cmd:events_command",
+    "logs": "logs_cmd:logs_command",
+    "doctor": "doctor_cmd:doctor_command",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose verbs are imported by name, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = VERBS.get(cmd_name)
+        if where is None:
+            return None
+        module, attribute = where.split(":")
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+        assert isinstance(command, click.Command) and command.name == cmd_name, where
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="agenttower")
 def cli() -> None:
     """Keep multi-agent tmux layouts alive: declare them as YAML, agenttower converges tmux."""
-
-
-for command in (
-    apply_command,
-    diff_command,
-    delete_command,
-    get_command,
-    describe_command,
-    schema_command,
-    controller_group,
-    wait_command,
-    remove_command,
-    recreate_command,
-    restart_command,
-    scan_command,
-    adopt_command,
-    promote_command,
-    events_command,
-    logs_command,
-    doctor_command,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ dot-dirs and editor temp files, so a git checkout or an editor's swap files are 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,7 +64,16 @@ def manifest_files(root: FsPath) -> list[FsPath]:
 
 
 def parse_text(text: str, file: str) -> list[Manifest]:
-    return [_validate(doc) for doc in load_documents(text, file)]
+    return list(_parsed(text, file))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, file: str) -> tuple[Manifest, ...]:
+    """One parse per (text, file) in a process: `apply` checks a file when it reads it,
+    validates it with the desired dir, then loads it again for its pass (3 parses of the
+    same text). Manifests are frozen (nothing writes to a document's data), and an
+    error is not cached, so every call raises it anew."""
+    return tuple(_validate(doc) for doc in load_documents(text, file))
 
 
 def parse_bytes(data: bytes, file: str) -> list[Manifest]:

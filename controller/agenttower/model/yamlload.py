@@ -14,6 +14,11 @@ inside the node it names (`spec: &a [*a]`) is an error at the alias's line: PyYA
 composer, the builder below and pydantic all recurse once per level, so 3,000 levels of
 `[[[...]]]` or a cyclic alias used to end in a RecursionError (an `internal_error`
 with no location) instead of a located `validation_failed`.
+
+Events come from libyaml's C scanner and parser when PyYAML was built with it (its
+events carry the same line marks), composed here in Python with the checks above: the
+pure-Python scanner was the largest single cost of `apply` (35 ms of a 100-pane file's
+45). Without libyaml the pure-Python reader, scanner and parser do the same job.
 """
 
 from __future__ import annotations
@@ -21,11 +26,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import SourceLocation, clamp, excerpt, validation_failed
+
+
+def _libyaml_parser() -> type[Any] | None:
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # PyYAML built without libyaml
+        return None
+    return CParser
+
+
+_CParser = _libyaml_parser()
 
 MAX_EXPANDED_NODES = 20_000
 # The deepest real manifest nests 5 collections (document > spec > panes > [i] > pane);
@@ -43,6 +59,7 @@ _INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml's own cap (1,000 levels)
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -63,17 +80,16 @@ for _tag, _regexp, _first in (
     _CoreResolver.add_implicit_resolver(_tag, _regexp, _first)
 
 
-class _Composer(
-    yaml.reader.Reader,
-    yaml.scanner.Scanner,
-    yaml.parser.Parser,
-    yaml.composer.Composer,
-    _CoreResolver,
-):
-    def __init__(self, stream: str) -> None:
-        yaml.reader.Reader.__init__(self, stream)
-        yaml.scanner.Scanner.__init__(self)
-        yaml.parser.Parser.__init__(self)
+class _Hardened(yaml.composer.Composer, _CoreResolver):
+    """PyYAML's composer with the depth and alias checks, over whichever event source
+    comes after it in the class order (libyaml's parser, or PyYAML's own)."""
+
+    if TYPE_CHECKING:  # given by that event source; defined here, they would hide it
+
+        def __init__(self, stream: str) -> None: ...
+        def peek_event(self) -> yaml.Event: ...
+
+    def _start(self) -> None:
         yaml.composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
         self._depth = 0  # collections open around the node being composed
@@ -81,19 +97,9 @@ class _Composer(
         self._open: set[str] = set()  # anchors of those collections
         self._heights: dict[int, int] = {}  # id(node) -> collections nested in it, itself included
 
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
-        """The scanner reads ahead of the composer, keeping a possible simple key per open
-        `[`, and checks them all on every token: 3,000 `[` cost 0.2 s before the composer
-        saw the first. Capping flow levels here keeps that bounded."""
-        if self.flow_level >= MAX_DEPTH:
-            raise yaml.scanner.ScannerError(
-                None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark()
-            )
-        super().fetch_flow_collection_start(TokenClass)
-
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         """PyYAML's, refusing too deep nesting and recursive aliases before it recurses."""
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+        event = self.peek_event()
         here = self._path if parent is None else [*self._path, _segment(index)]
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open:
@@ -128,6 +134,38 @@ class _Composer(
             children = []
         self._heights[id(node)] = 1 + max((self._heights.get(id(c), 0) for c in children), default=0)
         return node
+
+
+class _PureComposer(_Hardened, yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        self._start()
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        """The scanner reads ahead of the composer, keeping a possible simple key per open
+        `[`, and checks them all on every token: 3,000 `[` cost 0.2 s before the composer
+        saw the first. Capping flow levels here keeps that bounded."""
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", self.get_mark()
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+
+_Composer: type[_Hardened] = _PureComposer
+if _CParser is not None:
+
+    class _CComposer(_Hardened, _CParser):  # type: ignore[misc, valid-type]
+        """Events from libyaml (C), composed by `_Hardened` (Python): the composer's
+        methods come first in the class order, so libyaml's own composer never runs."""
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)  # type: ignore[misc]  # a type known at run time only
+            self._start()
+
+    _Composer = _CComposer
 
 
 class _ComposeError(yaml.composer.ComposerError):
@@ -190,6 +228,13 @@ def _line_column(text: str, position: int) -> tuple[int, int]:
     return text.count("\n", 0, position) + 1, position - line_start + 1
 
 
+def _char_offset(chunk: str, position: int, composer_type: type[_Hardened]) -> int:
+    """libyaml reads the UTF-8 bytes of the text, so its offsets count bytes."""
+    if composer_type is _PureComposer:
+        return position
+    return len(chunk.encode("utf-8")[:position].decode("utf-8", "ignore"))
+
+
 def split_documents(text: str) -> list[tuple[int, int, int]]:
     """(byte start, byte end, first line index) of each chunk between `---` lines."""
     chunks: list[tuple[int, int, int]] = []
@@ -210,19 +255,24 @@ def split_documents(text: str) -> list[tuple[int, int, int]]:
 def load_documents(text: str, file: str) -> list[Document]:
     """Parse every non-empty document of `text`; raise `validation_failed` with file:line."""
     documents: list[Document] = []
+    composer_type = _Composer
     for start, end, first_line in split_documents(text):
         chunk = text[start:end]
         try:
-            composer = _Composer(chunk)
-            node = composer.get_single_node()
+            node = composer_type(chunk).get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = first_line + mark.line + 1 if mark is not None else first_line + 1
+            # libyaml ends a stream without a final newline with one of its own: the end
+            # of the text is its last line, not the one after
+            line = min(line, first_line + chunk.count("\n") + 1)
             reason = str(exc.problem or exc.context or "invalid YAML")
+            if reason == _LIBYAML_TOO_DEEP:  # its scanner reads ahead of our cap: same refusal
+                reason = f"nested more than {MAX_DEPTH} levels deep"
             field = exc.field if isinstance(exc, _ComposeError) else "yaml"
             raise validation_failed(field, reason, SourceLocation(file, line)) from None
         except yaml.reader.ReaderError as exc:  # a character YAML forbids, e.g. NUL or ESC
-            line, column = _line_column(chunk, exc.position)
+            line, column = _line_column(chunk, _char_offset(chunk, exc.position, composer_type))
             reason = f"unacceptable character #x{exc.character:04x} at column {column}"
             raise validation_failed("yaml", reason, SourceLocation(file, first_line + line)) from None
         except yaml.YAMLError as exc:

@@ -126,6 +126,7 @@ class _Planner:
         self.claims = {key: claims(listing.panes, self.instance_id) for key, listing in self.observed.items()}
         self.sessions = {rec.id: rec.session for rec in self.snapshot.layouts}
         self.conflicts, self.moved = one_server_per_container(self.desired, self.snapshot.layouts)
+        self.matches: dict[str, tuple[PaneRecord, str, Match]] = {}  # record id -> the last answer
 
     # -- helpers ----------------------------------------------------------------------
     def known(self, target_key: str) -> bool:
@@ -133,8 +134,14 @@ class _Planner:
         return listing is not None and listing.known
 
     def matched(self, target_key: str, pane: PaneRecord) -> Match:
-        """The tmux pane backing `pane`, on what a copy cannot have (reconcile/identity.py)."""
-        return match(pane, self.sessions.get(pane.layout_id, ""), self.claims.get(target_key, {}))
+        """The tmux pane backing `pane`, on what a copy cannot have (reconcile/identity.py);
+        worked out once per pass (a pass asks up to three times per pane)."""
+        hit = self.matches.get(pane.id)
+        if hit is not None and hit[0] is pane and hit[1] == target_key:
+            return hit[2]
+        found = match(pane, self.sessions.get(pane.layout_id, ""), self.claims.get(target_key, {}))
+        self.matches[pane.id] = (pane, target_key, found)
+        return found
 
     def seen(self, target_key: str, pane: PaneRecord) -> ObservedPane | None:
         return self.matched(target_key, pane).pane

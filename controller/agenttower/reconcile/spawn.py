@@ -32,12 +32,13 @@ from agenttower.runtime.batch import (
     new_session_line,
     probe_lines,
     respawn_line,
+    running_user,
     settle_line,
     split_line,
 )
 from agenttower.runtime.observe import FORMAT, Listing, ObservedPane, parse_listing
 from agenttower.runtime.tmux import Tmux, TransientError
-from agenttower.store.records import PaneRecord
+from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
 
 from . import conversations, logs
@@ -96,8 +97,7 @@ class SpawnPipeline:
                 self._prepare_log(spawn)
         stderr, listing, unprobed = self._spawn(spawns)
         self._await_container_logs(spawns, listing)
-        settled = [s for s in spawns if self._conclude(s, listing, stderr, s.record.id in unprobed)]
-        self._settle(settled)
+        self._settle(self._conclude_all(spawns, listing, stderr, unprobed))
         return errors
 
     # -- records first ----------------------------------------------------------------
@@ -353,6 +353,9 @@ class SpawnPipeline:
             host_path=spawn.layout.target.container is None,
             log_path=self._pipe_path(spawn),
             log_make_dir=spawn.layout.target.container is not None,
+            # the host's panes run as this user: they need not ask `id` (LAUNCH_SCRIPT)
+            user=running_user() if spawn.layout.target.container is None else "",
+            owned_path=str(self.ctx.logs_dir),
         )
 
     @staticmethod
@@ -370,7 +373,32 @@ class SpawnPipeline:
         return logs.pipe_path(self.ctx.logs_dir, spawn.layout.target, spawn.layout.name, spawn.pane.label)
 
     # -- probe, register, log ------------------------------------------------------------
-    def _conclude(self, spawn: Spawning, listing: Listing, stderr: str, unprobed: bool = False) -> bool:
+    def _conclude_all(
+        self, spawns: Sequence[Spawning], listing: Listing, stderr: str, unprobed: set[str]
+    ) -> list[Spawning]:
+        """Every pane out of `creating` in one transaction per actor, not one per pane (each
+        commit writes the WAL); returns what has a tmux pane to settle, in spawn order."""
+        concluded: set[int] = set()
+        by_actor: dict[Actor, list[Spawning]] = {}
+        for spawn in spawns:
+            by_actor.setdefault(spawn.actor, []).append(spawn)
+        layouts: dict[str, LayoutRecord] = {}
+        for actor, group in by_actor.items():
+            with self.store.write(self.ctx.clock(), actor) as tx:
+                for spawn in group:
+                    if self._conclude(tx, spawn, listing, stderr, layouts, spawn.record.id in unprobed):
+                        concluded.add(id(spawn))
+        return [s for s in spawns if id(s) in concluded]
+
+    def _conclude(
+        self,
+        tx: Writer,
+        spawn: Spawning,
+        listing: Listing,
+        stderr: str,
+        layouts: dict[str, LayoutRecord],
+        unprobed: bool = False,
+    ) -> bool:
         """Move one pane out of `creating`; True when it has a tmux pane to settle. A pane
         is failed as not created only on the word of the batch's own probe: without it,
         the record stays `creating` and the next pass resumes it (or the TTL sweep ends it)."""
@@ -378,23 +406,22 @@ class SpawnPipeline:
         obs = found.pane
         if found.ambiguous or (obs is None and (unprobed or not listing.known)):
             return False  # cannot tell: the record stays `creating`, the next pass decides
-        with self.store.write(self.ctx.clock(), spawn.actor) as tx:
-            record = spawn.record
-            if obs is None:
-                reason = stderr or "tmux did not create the pane"
-                tx.transition(record, State.FAILED, stage=Stage.PANE_CREATE, reason=reason)
-                tx.refresh_layout_state(spawn.layout_id)
-                return False
-            spawn.tmux_pane_id = obs.pane_id
-            tx.attach(record.id, obs.pane_id, str(spawn.log_path) if spawn.log_path else None)
-            tx.emit(
-                EventType.PANE_PENDING_MARKER_SET,
-                spawn.layout_id,
-                record.id,
-                {"token": record.marker_token, "tmux_pane_id": obs.pane_id},
-            )
-            self._outcome(tx, spawn, obs)
+        record = spawn.record
+        if obs is None:
+            reason = stderr or "tmux did not create the pane"
+            tx.transition(record, State.FAILED, stage=Stage.PANE_CREATE, reason=reason)
             tx.refresh_layout_state(spawn.layout_id)
+            return False
+        spawn.tmux_pane_id = obs.pane_id
+        tx.attach(record.id, obs.pane_id, str(spawn.log_path) if spawn.log_path else None)
+        tx.emit(
+            EventType.PANE_PENDING_MARKER_SET,
+            spawn.layout_id,
+            record.id,
+            {"token": record.marker_token, "tmux_pane_id": obs.pane_id},
+        )
+        self._outcome(tx, spawn, obs, layouts)
+        tx.refresh_layout_state(spawn.layout_id)
         return True
 
     def _find(self, spawn: Spawning, listing: Listing) -> ObservedPane | None:
@@ -407,7 +434,9 @@ class SpawnPipeline:
             self._claimed = (listing, claims(listing.panes, self.store.instance_id))
         return match(spawn.record, spawn.layout.session, self._claimed[1])
 
-    def _outcome(self, tx: Writer, spawn: Spawning, obs: ObservedPane) -> None:
+    def _outcome(
+        self, tx: Writer, spawn: Spawning, obs: ObservedPane, layouts: dict[str, LayoutRecord]
+    ) -> None:
         record = spawn.record
         if obs.dead:
             elapsed = int((time.monotonic() - spawn.spawned_at) * 1000)
@@ -426,8 +455,9 @@ class SpawnPipeline:
             )
             return
         try:
-            layout = self.store.layout(spawn.layout_id)
+            layout = layouts.get(spawn.layout_id) or self.store.layout(spawn.layout_id)
             assert layout is not None
+            layouts[spawn.layout_id] = layout  # its name and target: what an agent row keeps
             tx.register_agent(record, layout, obs.pane_id)
         except sqlite3.Error as exc:
             tx.transition(record, State.FAILED, stage=Stage.REGISTRATION, reason=str(exc))

@@ -10,6 +10,9 @@ new session is targeted as `=session:`, which holds exactly that one pane.
 
 from __future__ import annotations
 
+import functools
+import os
+import pwd
 from dataclasses import dataclass
 
 from agenttower.model.agents import AGENT_SESSION_OPTION
@@ -30,11 +33,16 @@ SPEC_OPTION = "@agenttower_spec"
 # starts the command with exactly that base plus agenttower's assignments, which win.
 # PATH: on the host the documented default (tmux would otherwise give the pane the
 # applying client's PATH, whatever `-e` says); in a container the container's own.
+# The user is `id -un` (a fork and an exec per pane) unless agenttower names the user it
+# runs as with a path that user owns, and the pane's effective uid owns that path too
+# (`test -O`, a shell builtin): then the pane runs as that very user. A host server
+# agenttower can talk to runs as its user (tmux refuses other users' clients), or
+# agenttower is root, where `-O` tells the two apart; a container's user is asked.
 LAUNCH_SCRIPT = (
-    "d=$1 p=$2; shift 2; "
+    "d=$1 p=$2 u=$3 o=$4; shift 4; "
     f'[ "$p" = host ] && PATH="{HOST_PATH}"; '
     'cd -- "${d:-${HOME:-/}}" || exit 126; '
-    "u=$(id -un 2>/dev/null || id -u); "
+    '[ -n "$u" ] && [ -O "$o" ] || u=$(id -un 2>/dev/null || id -u); '
     'exec env -i HOME="$HOME" USER="$u" LOGNAME="$u" SHELL="$SHELL" TERM="$TERM" '
     'TMUX="$TMUX" TMUX_PANE="$TMUX_PANE" PATH="$PATH" PWD="$PWD" "$@"'
 )
@@ -55,6 +63,8 @@ class PaneSpawn:
     host_path: bool = True  # the documented host PATH as base, else the container's own
     log_path: str | None = None  # as the tmux server sees it (inside the container, for one)
     log_make_dir: bool = False  # create the log's directory in the pipe (container targets)
+    user: str = ""  # who agenttower runs as, and a path it owns (LAUNCH_SCRIPT); "": ask `id`
+    owned_path: str = ""
 
     def argv(self) -> list[str]:
         """tmux execs this argv directly (`--` ends its options); no shell parses a user value."""
@@ -64,7 +74,17 @@ class PaneSpawn:
         base = "host" if self.host_path else "target"
         assigned = [f"{key}={value}" for key, value in self.env]
         wrapper = ["sh", "-c", LAUNCH_SCRIPT, "agenttower-launch", self.working_dir or "", base]
+        wrapper += [self.user, self.owned_path]
         return ["--", *wrapper, *assigned, *command]
+
+
+@functools.cache
+def running_user() -> str:
+    """The name of the effective user this process runs as ("" when it has none)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return ""
 
 
 def _tag(spawn: PaneSpawn, target: list[str]) -> list[list[str]]:

@@ -152,17 +152,30 @@ FORMAT = "\t".join("#{" + name + "}" for name in FIELDS)
 _PARSERS = tuple(f.metadata["parse"] for f in fields(ObservedPane))
 
 
-def parse_listing(target_key: str, stdout: str) -> Listing:
+def parse_listing(target_key: str, stdout: str, reuse: dict[str, ObservedPane] | None = None) -> Listing:
+    """With `reuse` (line -> pane, from the last listing of the same target), a line seen
+    before is not split again: a converged pass lists the same 1,000 lines every time.
+    `reuse` is left holding the lines of this listing."""
     panes = []
     unreadable: list[str] = []
+    seen: dict[str, ObservedPane] = {}
     for line in stdout.splitlines():
+        known = reuse.get(line) if reuse is not None else None
+        if known is not None:
+            panes.append(known)
+            seen[line] = known
+            continue
         if not line.strip():
             continue
         parts = line.split("\t", len(FIELDS) - 1)
         if len(parts) != len(FIELDS):
             unreadable.append(line)
             continue
-        panes.append(ObservedPane(*[parse(part) for parse, part in zip(_PARSERS, parts, strict=True)]))
+        pane = seen[line] = ObservedPane(*[parse(part) for parse, part in zip(_PARSERS, parts, strict=True)])
+        panes.append(pane)
+    if reuse is not None:
+        reuse.clear()
+        reuse.update(seen)
     if unreadable:
         return Listing(target_key, ListingStatus.INDETERMINATE, (), _unreadable_error(unreadable))
     return Listing(target_key, ListingStatus.OK, tuple(panes))

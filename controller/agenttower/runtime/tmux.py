@@ -16,7 +16,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from .calls import Calls, OutOfTime
 from .limits import raise_open_files
-from .observe import FORMAT, Listing, ListingStatus, classify_failure, parse_listing
+from .observe import FORMAT, Listing, ListingStatus, ObservedPane, classify_failure, parse_listing
 from .target import ExecTarget
 
 STAGE_TIMEOUT_S = 30.0
@@ -49,6 +49,8 @@ class Tmux:
     timeout: float = STAGE_TIMEOUT_S
     invocations: int = field(default=0)
     calls: Calls = field(default_factory=Calls)  # shared by a session: its deadline and its stop
+    # the last listing's panes by line: a pane whose line did not change is not parsed again
+    _listed: dict[str, ObservedPane] = field(default_factory=dict, repr=False, compare=False)
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> RunResult:
         program = self.target.program
@@ -105,7 +107,7 @@ class Tmux:
     def _list_once(self) -> Listing:
         result = self.run(["list-panes", "-a", "-F", FORMAT])
         if result.returncode == 0:
-            return parse_listing(self.target.key, result.stdout)
+            return parse_listing(self.target.key, result.stdout, self._listed)
         listing = classify_failure(self.target.key, result.stderr, self.target.is_container)
         if listing.transient:  # e.g. the docker daemon does not answer: retried like a timeout
             raise TransientError(listing.error or "transient failure")

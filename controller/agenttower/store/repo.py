@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agenttower.events import outbox
 from agenttower.events.outbox import Subject
@@ -27,6 +27,7 @@ from .db import connect, connect_empty, connect_readonly, immediate, schema_curr
 from .records import AgentRecord, LayoutRecord, PaneRecord
 
 LIVE_STATES = tuple(str(s) for s in NON_TERMINAL)
+R = TypeVar("R")
 
 
 def new_id(prefix: str) -> str:
@@ -51,11 +52,33 @@ class NewPane:
     resumed_from: str | None = None
 
 
+def _reuse(
+    rows: Iterable[sqlite3.Row], known: dict[tuple[Any, ...], R], decode: Callable[[sqlite3.Row], R]
+) -> tuple[list[R], dict[tuple[Any, ...], R]]:
+    """Records of `rows`, reusing those of identical rows (records are frozen); returns
+    them and the cache for the next read, which holds just these rows."""
+    found: list[R] = []
+    kept: dict[tuple[Any, ...], R] = {}
+    for row in rows:
+        values = tuple(row)
+        record = known.get(values)
+        if record is None:
+            record = decode(row)
+        kept[values] = record
+        found.append(record)
+    return found, kept
+
+
 class Store:
     def __init__(self, conn: sqlite3.Connection, instance_id: str | None = None) -> None:
         self.conn = conn
         self.instance_id = self._instance_id() if instance_id is None else instance_id
         self._writing = False
+        # the records of the last read of every pass, by their row's values: a row that did
+        # not change is not decoded again (its JSON columns were most of a 1,000-pane pass)
+        self._layout_rows: dict[tuple[Any, ...], LayoutRecord] = {}
+        self._pane_rows: dict[tuple[Any, ...], PaneRecord] = {}
+        self._reads: dict[str, tuple[tuple[int, int], list[Any]]] = {}  # see _unless_changed
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -114,7 +137,15 @@ class Store:
         sql = "SELECT * FROM layouts"
         if not include_removed:
             sql += " WHERE state != 'removed'"
-        return [LayoutRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id")]
+        if include_removed:
+            return [LayoutRecord.from_row(r) for r in self.conn.execute(sql + " ORDER BY created_at, id")]
+
+        def read() -> list[LayoutRecord]:
+            rows = self.conn.execute(sql + " ORDER BY created_at, id")
+            found, self._layout_rows = _reuse(rows, self._layout_rows, LayoutRecord.from_row)
+            return found
+
+        return self._unless_changed("layouts", read)
 
     def layout(self, layout_id: str) -> LayoutRecord | None:
         row = self.conn.execute("SELECT * FROM layouts WHERE id=?", (layout_id,)).fetchone()
@@ -137,11 +168,32 @@ class Store:
     def live_layout_panes(self) -> list[PaneRecord]:
         """Every pane record of the layouts that are not removed (history of removed
         layouts is not read on every pass)."""
-        rows = self.conn.execute(
-            "SELECT * FROM panes WHERE layout_id IN (SELECT id FROM layouts WHERE state != 'removed')"
-            " ORDER BY created_at, id"
-        )
-        return [PaneRecord.from_row(r) for r in rows]
+
+        def read() -> list[PaneRecord]:
+            rows = self.conn.execute(
+                "SELECT * FROM panes WHERE layout_id IN (SELECT id FROM layouts WHERE state != 'removed')"
+                " ORDER BY created_at, id"
+            )
+            found, self._pane_rows = _reuse(rows, self._pane_rows, PaneRecord.from_row)
+            return found
+
+        return self._unless_changed("live_layout_panes", read)
+
+    def _unless_changed(self, name: str, read: Callable[[], list[R]]) -> list[R]:
+        """`read()`, or what it returned last time when the database has not changed since:
+        no other connection committed (`PRAGMA data_version`) and this one changed no row
+        (`total_changes`, which also counts changes later rolled back). A read inside a
+        transaction is never kept: the transaction may still roll back what it saw."""
+        if self.conn.in_transaction:
+            self._reads.pop(name, None)
+            return read()
+        version = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.conn.total_changes)
+        kept = self._reads.get(name)
+        if kept is not None and kept[0] == version:
+            return list(kept[1])
+        found = read()
+        self._reads[name] = (version, found)
+        return list(found)
 
     def pane(self, pane_id: str) -> PaneRecord | None:
         row = self.conn.execute("SELECT * FROM panes WHERE id=?", (pane_id,)).fetchone()

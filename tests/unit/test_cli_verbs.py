@@ -1,0 +1,34 @@
+"""The verbs are imported by name when they run: every name resolves to its command,
+and running one verb does not import the others' modules."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import click
+
+from agenttower.cli.main import VERBS, cli
+
+
+def test_every_verb_resolves_to_the_command_of_that_name() -> None:
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == sorted(VERBS)
+    for name in VERBS:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(ctx, "nosuch") is None
+
+
+def test_one_verb_imports_only_its_own_module() -> None:
+    code = (
+        "import sys, click\n"
+        "from agenttower.cli.main import cli\n"
+        "cli.get_command(click.Context(cli), 'apply')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('agenttower.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(ast.literal_eval(out))
+    assert "agenttower.cli.apply_cmd" in loaded
+    assert not loaded & {"agenttower.cli.doctor_cmd", "agenttower.cli.logs_cmd", "agenttower.cli.get_cmd"}
