@@ -20,3 +20,4 @@ class EventType(StrEnum):
     PANE_RESTART_BACKOFF = "managed_pane_restart_backoff"
     LAYOUT_RECOVERY_REATTACHED = "managed_layout_recovery_reattached"
     LAYOUT_RECOVERY_FAILED = "managed_layout_recovery_failed"
+    PANE_ACTIVITY_CHANGED = "managed_pane_activity_changed"  # working / waiting / idle / unknown

@@ -205,3 +205,29 @@ def codex_notify(channel: str) -> str:
         f'\\; set -p -t "$TMUX_PANE" {ACTIVITY_OPTION} {Activity.IDLE} \\; wait-for -S {channel}'
     )
     return "notify=" + json.dumps(["sh", "-c", script, "agenttower-notify"])
+
+
+# Gemini CLI reads hooks from the file GEMINI_CLI_SYSTEM_DEFAULTS_PATH names (the lowest
+# settings layer, below the user's own) and refuses it when its folder is group or
+# world writable: a fixed script of ours, run in the pane (inside the container for
+# one, where nothing of ours is installed), writes it into a fresh 0700 `mktemp -d`
+# folder, then execs the agent. The settings travel as its first argument, never
+# parsed by a shell, and leave the process table with that exec.
+GEMINI_WRAPPER = (
+    'd="$(mktemp -d "${TMPDIR:-/tmp}/agenttower-gemini.XXXXXX")" || exit 126; '
+    'printf %s "$1" > "$d/settings.json" || exit 126; shift; '
+    'GEMINI_CLI_SYSTEM_DEFAULTS_PATH="$d/settings.json" exec "$@"'
+)
+
+
+def wired(argv: tuple[str, ...], agent: str | None, channel: str) -> tuple[str, ...]:
+    """`argv` with the agent kind's hooks wired in, each reporting to `channel`: the
+    user's own settings files are never touched."""
+    kind = AGENTS.get(agent) if agent else None
+    if kind is None or kind.hooks is HookStyle.NONE:
+        return argv
+    if kind.hooks is HookStyle.CLAUDE_SETTINGS:
+        return (*argv, "--settings", claude_settings(channel))
+    if kind.hooks is HookStyle.CODEX_NOTIFY:
+        return (*argv, "-c", codex_notify(channel))
+    return ("sh", "-c", GEMINI_WRAPPER, "agenttower-gemini", gemini_settings(channel), *argv)

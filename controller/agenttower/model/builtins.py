@@ -1,14 +1,18 @@
-"""The built-in templates and the built-in `shell` launch profile (FEAT-013 FR-001).
+"""The built-in templates, the built-in `shell` launch profile (FEAT-013 FR-001) and
+the built-in agent profiles `claude`, `codex`, `gemini` and `aider`.
 
 `shell` has no command: tmux starts its own `default-shell` on the target, so the
 spec hash of a plain pane does not depend on who ran agenttower or their $SHELL.
+An agent profile names its kind (model/agents.py: hooks, screen rules) and carries
+that kind's readiness probe; an operator's profile of the same name replaces it whole.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from .resources import TemplatePane, TemplateSpec
+from .agents import AGENTS, SESSION_PLACEHOLDER, AgentKind
+from .resources import LaunchProfileSpec, TemplatePane, TemplateSpec
 
 SHELL_PROFILE = "shell"
 
@@ -25,4 +29,31 @@ BUILTIN_TEMPLATES: MappingProxyType[str, TemplateSpec] = MappingProxyType(
         "1m+2s": TemplateSpec(panes=[_MASTER, _SLAVE, _SLAVE]),
         "2m+2s": TemplateSpec(panes=[_MASTER, _MASTER, _SLAVE, _SLAVE]),
     }
+)
+
+
+READINESS_TIMEOUT = "60s"  # a first start may install or migrate something
+
+
+def _start_argv(kind: AgentKind) -> list[str]:
+    """The kind's start argv without the arguments that need a session id: until a
+    profile's argv is given one per slot, `{sessionId}` would reach the CLI verbatim."""
+    argv: list[str] = []
+    for arg in kind.command:
+        if SESSION_PLACEHOLDER in arg:
+            argv.pop()  # its flag (`--session-id`) goes with it
+            continue
+        argv.append(arg)
+    return argv
+
+
+def _agent_profile(kind: AgentKind) -> LaunchProfileSpec:
+    body: dict[str, object] = {"command": _start_argv(kind), "agent": kind.name}
+    if kind.ready is not None:
+        body["readiness"] = {"pattern": kind.ready, "timeout": READINESS_TIMEOUT}
+    return LaunchProfileSpec.model_validate(body)
+
+
+BUILTIN_PROFILES: MappingProxyType[str, LaunchProfileSpec] = MappingProxyType(
+    {name: _agent_profile(kind) for name, kind in AGENTS.items()}
 )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agenttower.model.agents import Activity
 from agenttower.model.lifecycle import NON_TERMINAL, Actor, Stage, State
 
 if TYPE_CHECKING:  # rows come from the store; the records themselves are plain values
@@ -79,6 +80,11 @@ class PaneRecord:
     ended_at: str | None
     next_restart_at: str | None = None  # a restart by policy held by back-off until then
     restarts_in_a_row: int = 0  # restarts by policy since the slot last ran stably
+    activity: Activity = Activity.UNKNOWN
+    activity_reason: str | None = None
+    activity_since: str | None = None
+    activity_source: str | None = None  # ActivitySource: who said so (its hook, its screen)
+    ready_by: str | None = None  # spawned, waiting for its readiness probe until then
 
     @property
     def live(self) -> bool:
@@ -93,6 +99,7 @@ class PaneRecord:
         data["state"] = State(data["state"])
         data["failed_stage"] = Stage(data["failed_stage"]) if data["failed_stage"] else None
         data["removed_by"] = Actor(data["removed_by"]) if data["removed_by"] else None
+        data["activity"] = Activity(data["activity"])
         return cls(**data)
 
 
