@@ -95,8 +95,8 @@ class Launch:
         """As stored; fields at their default are left out, so a layout recorded before
         they existed keeps its fingerprint."""
         data = asdict(self)
-        for key, default in (("agent", None), ("readiness", None), ("screen", [])):
-            if data[key] == default:
+        for key in ("agent", "readiness", "screen"):
+            if not data[key]:
                 del data[key]
         return data
 
