@@ -76,7 +76,10 @@ def test_activity_follows_the_hooks_working_waiting_idle(
     env.tmux("send-keys", "-t", pane, "y", "Enter")
     eventually(activity_is("idle"), what="idle again (Stop hook)")
 
-    assert activity_changes(env) == ["idle", "working", "idle", "working", "waiting", "idle"]
+    changes = activity_changes(env)
+    # `/ask` runs UserPromptSubmit then Notification at once: a pass may see only the second
+    assert changes[:3] == ["idle", "working", "idle"] and changes[-2:] == ["waiting", "idle"]
+    assert changes[3:-2] in ([], ["working"])
     table = at.run("get", "panes")
     assert table.exit_code == 0
     header, row = table.stdout.splitlines()[:2]
