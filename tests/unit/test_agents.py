@@ -4,6 +4,8 @@ the planner's readiness stage), the built-in agent profiles and the hook wiring.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 from dataclasses import replace
@@ -65,6 +67,14 @@ def test_a_screen_that_says_waiting_wins_over_the_hooks_idle() -> None:
 def test_the_hook_wins_over_a_screen_rule_that_is_not_waiting() -> None:
     verdict = activity.judge(CLAUDE, obs("idle"), Screen("esc to interrupt"), record())  # type: ignore[arg-type]
     assert verdict == activity.Verdict(Activity.IDLE, activity.HOOK_REASONS[Activity.IDLE], Source.HOOK)
+
+
+def test_codex_whose_hook_only_says_done_is_working_by_its_screen() -> None:
+    codex = Launch("codex", ("codex",), agent="codex")
+    verdict = activity.judge(codex, obs("idle"), Screen("Working (esc to interrupt)"), record())  # type: ignore[arg-type]
+    assert verdict == activity.Verdict(Activity.WORKING, "busy (screen)", Source.SCREEN)
+    verdict = activity.judge(codex, obs("idle"), Screen("done\n\u203a "), record())  # type: ignore[arg-type]
+    assert verdict is not None and (verdict.activity, verdict.source) == (Activity.IDLE, Source.HOOK)
 
 
 def test_between_two_screen_reads_a_screens_waiting_stands() -> None:
@@ -230,21 +240,27 @@ def test_codex_gets_a_notify_program_and_aider_and_plain_commands_nothing() -> N
     assert wired(("sh",), None, CHANNEL) == ("sh",)
 
 
-def test_gemini_reads_its_hooks_from_a_private_file_the_wrapper_writes(tmp_path: Path) -> None:
+def test_gemini_reads_its_hooks_from_a_private_file_the_wrapper_writes() -> None:
     argv = wired(("gemini", "--resume", "latest"), "gemini", CHANNEL)
     assert argv[:4] == ("sh", "-c", GEMINI_WRAPPER, "agenttower-gemini")
     assert json.loads(argv[4])["hooks"]["SessionStart"] and argv[5:] == ("gemini", "--resume", "latest")
     # the wrapper itself, run for real with a stand-in for gemini that shows what it got
-    show = ("sh", "-c", 'f="$GEMINI_CLI_SYSTEM_DEFAULTS_PATH"; stat -c %a "${f%/*}"; cat "$f"', "gemini")
-    out = subprocess.run(
-        [*argv[:5], *show],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    ).stdout
-    mode, content = out.split("\n", 1)
-    assert mode == "700" and json.loads(content) == json.loads(argv[4])
+    show = (
+        "sh",
+        "-c",
+        'f="$GEMINI_CLI_SYSTEM_DEFAULTS_PATH"; [ -n "$f" ] && echo "$f" && stat -c %a "${f%/*}" && cat "$f"',
+        "g",
+    )
+    run = subprocess.run([*argv[:5], *show], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    if os.getuid() != 0:  # Gemini CLI reads system defaults only from root's files: left unwired
+        assert run.returncode == 1 and run.stdout == ""
+        return
+    path, mode, content = run.stdout.split("\n", 2)
+    try:
+        assert path.startswith("/run/agenttower-gemini.") and mode == "700"
+        assert json.loads(content) == json.loads(argv[4])
+    finally:
+        shutil.rmtree(Path(path).parent)
 
 
 # ----------------------------------------------------------------------------- migration

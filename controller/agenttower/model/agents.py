@@ -208,15 +208,19 @@ def codex_notify(channel: str) -> str:
 
 
 # Gemini CLI reads hooks from the file GEMINI_CLI_SYSTEM_DEFAULTS_PATH names (the lowest
-# settings layer, below the user's own) and refuses it when its folder is group or
-# world writable: a fixed script of ours, run in the pane (inside the container for
-# one, where nothing of ours is installed), writes it into a fresh 0700 `mktemp -d`
-# folder, then execs the agent. The settings travel as its first argument, never
-# parsed by a shell, and leave the process table with that exec.
+# settings layer, below the user's own), but, being "system" settings, only when the
+# file and every folder above it belong to root and are not group or world writable
+# (0.61 prints "Skipping system defaults file" and ignores it otherwise). So a fixed
+# script of ours, run in the pane (inside the container for one, where nothing of ours
+# is installed), writes it into a fresh 0700 `mktemp -d` folder under /run when the
+# pane runs as root, and otherwise starts the agent unwired (its screen still tells
+# its activity). The settings travel as the script's first argument, never parsed by
+# a shell, and leave the process table with the exec.
 GEMINI_WRAPPER = (
-    'd="$(mktemp -d "${TMPDIR:-/tmp}/agenttower-gemini.XXXXXX")" || exit 126; '
-    'printf %s "$1" > "$d/settings.json" || exit 126; shift; '
-    'GEMINI_CLI_SYSTEM_DEFAULTS_PATH="$d/settings.json" exec "$@"'
+    'if [ "$(id -u)" = 0 ] && d="$(mktemp -d /run/agenttower-gemini.XXXXXX 2>/dev/null)" '
+    '&& printf %s "$1" > "$d/settings.json"; then '
+    'GEMINI_CLI_SYSTEM_DEFAULTS_PATH="$d/settings.json"; export GEMINI_CLI_SYSTEM_DEFAULTS_PATH; fi; '
+    'shift; exec "$@"'
 )
 
 

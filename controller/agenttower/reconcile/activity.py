@@ -6,8 +6,10 @@ there is no hook, or before hooks can run: a login or trust screen comes before 
 hook, and Gemini CLI fires its SessionStart hook (idle) while its sign-in screen
 shows, so a screen rule that says `waiting` wins over a hook. A screen is read only
 every `AgentSettings.screen_period`; between two reads a screen's `waiting` stands
-(the hook cannot overrule what it could not see). With no rule matching, a changing
-screen is `working`, the prompt of its readiness probe or a still screen `idle`.
+(the hook cannot overrule what it could not see). Codex reports only the end of a
+turn (its `notify` program), so its screen rules win over that hook. With no rule
+matching, a changing screen is `working`, the prompt of its readiness probe or a still
+screen `idle`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agenttower.model.agents import Activity, classify
+from agenttower.model.agents import AGENTS, Activity, HookStyle, classify
 from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout, Launch
 from agenttower.runtime.observe import Listing, ObservedPane, Screen
@@ -73,8 +75,10 @@ def judge(launch: Launch, obs: ObservedPane, screen: Screen | None, pane: PaneRe
     """What the agent in `obs` is doing, or None: nothing new is known (keep the record)."""
     rules = launch.rules()
     rule = classify(screen.text, rules) if screen is not None else None
-    if rule is not None and rule.activity is Activity.WAITING:
-        return Verdict(Activity.WAITING, rule.reason, Source.SCREEN)
+    kind = AGENTS.get(launch.agent) if launch.agent else None
+    idle_only = kind is not None and kind.hooks is HookStyle.CODEX_NOTIFY  # its hook says only "done"
+    if rule is not None and (rule.activity is Activity.WAITING or idle_only):
+        return Verdict(rule.activity, rule.reason, Source.SCREEN)
     if screen is None and pane.activity_source == Source.SCREEN and pane.activity is Activity.WAITING:
         return None  # only a later screen can say the user answered it
     hooked = _hook(obs.activity)
