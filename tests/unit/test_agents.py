@@ -13,6 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agenttower.model.agents import (
     ACTIVITY_OPTION,
@@ -308,3 +310,73 @@ def test_the_readiness_stage_migration_keeps_every_row_and_reference(tmp_path: P
 
 def test_a_listing_without_screens_is_still_a_listing() -> None:
     assert Listing("host", ListingStatus.OK).screens == {}
+
+
+# ----------------------------------------------------------------------------- properties
+
+_SCREENS = [
+    None,
+    "",
+    "welcome\n> ",
+    "How would you like to authenticate for this project?",
+    "Do you trust the files in this folder?",
+    "Working (esc to interrupt)",
+    "Sign in with ChatGPT",
+    "some output",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from([None, "claude", "codex", "gemini", "aider"]),
+    hook=st.sampled_from(["", "working", "waiting", "idle", "unknown", "junk"]),
+    text=st.sampled_from(_SCREENS),
+    changed=st.sampled_from([None, True, False]),
+    before=st.sampled_from(list(Activity)),
+    source=st.sampled_from([None, "hook", "screen", "process"]),
+)
+def test_property_an_activity_once_recorded_is_not_recorded_again(
+    kind: str | None, hook: str, text: str | None, changed: bool | None, before: Activity, source: str | None
+) -> None:
+    """What a pass records, the next pass on the same observation leaves as it is (no
+    event per pass), and a verdict never comes from a screen that was not read."""
+    launch = Launch("p", ("x",), agent=kind, readiness=Probe("^> ?$", 5.0))
+    screen = Screen(text, changed) if text is not None else None
+    pane = record(activity=before, activity_reason="earlier", activity_source=source)
+    verdict = activity.judge(launch, obs(hook), screen, pane)  # type: ignore[arg-type]
+    if verdict is None:
+        return
+    assert screen is not None or verdict.source is Source.HOOK
+    after = replace(  # type: ignore[type-var]
+        pane, activity=verdict.activity, activity_reason=verdict.reason, activity_source=verdict.source
+    )
+    again = activity.judge(launch, obs(hook), screen, after)  # type: ignore[arg-type]
+    assert again is None or not again.differs(after)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from([None, "claude", "codex", "gemini", "aider"]),
+    hook=st.sampled_from(["", "working", "waiting", "idle"]),
+    text=st.sampled_from([t for t in _SCREENS if t is not None]),
+    changed=st.sampled_from([None, True, False]),
+)
+def test_property_passes_between_two_screen_reads_do_not_flap(
+    kind: str | None, hook: str, text: str, changed: bool | None
+) -> None:
+    """Screens are read once a period and passes run between reads: the same hook and the
+    same screen settle on one activity, not one per kind of pass."""
+    launch = Launch("p", ("x",), agent=kind, readiness=Probe("^> ?$", 5.0))
+    pane = record()
+    trace = []
+    for screen in [Screen(text, changed), None] * 3:
+        verdict = activity.judge(launch, obs(hook), screen, pane)  # type: ignore[arg-type]
+        if verdict is not None:
+            pane = replace(  # type: ignore[type-var]
+                pane,
+                activity=verdict.activity,
+                activity_reason=verdict.reason,
+                activity_source=verdict.source,
+            )
+        trace.append((pane.activity, pane.activity_reason))  # type: ignore[attr-defined]
+    assert trace[2] == trace[3] == trace[4] == trace[5], trace

@@ -79,8 +79,12 @@ def judge(launch: Launch, obs: ObservedPane, screen: Screen | None, pane: PaneRe
     idle_only = kind is not None and kind.hooks is HookStyle.CODEX_NOTIFY  # its hook says only "done"
     if rule is not None and (rule.activity is Activity.WAITING or idle_only):
         return Verdict(rule.activity, rule.reason, Source.SCREEN)
-    if screen is None and pane.activity_source == Source.SCREEN and pane.activity is Activity.WAITING:
-        return None  # only a later screen can say the user answered it
+    if (
+        screen is None
+        and pane.activity_source == Source.SCREEN
+        and (pane.activity is Activity.WAITING or idle_only)
+    ):
+        return None  # only a later screen can say otherwise (the user answered, the turn ended)
     hooked = _hook(obs.activity)
     if hooked is not None:
         return Verdict(hooked, HOOK_REASONS[hooked], Source.HOOK)
