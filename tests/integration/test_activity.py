@@ -164,6 +164,8 @@ def test_readiness_probe_that_matches_makes_the_pane_ready(
     assert pane.state == "creating"
     eventually(lambda: "\n>" in screen_of(env, pane.tmux_pane_id), what="the stand-in's prompt")
     run(1)
+    assert only_pane(session).state == "creating"  # one read of the prompt is not enough
+    run(5)
     pane = only_pane(session)
     assert pane.state == "ready" and pane.failed_stage is None and pane.reason is None
     assert pane.activity == "idle" and pane.activity_source == "screen"  # no hooks: the prompt shows

@@ -43,6 +43,11 @@ CLAUDE = Launch("claude", ("claude",), agent="claude", readiness=Probe(r"^\s*>",
 PLAIN = Launch("plain", ("sh",))
 
 
+def shot(text: str, changed: bool | None = None) -> Screen:
+    """A screen read whose previous read differed (True), was the same (False) or was none."""
+    return Screen(text, None if changed is None else (text + " before" if changed else text))
+
+
 def record(**kw: object) -> object:
     layout_ = desired(layout("solo", None, panes=[{"role": "m", "capability": "c", "labelPattern": "m1"}]))
     return pane_record("lay_1", layout_["solo"].panes[0], 0, **kw)
@@ -100,7 +105,7 @@ def test_without_a_hook_the_screen_decides(text: str, changed: bool | None, expe
     launch = Launch(
         "x", ("x",), readiness=Probe("^> ?$", 5.0), screen=(ScreenRule(Activity.WAITING, "nope", "r"),)
     )
-    verdict = activity.judge(launch, obs(), Screen(text, changed), record())  # type: ignore[arg-type]
+    verdict = activity.judge(launch, obs(), shot(text, changed), record())  # type: ignore[arg-type]
     assert (None if verdict is None else (verdict.activity, verdict.reason)) == expected
 
 
@@ -117,9 +122,12 @@ def test_the_profiles_rules_come_before_the_kinds() -> None:
 
 
 def test_readiness_needs_the_prompt_and_no_waiting_screen() -> None:
-    assert activity.is_ready(CLAUDE, Screen("hello\n> "))
-    assert not activity.is_ready(CLAUDE, Screen("hello"))
-    assert not activity.is_ready(CLAUDE, Screen("> Do you trust the files in this folder?"))
+    assert activity.is_ready(CLAUDE, Screen("hello\n> ", "hello\n> "))
+    assert activity.is_ready(CLAUDE, Screen("hello\n> \nmore", "> "))  # the prompt on both reads
+    assert not activity.is_ready(CLAUDE, Screen("hello\n> "))  # a first read: it may be a passing frame
+    assert not activity.is_ready(CLAUDE, Screen("hello\n> ", "starting"))
+    assert not activity.is_ready(CLAUDE, Screen("hello", "hello"))
+    assert not activity.is_ready(CLAUDE, Screen("> Do you trust the files in this folder?", "> "))
 
 
 # ----------------------------------------------------------------------------- readiness stage
@@ -142,7 +150,7 @@ def _waiting_world(
 
         def listings() -> dict[str, Listing]:
             found = original()
-            return {"host": replace(found["host"], screens={"%7": Screen(screen)})}
+            return {"host": replace(found["host"], screens={"%7": Screen(screen, screen)})}
 
         world.listings = listings  # type: ignore[method-assign]
     return world, want
@@ -341,7 +349,7 @@ def test_property_an_activity_once_recorded_is_not_recorded_again(
     """What a pass records, the next pass on the same observation leaves as it is (no
     event per pass), and a verdict never comes from a screen that was not read."""
     launch = Launch("p", ("x",), agent=kind, readiness=Probe("^> ?$", 5.0))
-    screen = Screen(text, changed) if text is not None else None
+    screen = shot(text, changed) if text is not None else None
     pane = record(activity=before, activity_reason="earlier", activity_source=source)
     verdict = activity.judge(launch, obs(hook), screen, pane)  # type: ignore[arg-type]
     if verdict is None:
@@ -369,7 +377,7 @@ def test_property_passes_between_two_screen_reads_do_not_flap(
     launch = Launch("p", ("x",), agent=kind, readiness=Probe("^> ?$", 5.0))
     pane = record()
     trace = []
-    for screen in [Screen(text, changed), None] * 3:
+    for screen in [shot(text, changed), None] * 3:
         verdict = activity.judge(launch, obs(hook), screen, pane)  # type: ignore[arg-type]
         if verdict is not None:
             pane = replace(  # type: ignore[type-var]

@@ -102,13 +102,20 @@ def judge(launch: Launch, obs: ObservedPane, screen: Screen | None, pane: PaneRe
 
 
 def is_ready(launch: Launch, screen: Screen) -> bool:
-    """The readiness prompt shows, and no screen rule says the agent waits for the user
-    (a login screen may draw a prompt-like line too)."""
+    """The readiness prompt shows on two reads in a row, and no screen rule says the
+    agent waits for the user on either (a login screen may draw a prompt-like line too;
+    Codex draws its prompt for a moment before its sign-in screen)."""
     if launch.readiness is None:
         return True
-    rule = classify(screen.text, launch.rules())
-    waiting = rule is not None and rule.activity is Activity.WAITING
-    return not waiting and _shows(launch.readiness.pattern, screen.text)
+    if screen.previous is None:
+        return False
+    for text in (screen.previous, screen.text):
+        rule = classify(text, launch.rules())
+        if (rule is not None and rule.activity is Activity.WAITING) or not _shows(
+            launch.readiness.pattern, text
+        ):
+            return False
+    return True
 
 
 def shown(launch: Launch, screen: Screen | None) -> str | None:

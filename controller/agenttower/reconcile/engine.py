@@ -185,10 +185,7 @@ class Session:
             self.captured[key] = now
             texts = screen.capture(self.runtime(key), pane_ids)
             before = self.screens_seen.get(key, {})
-            screens = {
-                pane_id: Screen(text, text != before[pane_id] if pane_id in before else None)
-                for pane_id, text in texts.items()
-            }
+            screens = {pane_id: Screen(text, before.get(pane_id)) for pane_id, text in texts.items()}
             self.screens_seen[key] = dict(texts)
             observed[key] = replace(observed[key], screens=screens)
         return observed

@@ -127,11 +127,15 @@ class ObservedPane:
 
 @dataclass(frozen=True)
 class Screen:
-    """What a pane showed when this pass read it, and whether that differs from the
-    previous read (None: no previous read to compare with)."""
+    """What a pane showed when this pass read it, and at the read before (None: this is
+    the first read of it)."""
 
     text: str
-    changed: bool | None = None
+    previous: str | None = None
+
+    @property
+    def changed(self) -> bool | None:
+        return None if self.previous is None else self.text != self.previous
 
 
 @dataclass(frozen=True)
