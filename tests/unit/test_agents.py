@@ -200,10 +200,10 @@ def test_a_readiness_stage_is_not_restarted_by_policy() -> None:
 def test_the_built_in_agent_profiles_are_all_a_layout_names() -> None:
     want = desired(layout("team", launch={"master:m1": "claude", "slave:s1": "codex", "slave:s2": "gemini"}))
     launches = {p.label: p.launch for p in want["team"].panes}
-    assert {label: (lx.agent, lx.command) for label, lx in launches.items()} == {
-        "m1": ("claude", ("claude",)),
-        "s1": ("codex", ("codex",)),
-        "s2": ("gemini", ("gemini",)),
+    assert {label: (lx.agent, lx.command, lx.resume) for label, lx in launches.items()} == {
+        "m1": ("claude", ("claude", "--session-id", "{sessionId}"), ("claude", "--resume", "{sessionId}")),
+        "s1": ("codex", ("codex",), ("codex", "resume", "{sessionId}")),
+        "s2": ("gemini", ("gemini", "--session-id", "{sessionId}"), ("gemini", "--resume", "{sessionId}")),
     }
     assert all(lx.readiness is not None and lx.readiness.timeout == 60.0 for lx in launches.values())
     aider = desired(layout("a", launch={"master:m1": "aider"}))["a"].panes[0].launch
@@ -218,7 +218,7 @@ def test_an_operator_profile_overrides_a_built_in_by_name() -> None:
 
 def test_new_launch_fields_change_no_plain_pane_hash_or_stored_spec() -> None:
     plain = Launch("p", ("sh",))
-    assert set(plain.to_json()) == {"profile", "command", "env", "working_dir"}
+    assert set(plain.to_json()) == {"profile", "command", "env", "working_dir", "resume"}
     target = desired(layout("x"))["x"].target
     before = "340958ab878db28c"  # what spec_hash gave this launch before agent kinds existed
     assert spec_hash(plain, target) == before

@@ -30,6 +30,7 @@ VALUES = {
     "@agenttower_spec": "abc123",
     "@agenttower_activity": "working",
     "pid": "100",
+    "@agenttower_agent_session": "",
     "pane_title": "m1",
 }
 

@@ -4,14 +4,15 @@ the built-in agent profiles `claude`, `codex`, `gemini` and `aider`.
 `shell` has no command: tmux starts its own `default-shell` on the target, so the
 spec hash of a plain pane does not depend on who ran agenttower or their $SHELL.
 An agent profile names its kind (model/agents.py: hooks, screen rules) and carries
-that kind's readiness probe; an operator's profile of the same name replaces it whole.
+that kind's start and resume argv (`{sessionId}`: the slot's conversation) and its
+readiness probe; an operator's profile of the same name replaces it whole.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from .agents import AGENTS, SESSION_PLACEHOLDER, AgentKind
+from .agents import AGENTS, AgentKind
 from .resources import LaunchProfileSpec, TemplatePane, TemplateSpec
 
 SHELL_PROFILE = "shell"
@@ -35,20 +36,10 @@ BUILTIN_TEMPLATES: MappingProxyType[str, TemplateSpec] = MappingProxyType(
 READINESS_TIMEOUT = "60s"  # a first start may install or migrate something
 
 
-def _start_argv(kind: AgentKind) -> list[str]:
-    """The kind's start argv without the arguments that need a session id: until a
-    profile's argv is given one per slot, `{sessionId}` would reach the CLI verbatim."""
-    argv: list[str] = []
-    for arg in kind.command:
-        if SESSION_PLACEHOLDER in arg:
-            argv.pop()  # its flag (`--session-id`) goes with it
-            continue
-        argv.append(arg)
-    return argv
-
-
 def _agent_profile(kind: AgentKind) -> LaunchProfileSpec:
-    body: dict[str, object] = {"command": _start_argv(kind), "agent": kind.name}
+    body: dict[str, object] = {"command": list(kind.command), "agent": kind.name}
+    if kind.resume is not None:
+        body["resume"] = list(kind.resume)
     if kind.ready is not None:
         body["readiness"] = {"pattern": kind.ready, "timeout": READINESS_TIMEOUT}
     return LaunchProfileSpec.model_validate(body)

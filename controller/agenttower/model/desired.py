@@ -171,6 +171,10 @@ def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation)
     profile = catalog.profiles[name]
     if profile is None:
         return Launch(profile=name)
+    return launch_of(name, profile)
+
+
+def launch_of(name: str, profile: LaunchProfileSpec) -> Launch:
     probe = profile.readiness
     return Launch(
         profile=name,
@@ -180,6 +184,7 @@ def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation)
         agent=profile.agent,
         readiness=Probe(probe.pattern, parse_duration(probe.timeout)) if probe else None,
         screen=tuple(ScreenRule(Activity(r.activity), r.pattern, r.reason) for r in profile.screen),
+        resume=tuple(profile.resume) if profile.resume is not None else None,
     )
 
 

@@ -73,10 +73,14 @@ class Probe:
 
 @dataclass(frozen=True)
 class Launch:
+    """`resume` continues the slot's conversation when a successor starts; it is not in
+    the spec hash (a new resume argv needs no new process: the next start uses it)."""
+
     profile: str
     command: tuple[str, ...] | None = None
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
+    resume: tuple[str, ...] | None = None
     agent: str | None = None  # a kind of model/agents.py: its hooks are wired at launch
     readiness: Probe | None = None
     screen: tuple[ScreenRule, ...] = ()  # the profile's own rules (the kind's come after)
@@ -108,6 +112,7 @@ class Launch:
             command=tuple(data["command"]) if data["command"] is not None else None,
             env=tuple((k, v) for k, v in data["env"]),
             working_dir=data["working_dir"],
+            resume=tuple(data["resume"]) if data.get("resume") else None,
             agent=data.get("agent"),
             readiness=Probe(probe["pattern"], float(probe["timeout"])) if probe else None,
             screen=tuple(

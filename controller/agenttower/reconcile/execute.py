@@ -33,7 +33,20 @@ from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
-from .actions import Action, Hold, Kind, Layout, Mark, Phase, Plan, Recovery, Removal, Settle, Spawn
+from .actions import (
+    Action,
+    AgentSession,
+    Hold,
+    Kind,
+    Layout,
+    Mark,
+    Phase,
+    Plan,
+    Recovery,
+    Removal,
+    Settle,
+    Spawn,
+)
 from .context import PassContext
 from .spawn import SpawnPipeline
 
@@ -148,6 +161,11 @@ class Executor:
             if pane is not None:
                 with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                     tx.hold_restart(pane, detail.next_restart_at, detail.restarts_in_a_row, detail.delay_ms)
+        elif isinstance(detail, AgentSession):
+            pane = self.store.pane(str(action.resource.id))
+            if pane is not None:
+                with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                    tx.record_agent_session(pane, detail.agent_session_id)
         elif isinstance(detail, Recovery):
             with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                 payload = {"panes": list(detail.pane_ids)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agenttower.model.agents import ACTIVITY_OPTION
+from agenttower.model.agents import ACTIVITY_OPTION, AGENT_SESSION_OPTION
 from agenttower.model.environment import HOST_PATH
 
 from .quoting import command_line, format_literal, pipe_to_file, quote
@@ -132,9 +132,11 @@ def split_line(anchor: str, spawn: PaneSpawn) -> str:
 
 def respawn_line(tmux_pane_id: str, spawn: PaneSpawn) -> str:
     """Reuse a dead (or outdated) pane in place, so the window's layout does not shift;
-    `-k` kills what still runs there. Tags move to the successor's record."""
+    `-k` kills what still runs there. Tags move to the successor's record, and what the
+    last agent reported of itself is dropped (a pane's options outlive its process)."""
     create = ["respawn-pane", "-k", "-t", tmux_pane_id, *spawn.argv()]
-    return command_line(create, *_tag(spawn, ["-t", tmux_pane_id]))
+    forget = ["set-option", "-p", "-t", tmux_pane_id, "-u", AGENT_SESSION_OPTION]
+    return command_line(create, forget, *_tag(spawn, ["-t", tmux_pane_id]))
 
 
 def settle_line(tmux_pane_id: str, label: str) -> str:

@@ -80,6 +80,9 @@ class PaneRecord:
     ended_at: str | None
     next_restart_at: str | None = None  # a restart by policy held by back-off until then
     restarts_in_a_row: int = 0  # restarts by policy since the slot last ran stably
+    session_id: str | None = None  # the slot's conversation id (AGENTTOWER_SESSION_ID)
+    agent_session_id: str | None = None  # the id the agent reported itself, when it did
+    resumed_from: str | None = None  # started to resume this conversation; None: ran `command`
     activity: Activity = Activity.UNKNOWN
     activity_reason: str | None = None
     activity_since: str | None = None

@@ -118,6 +118,17 @@ MIGRATIONS += (
     """,
 )
 
+# A slot's conversation: the id agenttower gives it (`AGENTTOWER_SESSION_ID`, kept from
+# predecessor to successor), the id the agent reported itself (its hooks set a pane
+# option), and the id a record was started to resume (NULL: it ran `command`), which
+# the planner reads back to fall back to `command` when a resume exits at once.
+MIGRATIONS += (
+    """
+    ALTER TABLE panes ADD COLUMN session_id TEXT;
+    ALTER TABLE panes ADD COLUMN agent_session_id TEXT;
+    ALTER TABLE panes ADD COLUMN resumed_from TEXT;
+    """,
+)
 
 # What an agent is doing (working | waiting | idle | unknown), why, since when, and who
 # said so (its hook, or its screen: a screen's "waiting" outlives a hook's "idle" until
