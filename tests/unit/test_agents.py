@@ -165,6 +165,16 @@ def test_the_prompt_on_screen_makes_a_waiting_pane_ready() -> None:
     assert str(result.actions[0]) == "mark pane solo/m1 ready  # readiness probe matched"
 
 
+def test_a_pane_whose_profile_dropped_its_probe_is_ready_without_one() -> None:
+    world, want = _waiting_world(None, 10)
+    want = desired(
+        layout("solo", None, panes=[{"role": "m", "capability": "c", "labelPattern": "m1", "launch": "p"}]),
+        profile("p", SLEEP),
+    )
+    (action,) = run(world, want).actions
+    assert (action.detail, action.cause) == (Mark(State.READY, None), "no readiness probe any more")
+
+
 def test_no_screen_read_yet_decides_nothing_and_requeues_at_the_deadline() -> None:
     world, want = _waiting_world(None, -5)  # past its deadline, but no screen read this pass
     result = run(world, want)

@@ -540,7 +540,10 @@ class _Planner:
             return
         probe = launch.readiness if launch is not None else None
         screen = self.observed[rec.target_key].screens.get(obs.pane_id)
-        if launch is None or probe is None or (screen is not None and activity.is_ready(launch, screen)):
+        if launch is None or probe is None:
+            self.mark(rec, pane, Mark(State.READY, None), "no readiness probe any more")
+            return
+        if screen is not None and activity.is_ready(launch, screen):
             self.mark(rec, pane, Mark(State.READY, None), "readiness probe matched")
             return
         deadline = parse_time(pane.ready_by)
