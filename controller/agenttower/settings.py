@@ -72,12 +72,20 @@ class VerbSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    """How agents are watched: what their screens say where their hooks cannot."""
+
+    screen_period: float = 3.0  # AGENTTOWER_SCREEN_PERIOD: one capture batch per target this often
+
+
+@dataclass(frozen=True)
 class Settings:
     tmux: TmuxSettings = field(default_factory=TmuxSettings)
     panes: PaneSettings = field(default_factory=PaneSettings)
     restarts: RestartSettings = field(default_factory=RestartSettings)
     loop: LoopSettings = field(default_factory=LoopSettings)
     verbs: VerbSettings = field(default_factory=VerbSettings)
+    agents: AgentSettings = field(default_factory=AgentSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -99,6 +107,7 @@ class Settings:
                 timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
                 fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
             ),
+            agents=AgentSettings(screen_period=_seconds("AGENTTOWER_SCREEN_PERIOD", "3s")),
         )
 
 

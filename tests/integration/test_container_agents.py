@@ -16,7 +16,7 @@ from tests.integration.test_containers import (
     docker_engine,
     panes_json,
 )
-from tests.manifests import SLEEP, profile, write
+from tests.manifests import SLEEP, layout, profile, write
 
 pytestmark = pytest.mark.tmux
 __all__ = ["benches", "docker_engine"]  # fixtures, used by name
@@ -109,5 +109,55 @@ def test_fr013_an_agent_that_dies_in_a_container_is_replaced_on_tmux_s_event(
             return now["id"] != old["id"] and now["state"] == "ready"
 
         eventually(replaced, what="s1 replaced in the container")
+    finally:
+        ctl.stop()
+
+
+# A stand-in for Gemini CLI, in sh (the bench image has no python): it runs the
+# BeforeAgent hook of the settings file agenttower's wrapper wrote for it (the command
+# cut out of the JSON with sed, its escapes undone), then waits.
+_FAKE_GEMINI = (
+    'f="$GEMINI_CLI_SYSTEM_DEFAULTS_PATH"; [ -r "$f" ] || { echo "no settings file"; exec sleep 100000; }; '
+    'cmd=$(sed -e \'s/.*"BeforeAgent":\\[{"hooks":\\[{"type":"command","command":"//\' '
+    "-e 's/\"}\\]}\\].*//' -e 's/\\\\\"/\"/g' -e 's/\\\\\\\\/\\\\/g' \"$f\"); "
+    'sh -c "$cmd"; echo "prompt submitted"; exec sleep 100000'
+)
+
+
+def test_activity_through_docker_exec_from_a_hook_and_from_the_screen(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    """In a container, with nothing of agenttower's there but the tmux commands its hooks
+    run: the gemini kind's wrapper writes the hooks' settings under /run (the pane runs
+    as root), the hook reports `working` and wakes the controller; a sign-in screen,
+    read through `docker exec`, is `waiting`."""
+    from tests.integration.test_controller import Controller
+
+    bench = benches()
+    rule = {"pattern": "Sign in to continue", "activity": "waiting", "reason": "login screen: sign in"}
+    login = ["sh", "-c", "printf 'Sign in to continue\\n'; exec sleep 100000"]
+    launch = {"master:m1": "fake-gemini", "slave:s1": "login", "slave:s2": "sleepy"}
+    docs = [
+        layout("box", target=bench.target(), launch=launch),
+        profile("fake-gemini", ["sh", "-c", _FAKE_GEMINI, "gemini"], agent="gemini"),
+        profile("login", login, screen=[rule]),
+        profile("sleepy", SLEEP),
+    ]
+    write(env.desired_dir / "box.yaml", *docs)
+    ctl = Controller(env).start(AGENTTOWER_SCREEN_PERIOD="500ms")
+    try:
+
+        def reported() -> dict[str, dict[str, object]] | None:
+            shown = {k: v["status"] for k, v in panes_json(at).items()}
+            wanted = {"box/m1": "working", "box/s1": "waiting"}
+            return shown if all(shown.get(k, {}).get("activity") == v for k, v in wanted.items()) else None
+
+        shown = eventually(reported, timeout=30, what="the hook's working and the screen's waiting")
+        assert shown["box/m1"]["activitySource"] == "hook"
+        assert (shown["box/s1"]["activitySource"], shown["box/s1"]["activityReason"]) == (
+            "screen",
+            "login screen: sign in",
+        )
+        assert shown["box/s2"]["activity"] == "unknown"  # a plain program: no hook, not watched
     finally:
         ctl.stop()

@@ -95,3 +95,47 @@ def test_fr009_real_gemini_and_codex_do_not_outlive_delete(
     # what SIGHUP alone left running, and agenttower then stopped
     assert removed["agents/m1"], "Gemini CLI survived SIGHUP"
     assert removed["agents/s1"], "Codex's daemon survived its pane"
+
+
+def test_built_in_profiles_show_real_gemini_and_codex_waiting_on_their_first_screen(
+    env: Env, at: type[AtCli], agent_bin: Path
+) -> None:
+    """`launch: {"master:m1": gemini, "slave:s1": codex}` is all the manifest says: the
+    built-in profiles wire the hooks and read the screens. Offline and logged out, both
+    are up and need the user (activity `waiting`, the reason naming the screen), and
+    under restartPolicy Always nothing restarts them."""
+    from tests.integration.test_controller import Controller
+
+    local_bin = env.home / ".local" / "bin"  # on the documented host PATH of a pane
+    local_bin.mkdir(parents=True)
+    for name in ("gemini", "codex"):
+        (local_bin / name).symlink_to(agent_bin / name)
+    launch = {"master:m1": "gemini", "slave:s1": "codex"}
+    write(env.desired_dir / "agents.yaml", layout("agents", launch=launch, restartPolicy="Always"))
+    controller = Controller(env).start(AGENTTOWER_SCREEN_PERIOD="1s")
+    try:
+
+        def waiting() -> dict[str, dict[str, object]] | None:
+            items = at.json("get", "panes")["items"]  # type: ignore[index]
+            shown = {p["spec"]["label"]: p["status"] for p in items}
+            agents = [shown.get("m1", {}), shown.get("s1", {})]
+            return shown if all(s.get("activity") == "waiting" for s in agents) else None
+
+        shown = eventually(waiting, timeout=90, what="Gemini CLI and Codex waiting for the user")
+        assert shown["m1"]["activityReason"] == "trust question: do you trust this folder?"
+        assert shown["s1"]["activityReason"] == "login screen: Sign in with ChatGPT"
+        assert {shown[label]["activitySource"] for label in ("m1", "s1")} == {"screen"}
+
+        def observed_at() -> str:
+            return str(at.json("get", "panes")["items"][0]["status"]["observedAt"])  # type: ignore[index]
+
+        for _ in range(3):  # three controller passes on (a screen period each): nothing restarted
+            seen = observed_at()
+            eventually(lambda s=seen: observed_at() > s, timeout=30, what="another controller pass")
+        history = at.json("get", "panes", "-A")["items"]  # type: ignore[index]
+        assert len(history) == 3 and all(p["status"]["chainDepth"] == 0 for p in history)
+        states = {p["spec"]["label"]: p["status"]["state"] for p in history}
+        assert states["m1"] in ("creating", "degraded") and states["s1"] in ("creating", "degraded")
+        assert at.run("delete", "layout", "agents").exit_code == 0
+    finally:
+        controller.stop()

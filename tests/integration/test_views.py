@@ -31,16 +31,17 @@ def applied(env: Env, at: type[AtCli]) -> Env:
 
 def test_get_formats(applied: Env, at: type[AtCli]) -> None:
     table = at.run("get", "panes")
-    assert table.exit_code == 0 and table.stdout.split()[:7] == [
+    assert table.exit_code == 0 and table.stdout.split()[:8] == [
         "NAME",
         "ROLE",
         "STATE",
         "STAGE",
+        "ACTIVITY",
         "TMUX",
         "AGE",
         "OBSERVED",
     ]
-    assert at.run("get", "panes", "-o", "wide").stdout.split()[7:12] == [
+    assert at.run("get", "panes", "-o", "wide").stdout.split()[8:13] == [
         "ID",
         "PREDECESSOR",
         "DEPTH",

@@ -28,6 +28,7 @@ VALUES = {
     "@agenttower_owner": "owner-1",
     "@agenttower_pending": "",
     "@agenttower_spec": "abc123",
+    "@agenttower_activity": "working",
     "pid": "100",
     "@agenttower_agent_session": "",
     "pane_title": "m1",
@@ -45,6 +46,7 @@ def test_a_tab_separated_listing_parses() -> None:
         ("%3", "pane-1", "m1"),
         ("%4", "pane-1", "a\ttitle"),  # the title is last: a tab in it stays in it
     ]
+    assert listing.panes[0].activity == "working"  # what the agent's hook set
 
 
 @pytest.mark.parametrize("stdout", ["", "\n", "  \n\n"])

@@ -41,7 +41,7 @@ def observed(status: dict[str, Any]) -> str | None:
 
 LAYOUT_COLUMNS = ("NAME", "TARGET", "SESSION", "STATE", "READY", "AGE", "OBSERVED")
 LAYOUT_WIDE = ("ID", "SOURCE")
-PANE_COLUMNS = ("NAME", "ROLE", "STATE", "STAGE", "TMUX", "AGE", "OBSERVED")
+PANE_COLUMNS = ("NAME", "ROLE", "STATE", "STAGE", "ACTIVITY", "TMUX", "AGE", "OBSERVED")
 PANE_WIDE = ("ID", "PREDECESSOR", "DEPTH", "AGENT", "REASON")
 AGENT_COLUMNS = ("NAME", "ORIGIN", "PANE", "TARGET", "TMUX", "AGE")
 
@@ -67,6 +67,7 @@ def pane_row(item: dict[str, Any], wide: bool) -> list[Any]:
         item["spec"]["role"],
         s["state"],
         s["failedStage"],
+        s["activity"],
         s["tmuxPaneId"],
         age(item["metadata"]["creationTimestamp"]),
         observed(s),

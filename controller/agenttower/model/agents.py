@@ -205,3 +205,33 @@ def codex_notify(channel: str) -> str:
         f'\\; set -p -t "$TMUX_PANE" {ACTIVITY_OPTION} {Activity.IDLE} \\; wait-for -S {channel}'
     )
     return "notify=" + json.dumps(["sh", "-c", script, "agenttower-notify"])
+
+
+# Gemini CLI reads hooks from the file GEMINI_CLI_SYSTEM_DEFAULTS_PATH names (the lowest
+# settings layer, below the user's own), but, being "system" settings, only when the
+# file and every folder above it belong to root and are not group or world writable
+# (0.61 prints "Skipping system defaults file" and ignores it otherwise). So a fixed
+# script of ours, run in the pane (inside the container for one, where nothing of ours
+# is installed), writes it into a fresh 0700 `mktemp -d` folder under /run when the
+# pane runs as root, and otherwise starts the agent unwired (its screen still tells
+# its activity). The settings travel as the script's first argument, never parsed by
+# a shell, and leave the process table with the exec.
+GEMINI_WRAPPER = (
+    'if [ "$(id -u)" = 0 ] && d="$(mktemp -d /run/agenttower-gemini.XXXXXX 2>/dev/null)" '
+    '&& printf %s "$1" > "$d/settings.json"; then '
+    'GEMINI_CLI_SYSTEM_DEFAULTS_PATH="$d/settings.json"; export GEMINI_CLI_SYSTEM_DEFAULTS_PATH; fi; '
+    'shift; exec "$@"'
+)
+
+
+def wired(argv: tuple[str, ...], agent: str | None, channel: str) -> tuple[str, ...]:
+    """`argv` with the agent kind's hooks wired in, each reporting to `channel`: the
+    user's own settings files are never touched."""
+    kind = AGENTS.get(agent) if agent else None
+    if kind is None or kind.hooks is HookStyle.NONE:
+        return argv
+    if kind.hooks is HookStyle.CLAUDE_SETTINGS:
+        return (*argv, "--settings", claude_settings(channel))
+    if kind.hooks is HookStyle.CODEX_NOTIFY:
+        return (*argv, "-c", codex_notify(channel))
+    return ("sh", "-c", GEMINI_WRAPPER, "agenttower-gemini", gemini_settings(channel), *argv)

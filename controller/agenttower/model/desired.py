@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .builtins import BUILTIN_TEMPLATES, SHELL_PROFILE
+from .agents import Activity, ScreenRule
+from .builtins import BUILTIN_PROFILES, BUILTIN_TEMPLATES, SHELL_PROFILE
+from .durations import parse_duration
 from .errors import AgentTowerError, ErrorCode, SourceLocation, excerpt, validation_failed
 from .identifiers import NAME_RE, ONLY_DOTS_RE, ONLY_DOTS_REASON, is_name, what_rule
 from .legacy import LegacyCatalog
 from .manifests import Manifest, check_unique
-from .resolved import DesiredLayout, DesiredPane, Launch, Target, spec_hash
+from .resolved import DesiredLayout, DesiredPane, Launch, Probe, Target, spec_hash
 from .resources import LaunchProfile, LaunchProfileSpec, Layout, Template, TemplatePane, TemplateSpec
 
 
@@ -41,7 +43,11 @@ class Desired:
 
 def build_catalog(manifests: Sequence[Manifest], legacy: LegacyCatalog) -> Catalog:
     templates: dict[str, TemplateSpec] = {**BUILTIN_TEMPLATES, **legacy.templates}
-    profiles: dict[str, LaunchProfileSpec | None] = {SHELL_PROFILE: None, **legacy.profiles}
+    profiles: dict[str, LaunchProfileSpec | None] = {
+        SHELL_PROFILE: None,
+        **BUILTIN_PROFILES,
+        **legacy.profiles,
+    }
     for m in manifests:
         if isinstance(m.resource, Template):
             templates[m.name] = m.resource.spec
@@ -169,11 +175,15 @@ def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation)
 
 
 def launch_of(name: str, profile: LaunchProfileSpec) -> Launch:
+    probe = profile.readiness
     return Launch(
         profile=name,
         command=tuple(profile.command),
         env=tuple(sorted(profile.env.items())),
         working_dir=profile.working_dir,
+        agent=profile.agent,
+        readiness=Probe(probe.pattern, parse_duration(probe.timeout)) if probe else None,
+        screen=tuple(ScreenRule(Activity(r.activity), r.pattern, r.reason) for r in profile.screen),
         resume=tuple(profile.resume) if profile.resume is not None else None,
     )
 

@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from .durations import parse_duration
 from .errors import excerpt
 from .redaction import is_secret
 
@@ -107,3 +108,21 @@ def _absolute(value: str) -> str:
 Arg = Annotated[str, AfterValidator(_no_nul)]
 AbsolutePath = Annotated[str, AfterValidator(_no_control), AfterValidator(_absolute)]
 PlainText = Annotated[str, AfterValidator(_no_control)]
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
+def _duration(value: str) -> str:
+    if parse_duration(value) <= 0:
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_no_nul), AfterValidator(_regex)]  # Python `re` syntax
+Duration = Annotated[str, AfterValidator(_duration)]  # `30s`, `2m`, `500ms`

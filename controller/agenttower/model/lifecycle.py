@@ -25,6 +25,7 @@ class Stage(StrEnum):
     LOG_ATTACH = "log_attach"
     TMUX_KILL = "tmux_kill"
     RECOVERY_REATTACH = "recovery_reattach"
+    READINESS = "readiness"  # the profile's readiness pattern did not show within its timeout
 
 
 class Actor(StrEnum):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .agents import AGENTS, Activity, ScreenRule
 from .errors import SourceLocation
 
 
@@ -62,6 +63,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A readiness probe: the screen pattern that says the agent is ready, and how long
+    it has to show."""
+
+    pattern: str
+    timeout: float  # seconds
+
+
+@dataclass(frozen=True)
 class Launch:
     """`resume` continues the slot's conversation when a successor starts; it is not in
     the spec hash (a new resume argv needs no new process: the next start uses it)."""
@@ -71,6 +81,44 @@ class Launch:
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
     resume: tuple[str, ...] | None = None
+    agent: str | None = None  # a kind of model/agents.py: its hooks are wired at launch
+    readiness: Probe | None = None
+    screen: tuple[ScreenRule, ...] = ()  # the profile's own rules (the kind's come after)
+
+    def rules(self) -> tuple[ScreenRule, ...]:
+        """What the screen means: the profile's rules first, then the agent kind's."""
+        kind = AGENTS.get(self.agent) if self.agent else None
+        return self.screen + (kind.screen if kind else ())
+
+    @property
+    def watched(self) -> bool:
+        """Its screen is read every period: it has rules or a readiness probe."""
+        return bool(self.readiness or self.rules())
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored; fields at their default are left out, so a layout recorded before
+        they existed keeps its fingerprint."""
+        data = asdict(self)
+        for key in ("agent", "readiness", "screen"):
+            if not data[key]:
+                del data[key]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Launch:
+        probe = data.get("readiness")
+        return cls(
+            profile=data["profile"],
+            command=tuple(data["command"]) if data["command"] is not None else None,
+            env=tuple((k, v) for k, v in data["env"]),
+            working_dir=data["working_dir"],
+            resume=tuple(data["resume"]) if data.get("resume") else None,
+            agent=data.get("agent"),
+            readiness=Probe(probe["pattern"], float(probe["timeout"])) if probe else None,
+            screen=tuple(
+                ScreenRule(Activity(r["activity"]), r["pattern"], r["reason"]) for r in data.get("screen", ())
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +154,8 @@ class DesiredLayout:
         """Everything needed to plan this layout again without its manifest (held layouts)."""
         data = asdict(self)
         data["source"] = {"file": self.source.file, "line": self.source.line} if self.source else None
+        for pane, desired in zip(data["panes"], self.panes, strict=True):
+            pane["launch"] = desired.launch.to_json()
         return data
 
     @classmethod
@@ -115,13 +165,7 @@ class DesiredLayout:
                 label=p["label"],
                 role=p["role"],
                 capability=p["capability"],
-                launch=Launch(
-                    profile=p["launch"]["profile"],
-                    command=tuple(p["launch"]["command"]) if p["launch"]["command"] is not None else None,
-                    env=tuple((k, v) for k, v in p["launch"]["env"]),
-                    working_dir=p["launch"]["working_dir"],
-                    resume=tuple(p["launch"]["resume"]) if p["launch"].get("resume") else None,
-                ),
+                launch=Launch.from_json(p["launch"]),
                 spec_hash=p["spec_hash"],
             )
             for p in data["panes"]
@@ -156,14 +200,13 @@ class DesiredLayout:
 
 def spec_hash(launch: Launch, target: Target) -> str:
     """Hash of what needs a new process when it changes: argv, env, working dir, target."""
-    body = json.dumps(
-        {
-            "command": list(launch.command) if launch.command is not None else None,
-            "env": sorted(launch.env),
-            "workingDir": launch.working_dir,
-            "target": target.key,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    fields: dict[str, Any] = {
+        "command": list(launch.command) if launch.command is not None else None,
+        "env": sorted(launch.env),
+        "workingDir": launch.working_dir,
+        "target": target.key,
+    }
+    if launch.agent is not None:  # its hooks change the argv; absent, old hashes stay valid
+        fields["agent"] = launch.agent
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:16]

@@ -17,10 +17,12 @@ from .identifiers import (
     AbsolutePath,
     Arg,
     CatalogName,
+    Duration,
     EnvKey,
     LabelPattern,
     Name,
     PlainText,
+    Regex,
     SessionName,
     TmuxLayoutName,
 )
@@ -82,6 +84,26 @@ class TemplateSpec(_Model):
     panes: Annotated[list[TemplatePane], Field(min_length=1, max_length=64)]
 
 
+AgentName = Literal["claude", "codex", "gemini", "aider"]  # the kinds model/agents.py knows
+
+
+class Readiness(_Model):
+    """The screen that says the agent is ready (its prompt): a pane is `ready` only once
+    it shows, else `degraded` / `readiness` after `timeout`."""
+
+    pattern: Regex
+    timeout: Duration = "60s"
+
+
+class ScreenRuleSpec(_Model):
+    """A pattern on the pane's screen and the activity it means (first match wins, before
+    the agent kind's own rules)."""
+
+    pattern: Regex
+    activity: Literal["working", "waiting", "idle"]
+    reason: PlainText
+
+
 class LaunchProfileSpec(_Model):
     """`command` starts a conversation; `resume` (optional) continues the slot's after a
     restart. Both may use `{sessionId}` (model/agents.py)."""
@@ -90,6 +112,9 @@ class LaunchProfileSpec(_Model):
     resume: Annotated[list[Arg], Field(min_length=1)] | None = None
     env: dict[EnvKey, Arg] = Field(default_factory=dict)
     working_dir: AbsolutePath | None = None
+    agent: AgentName | None = None  # hooks wired at launch, screen rules and readiness of that CLI
+    readiness: Readiness | None = None
+    screen: Annotated[list[ScreenRuleSpec], Field(max_length=64)] = Field(default_factory=list)
 
 
 RestartPolicy = Literal["Never", "OnFailure", "Always"]

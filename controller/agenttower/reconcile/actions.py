@@ -16,6 +16,8 @@ from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.model.resolved import DesiredLayout, DesiredPane
 
+from .activity import ActivityUpdate
+
 
 class Phase(IntEnum):
     """When an action of a target runs: marks first (what was seen), creations before
@@ -118,7 +120,7 @@ class Conversation:
 @dataclass(frozen=True)
 class Mark:
     state: State
-    stage: Stage
+    stage: Stage | None  # None: a move to `ready` (the readiness probe matched)
     exit_code: int | None = None
     exit_signal: int | None = None
 
@@ -188,7 +190,7 @@ class Action:
         if isinstance(d, Spawn) and self.kind is Kind.RESUME_PANE:
             return f"{'finish creating' if d.tmux_pane_id else 'spawn'} pane {name}"
         if isinstance(d, Mark):
-            return f"mark pane {name} {d.state} ({d.stage})"
+            return f"mark pane {name} {d.state}" + (f" ({d.stage})" if d.stage else "")
         if isinstance(d, Hold):
             return f"hold restart of {name} until {d.next_restart_at}"
         if isinstance(d, Layout) and self.kind is Kind.RELAYOUT:
@@ -268,6 +270,7 @@ class Plan:
     blocked: tuple[Blocked, ...] = ()
     notes: tuple[Note, ...] = ()
     requeue_at: datetime | None = None  # the earliest back-off that ends: plan again then
+    activity: tuple[ActivityUpdate, ...] = ()  # what agents do now: recorded after the actions
 
     def __bool__(self) -> bool:
         return bool(self.actions)

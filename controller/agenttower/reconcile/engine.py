@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from agenttower.events import outbox
 from agenttower.model.desired import Desired, Problem
@@ -24,15 +24,16 @@ from agenttower.model.legacy import LegacyCatalog, load_legacy
 from agenttower.model.lifecycle import Actor, State
 from agenttower.model.resolved import DesiredLayout, Target
 from agenttower.paths import Paths
+from agenttower.runtime import screen
 from agenttower.runtime.calls import Calls
-from agenttower.runtime.observe import Listing
+from agenttower.runtime.observe import Listing, Screen
 from agenttower.runtime.target import ExecTarget
 from agenttower.runtime.tmux import Tmux
 from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 from agenttower.store.repo import Store
 
-from . import desired_dir, fresh_state, status
+from . import activity, desired_dir, fresh_state, status
 from .actions import Plan
 from .context import PassContext
 from .execute import Executor
@@ -113,6 +114,8 @@ class Session:
     # so that check costs no tmux call of its own
     prefetched: dict[str, Listing] = field(default_factory=dict)
     calls: Calls = field(default_factory=Calls)  # every tmux child: the verb's deadline, stop()
+    captured: dict[str, datetime] = field(default_factory=dict)  # per target: its screens last read
+    screens_seen: dict[str, dict[str, str]] = field(default_factory=dict)  # what they showed then
 
     def __post_init__(self) -> None:
         if self.sleep is time.sleep:  # probe and retry waits end at the deadline or on stop
@@ -160,9 +163,31 @@ class Session:
             with ThreadPoolExecutor(max_workers=min(len(runtimes), 16), thread_name_prefix="observe") as pool:
                 futures = {key: pool.submit(tmux.list_panes) for key, tmux in runtimes.items()}
                 observed = {key: future.result() for key, future in futures.items()}
-        observed = {**ready, **observed}
+        observed = self._screens({**ready, **observed}, desired, snapshot)
         # a new dict, swapped in whole: the controller's socket thread reads it unlocked
         self.seen = {**self.seen, **{k: Seen.of(v, at, Source.CONTROLLER) for k, v in observed.items()}}
+        return observed
+
+    def _screens(
+        self, observed: dict[str, Listing], desired: Desired, snapshot: Snapshot
+    ) -> dict[str, Listing]:
+        """The screens of the watched panes (activity.watched) of each target whose last
+        read is a screen period old: one invocation per target, laid on its listing."""
+        now = self.clock()
+        period = timedelta(seconds=self.settings.agents.screen_period * 0.95)  # a pass due at the period
+        wanted = activity.watched(
+            desired.layouts, snapshot.layouts, snapshot.panes, observed, self.store.instance_id
+        )
+        for key, pane_ids in sorted(wanted.items()):
+            last = self.captured.get(key)
+            if last is not None and now - last < period:
+                continue
+            self.captured[key] = now
+            texts = screen.capture(self.runtime(key), pane_ids)
+            before = self.screens_seen.get(key, {})
+            screens = {pane_id: Screen(text, before.get(pane_id)) for pane_id, text in texts.items()}
+            self.screens_seen[key] = dict(texts)
+            observed[key] = replace(observed[key], screens=screens)
         return observed
 
     def plan(
@@ -195,9 +220,21 @@ class Session:
         if before is None and result.plan.actions:  # to find the layouts these actions remove
             before = self.snapshot()
         result.errors.extend(Executor(self.context(), self.runtimes).execute(result.plan).errors)
+        self.write_activity(result.plan)
         self.write_status(result, before)
         self.flush_audit()
         result.invocations = self.invocations()
+
+    def write_activity(self, plan: Plan) -> None:
+        """What the agents do now, each change with its event, in one transaction."""
+        if not plan.activity:
+            return
+        with self.store.write(self.clock(), Actor.CONTROLLER) as tx:
+            for update in plan.activity:
+                pane = self.store.pane(update.pane_id)
+                if pane is not None and pane.activity == update.before:
+                    verdict = update.verdict
+                    tx.set_activity(pane, verdict.activity, verdict.reason, verdict.source)
 
     def write_status(self, result: PassResult, before: Snapshot | None = None) -> None:
         """Conditions from the records as the pass left them (re-read only if it wrote)."""

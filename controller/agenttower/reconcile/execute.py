@@ -193,12 +193,11 @@ class Executor:
             if mark.stage == Stage.LAUNCH_COMMAND and mark.state == State.DEGRADED:
                 payload = {"exit_code": mark.exit_code, "signal": mark.exit_signal}
                 tx.emit(EventType.PANE_LAUNCH_COMMAND_EXITED, pane.layout_id, pane.id, payload)
-            if pane.state == mark.state:
+            if pane.state == mark.state and mark.stage is not None:
                 tx.restage(pane, mark.stage, action.cause, mark.exit_code)
-            else:
-                tx.transition(
-                    pane, mark.state, stage=mark.stage, reason=action.cause, exit_code=mark.exit_code
-                )
+            elif pane.state != mark.state:
+                reason = action.cause if mark.stage is not None else None  # a ready pane has none
+                tx.transition(pane, mark.state, stage=mark.stage, reason=reason, exit_code=mark.exit_code)
             if mark.stage == Stage.RECOVERY_REATTACH:
                 tx.emit(EventType.LAYOUT_RECOVERY_FAILED, pane.layout_id, pane.id, {"reason": action.cause})
             tx.refresh_layout_state(pane.layout_id)

@@ -26,6 +26,7 @@ from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord
 
 from .actions import Action, Mark
+from .activity import ActivityUpdate
 from .plan import Snapshot, plan
 from .restarts import held_until
 from .targets import server_targets
@@ -68,12 +69,25 @@ NOT_OBSERVED = Seen(Source.STALE, None, "not observed yet")
 class Observation:
     targets: Mapping[str, Seen] = field(default_factory=dict)
     marks: Mapping[str, Action] = field(default_factory=dict)  # pane id -> what a pass would record
+    activity: Mapping[str, ActivityUpdate] = field(default_factory=dict)  # pane id -> what its hook says
+    layout_targets: Mapping[str, str] = field(default_factory=dict)  # layout id -> target key
 
     def target(self, key: str) -> Seen:
         return self.targets.get(key, NOT_OBSERVED)
 
     def pane(self, pane: PaneRecord) -> PaneRecord:
         """The record as the next pass would leave it (the same fields it writes)."""
+        update = self.activity.get(pane.id)
+        if update is not None:
+            verdict = update.verdict
+            at = pane.activity_since if verdict.activity == pane.activity else None
+            pane = replace(
+                pane,
+                activity=verdict.activity,
+                activity_reason=verdict.reason,
+                activity_source=verdict.source,
+                activity_since=at or self.target(self.layout_targets.get(pane.layout_id, "")).at,
+            )
         action = self.marks.get(pane.id)
         if action is None or not isinstance(action.detail, Mark):
             return pane
@@ -114,8 +128,9 @@ def judge(
     instance_id: str,
     settings: Settings,
     now: datetime,
-) -> dict[str, Action]:
-    """The mark actions of the pass that would run now. Its desired state is each
+) -> tuple[dict[str, Action], dict[str, ActivityUpdate]]:
+    """The mark actions and activity updates of the pass that would run now (no screen
+    is read here: what the hooks say). Its desired state is each
     layout's last recorded spec (loading the desired dir would cost the read path the
     pydantic models); layouts without one are protected, so nothing is pruned."""
     live = tuple(rec for rec in layouts if rec.state != State.REMOVED)
@@ -124,7 +139,8 @@ def judge(
     snapshot = Snapshot(live, tuple(p for p in panes if p.layout_id in ids))
     protected = [rec.name for rec in live if not rec.resolved]
     planned = plan(desired, snapshot, observed, instance_id, now, settings=settings, protected=protected)
-    return {str(a.resource.id): a for a in planned.actions if isinstance(a.detail, Mark)}
+    marks = {str(a.resource.id): a for a in planned.actions if isinstance(a.detail, Mark)}
+    return marks, {u.pane_id: u for u in planned.activity}
 
 
 def observe(
@@ -143,7 +159,8 @@ def observe(
     observed.update(list_targets({k: t for k, t in wanted.items() if k not in observed}, settings))
     at = rfc3339(now)
     seen = {key: Seen.of(listing, at, Source.LIVE) for key, listing in observed.items()}
-    return Observation(seen, judge(live, panes, observed, instance_id, settings, now))
+    marks, activity = judge(live, panes, observed, instance_id, settings, now)
+    return Observation(seen, marks, activity, {rec.id: rec.target_key for rec in live})
 
 
 def next_restart_at(policy: str, pane: PaneRecord, settings: Settings) -> str | None:

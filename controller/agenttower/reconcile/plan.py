@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from agenttower.model.agents import Activity
 from agenttower.model.constants import PRUNE_ANNOTATION
 from agenttower.model.durations import parse_time, rfc3339
 from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe
@@ -25,6 +26,7 @@ from agenttower.runtime.observe import Listing, ObservedPane, Unavailable
 from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
+from . import activity
 from .actions import (
     Action,
     AgentSession,
@@ -117,6 +119,7 @@ class _Planner:
     # what the targets could not take: reported after what the plan itself says
     waits: list[Note] = field(default_factory=list)
     refused: list[Blocked] = field(default_factory=list)
+    activity: list[activity.ActivityUpdate] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.live = {rec.name: rec for rec in self.snapshot.layouts if rec.state != State.REMOVED}
@@ -255,7 +258,7 @@ class _Planner:
                 notes.append(Note(rec.name, message, NoteKind.UNREACHABLE))
         ordered = sorted(self.actions, key=lambda a: a.phase)  # stable: discovery order within a phase
         requeue_at = min(self.requeue) if self.requeue else None
-        return Plan(tuple(ordered), tuple(blocked), tuple(notes), requeue_at)
+        return Plan(tuple(ordered), tuple(blocked), tuple(notes), requeue_at, tuple(self.activity))
 
     def suspend(self, rec: LayoutRecord) -> None:
         self.notes.append(Note(rec.name, "suspended: no actions", NoteKind.SUSPENDED))
@@ -287,6 +290,8 @@ class _Planner:
             self.handled.add(pane.id)
             if pane.state == State.CREATING:
                 stage = Stage.REGISTRATION if obs else Stage.PANE_CREATE
+                if pane.ready_by is not None:  # spawned, not ready yet
+                    stage = Stage.READINESS
                 self.mark(rec, pane, Mark(State.FAILED, stage), f"creation interrupted; {cause}")
             self.remove(rec, pane, cause, removed_by)
 
@@ -489,6 +494,7 @@ class _Planner:
         if self.ambiguous(rec, pane):
             return
         obs = self.seen(rec.target_key, pane)
+        self.watch(rec, pane, obs)
         if pane.state == State.CREATING:
             self.creating(rec, pane, obs)
         elif obs is None:
@@ -506,7 +512,59 @@ class _Planner:
             reported = AgentSession(obs.agent_session)
             self.act(Action(Kind.RECORD_SESSION, _slot(rec, pane), "reported by the agent", reported))
 
+    def watch(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None) -> None:
+        """What the agent does now (its hook, its screen), recorded when it changed; a
+        watched pane is looked at again one screen period from now."""
+        if pane.state == State.CREATING and pane.ready_by is None:
+            return  # still being spawned: nothing runs there to watch yet
+        launch = activity.launch_of(self.desired, rec, pane)
+        if obs is None or obs.dead:
+            verdict: activity.Verdict | None = activity.STOPPED
+        elif launch is None:
+            return
+        else:
+            screen = self.observed[rec.target_key].screens.get(obs.pane_id)
+            verdict = activity.judge(launch, obs, screen, pane)
+            if launch.watched:
+                self.requeue.append(self.now + timedelta(seconds=self.settings.agents.screen_period))
+        if verdict is activity.STOPPED and pane.activity is Activity.UNKNOWN:
+            return  # nothing was known of it: its end is no news
+        if verdict is not None and verdict.differs(pane):
+            update = activity.ActivityUpdate(pane.id, rec.name, pane.label, verdict, pane.activity)
+            self.activity.append(update)
+
+    def readiness(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None) -> None:
+        """The pipeline's last stage: `ready` once the readiness prompt shows, `degraded`
+        / `readiness` when a screen read at or after the deadline still does not show it."""
+        assert pane.ready_by is not None
+        launch = activity.launch_of(self.desired, rec, pane)
+        if obs is None:
+            self.mark(rec, pane, Mark(State.FAILED, Stage.RECOVERY_REATTACH), "pane vanished from tmux")
+            return
+        if obs.dead:
+            exited = Mark(State.DEGRADED, Stage.LAUNCH_COMMAND, obs.dead_status, obs.dead_signal)
+            self.mark(rec, pane, exited, f"process {obs.exit_description} before it was ready")
+            return
+        probe = launch.readiness if launch is not None else None
+        screen = self.observed[rec.target_key].screens.get(obs.pane_id)
+        if launch is None or probe is None:
+            self.mark(rec, pane, Mark(State.READY, None), "no readiness probe any more")
+            return
+        if screen is not None and activity.is_ready(launch, screen):
+            self.mark(rec, pane, Mark(State.READY, None), "readiness probe matched")
+            return
+        deadline = parse_time(pane.ready_by)
+        if screen is None or self.now < deadline:
+            self.requeue.append(deadline)
+            return
+        why = f"readiness: no {probe.pattern!r} on screen within {probe.timeout:g}s"
+        what = activity.shown(launch, screen)
+        self.mark(rec, pane, Mark(State.DEGRADED, Stage.READINESS), why + (f" ({what})" if what else ""))
+
     def creating(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None) -> None:
+        if pane.ready_by is not None and rec.name not in self.deletes:
+            self.readiness(rec, pane, obs)
+            return
         layout = self.desired.get(rec.name)
         expired = self.now - parse_time(pane.created_at) >= self.settings.panes.creating_ttl
         if expired or layout is None or rec.name in self.deletes:

@@ -14,17 +14,20 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
 
 from agenttower.events.types import EventType
-from agenttower.model import environment
+from agenttower.model import agents, environment
+from agenttower.model.durations import rfc3339
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.model.redaction import redact
 from agenttower.model.resolved import DesiredLayout, DesiredPane
+from agenttower.runtime import hooks
 from agenttower.runtime.batch import (
     PaneSpawn,
     guarded_split_line,
@@ -71,6 +74,11 @@ def launch_payload(pane: DesiredPane) -> dict[str, Any]:
         "working_dir": launch.working_dir,
         **({"resume": list(launch.resume)} if launch.resume is not None else {}),
     }
+
+
+def _wired(argv: tuple[str, ...] | None, agent: str | None, owner: str) -> tuple[str, ...] | None:
+    """The argv with the agent kind's hooks, which report to the controller's channel."""
+    return agents.wired(argv, agent, hooks.channel(owner)) if argv is not None else None
 
 
 @dataclass
@@ -347,7 +355,7 @@ class SpawnPipeline:
             token=spawn.record.marker_token,
             spec_hash=spawn.pane.spec_hash,
             label=spawn.pane.label,
-            command=conversations.argv(launch, spawn.record),
+            command=_wired(conversations.argv(launch, spawn.record), launch.agent, spawn.record.owner),
             env=environment.assignments(launch.env, self._identity(spawn)),
             working_dir=launch.working_dir,
             host_path=spawn.layout.target.container is None,
@@ -466,6 +474,10 @@ class SpawnPipeline:
         if log_error:
             tx.emit(EventType.PANE_LOG_ATTACH_FAILED, spawn.layout_id, record.id, {"reason": log_error})
             tx.transition(record, State.DEGRADED, stage=Stage.LOG_ATTACH, reason=log_error)
+            return
+        probe = spawn.pane.launch.readiness
+        if probe is not None:  # the last stage: later passes read its screen until then
+            tx.await_readiness(record, rfc3339(self.ctx.clock() + timedelta(seconds=probe.timeout)))
             return
         tx.transition(record, State.READY)
 

@@ -15,7 +15,7 @@ import os
 import pwd
 from dataclasses import dataclass
 
-from agenttower.model.agents import AGENT_SESSION_OPTION
+from agenttower.model.agents import ACTIVITY_OPTION, AGENT_SESSION_OPTION
 from agenttower.model.environment import HOST_PATH
 
 from .quoting import command_line, format_literal, pipe_to_file, quote
@@ -94,6 +94,7 @@ def _tag(spawn: PaneSpawn, target: list[str]) -> list[list[str]]:
         ["set-option", "-p", *target, PENDING_OPTION, spawn.token],
         ["set-option", "-p", *target, SPEC_OPTION, spawn.spec_hash],
         ["set-option", "-p", *target, "remain-on-exit", "on"],
+        ["set-option", "-p", *target, "-u", ACTIVITY_OPTION],  # a respawned pane's was its predecessor's
         ["select-pane", *target, "-T", format_literal(f"@MANAGED:{spawn.token}:{spawn.label}")],
     ]
     if spawn.log_path is not None:

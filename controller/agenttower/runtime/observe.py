@@ -16,7 +16,7 @@ only the message differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -105,6 +105,7 @@ class ObservedPane:
     owner: str = _tmux("@agenttower_owner")
     pending: str = _tmux("@agenttower_pending")
     spec_hash: str = _tmux("@agenttower_spec")
+    activity: str = _tmux("@agenttower_activity")  # set by the agent's own hooks (model/agents.py)
     server_pid: int | None = _tmux("pid", _int)  # the server's: a new pid is a new server
     agent_session: str = _tmux("@agenttower_agent_session")  # the id the agent's hooks reported
     title: str = _tmux("pane_title")
@@ -126,6 +127,19 @@ class ObservedPane:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """What a pane showed when this pass read it, and at the read before (None: this is
+    the first read of it)."""
+
+    text: str
+    previous: str | None = None
+
+    @property
+    def changed(self) -> bool | None:
+        return None if self.previous is None else self.text != self.previous
+
+
+@dataclass(frozen=True)
 class Listing:
     target_key: str
     status: ListingStatus
@@ -133,6 +147,8 @@ class Listing:
     error: str | None = None
     unavailable: Unavailable | None = None  # empty because the container is stopped or gone
     transient: bool = False  # indeterminate for a reason that may pass (retried)
+    # tmux pane id -> its screen, for the panes whose screen this pass read (runtime/screen.py)
+    screens: Mapping[str, Screen] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def known(self) -> bool:

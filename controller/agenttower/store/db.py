@@ -102,6 +102,10 @@ def migrate(conn: sqlite3.Connection) -> None:
     with immediate(conn):
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            if callable(script):
+                script(conn)
+                conn.execute(f"PRAGMA user_version = {number}")
+                continue
             for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)

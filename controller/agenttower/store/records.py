@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agenttower.model.agents import Activity
 from agenttower.model.lifecycle import NON_TERMINAL, Actor, Stage, State
 
 if TYPE_CHECKING:  # rows come from the store; the records themselves are plain values
@@ -82,6 +83,11 @@ class PaneRecord:
     session_id: str | None = None  # the slot's conversation id (AGENTTOWER_SESSION_ID)
     agent_session_id: str | None = None  # the id the agent reported itself, when it did
     resumed_from: str | None = None  # started to resume this conversation; None: ran `command`
+    activity: Activity = Activity.UNKNOWN
+    activity_reason: str | None = None
+    activity_since: str | None = None
+    activity_source: str | None = None  # ActivitySource: who said so (its hook, its screen)
+    ready_by: str | None = None  # spawned, waiting for its readiness probe until then
 
     @property
     def live(self) -> bool:
@@ -96,6 +102,7 @@ class PaneRecord:
         data["state"] = State(data["state"])
         data["failed_stage"] = Stage(data["failed_stage"]) if data["failed_stage"] else None
         data["removed_by"] = Actor(data["removed_by"]) if data["removed_by"] else None
+        data["activity"] = Activity(data["activity"])
         return cls(**data)
 
 

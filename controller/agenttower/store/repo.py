@@ -467,6 +467,23 @@ class Writer:
             },
         )
 
+    def set_activity(self, pane: PaneRecord, activity: str, reason: str, source: str) -> None:
+        """What the agent is doing now (its hook or its screen said so), with its event."""
+        self.conn.execute(
+            "UPDATE panes SET activity=?, activity_reason=?, activity_since=?, activity_source=?,"
+            " updated_at=? WHERE id=?",
+            (activity, reason, self.now, source, self.now, pane.id),
+        )
+        payload = {"from": str(pane.activity), "to": str(activity), "reason": reason, "source": source}
+        self.emit(EventType.PANE_ACTIVITY_CHANGED, pane.layout_id, pane.id, payload)
+
+    def await_readiness(self, pane: PaneRecord, ready_by: str) -> None:
+        """Spawned, registered and logging: `creating` until its readiness probe matches
+        (then `ready`) or `ready_by` passes (then `degraded` / `readiness`)."""
+        self.conn.execute(
+            "UPDATE panes SET ready_by=?, updated_at=? WHERE id=?", (ready_by, self.now, pane.id)
+        )
+
     def record_agent_session(self, pane: PaneRecord, agent_session_id: str) -> None:
         """The id the agent reported for its conversation (what a resume will name)."""
         self.conn.execute(

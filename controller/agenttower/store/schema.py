@@ -1,11 +1,21 @@
-"""Versioned migrations, applied in order and recorded in `PRAGMA user_version`."""
+"""Versioned migrations, applied in order and recorded in `PRAGMA user_version`.
+
+A migration is SQL, or a function of the connection for what SQL alone cannot say
+(a table rebuilt from its own stored definition, whatever columns later migrations add).
+"""
 
 from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
 
 _STATES = "'creating','ready','degraded','failed','removed'"
 _STAGES = "'pane_create','launch_command','registration','log_attach','tmux_kill','recovery_reattach'"
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: tuple[Migration, ...] = (
     f"""
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE layouts (
@@ -119,3 +129,52 @@ MIGRATIONS += (
     ALTER TABLE panes ADD COLUMN resumed_from TEXT;
     """,
 )
+
+# What an agent is doing (working | waiting | idle | unknown), why, since when, and who
+# said so (its hook, or its screen: a screen's "waiting" outlives a hook's "idle" until
+# a later screen shows otherwise); and until when a pane waits for its readiness probe
+# (the pipeline's last stage: the record stays `creating` until then).
+MIGRATIONS += (
+    """
+    ALTER TABLE panes ADD COLUMN activity TEXT NOT NULL DEFAULT 'unknown'
+        CHECK (activity IN ('working', 'waiting', 'idle', 'unknown'));
+    ALTER TABLE panes ADD COLUMN activity_reason TEXT;
+    ALTER TABLE panes ADD COLUMN activity_since TEXT;
+    ALTER TABLE panes ADD COLUMN activity_source TEXT;
+    ALTER TABLE panes ADD COLUMN ready_by TEXT;
+    """,
+)
+
+
+def _stage_readiness(conn: sqlite3.Connection) -> None:
+    """The `readiness` failed stage. SQLite cannot change a CHECK constraint in place, so
+    the table is rebuilt (https://sqlite.org/lang_altertable.html#otheralter) from its own
+    stored definition with that one list extended: the columns are whatever earlier
+    migrations made. Runs inside the migration's transaction; foreign keys (agents and
+    successors point at panes) are deferred to its commit, by which every row is back."""
+    table, indexes = _definition(conn, "panes")
+    stages = re.search(r"failed_stage IN \(([^)]*)\)", table)
+    assert stages is not None, "panes.failed_stage has no CHECK list"
+    if "'readiness'" in stages.group(1):
+        return
+    widened = table.replace(stages.group(0), f"failed_stage IN ({stages.group(1)},'readiness')", 1)
+    conn.execute("PRAGMA defer_foreign_keys = ON")
+    conn.execute("CREATE TEMP TABLE panes_before_readiness AS SELECT * FROM panes")
+    conn.execute("DROP TABLE panes")
+    conn.execute(widened)
+    conn.execute("INSERT INTO panes SELECT * FROM temp.panes_before_readiness")
+    conn.execute("DROP TABLE temp.panes_before_readiness")
+    for index in indexes:
+        conn.execute(index)
+
+
+def _definition(conn: sqlite3.Connection, table: str) -> tuple[str, list[str]]:
+    """A table's CREATE statement and those of its indexes, as SQLite stored them."""
+    rows = conn.execute(
+        "SELECT type, sql FROM sqlite_schema WHERE tbl_name=? AND sql IS NOT NULL", (table,)
+    ).fetchall()
+    create = next(str(sql) for kind, sql in rows if kind == "table")
+    return create, [str(sql) for kind, sql in rows if kind == "index"]
+
+
+MIGRATIONS += (_stage_readiness,)
