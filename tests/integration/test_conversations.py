@@ -50,6 +50,18 @@ def record(at: type[AtCli]) -> dict[str, Any]:
     return at.json("get", "panes")["items"][0]  # type: ignore[index,no-any-return]
 
 
+def first_record(at: type[AtCli]) -> dict[str, Any] | None:
+    """The slot's record once a pass has created it (a controller's first pass may not
+    have run yet when a test starts looking)."""
+    items: list[dict[str, Any]] = at.json("get", "panes")["items"]  # type: ignore[index]
+    return items[0] if items else None
+
+
+def in_state(at: type[AtCli], state: str) -> dict[str, Any] | None:
+    now = first_record(at)
+    return now if now is not None and now["status"]["state"] == state else None
+
+
 def every(at: type[AtCli]) -> list[dict[str, Any]]:
     return at.json("get", "panes", "--all")["items"]  # type: ignore[index,no-any-return]
 
@@ -95,7 +107,7 @@ def test_fr013_killed_agent_comes_back_resuming_its_session_in_the_same_director
 ) -> None:
     write(env.desired_dir / "t.yaml", *agent(env, "Always"))
     controller.start(AGENTTOWER_PROBE_DELAY=PROBE)
-    first = eventually(lambda: (p := record(at))["status"]["state"] == "ready" and p, what="agent ready")
+    first = eventually(lambda: in_state(at, "ready"), what="agent ready")
     session = first["status"]["sessionId"]
     assert str(uuid.UUID(session)) == session and first["status"]["resumedFrom"] is None
     pid = pid_of(env, first)
@@ -122,7 +134,7 @@ def test_fr013_resume_that_exits_at_once_falls_back_to_command_once_with_an_even
     exits 1 at once, and the slot comes back with its command, at the resume's depth."""
     write(env.desired_dir / "t.yaml", *agent(env, "Always"))
     controller.start(AGENTTOWER_PROBE_DELAY=PROBE, AGENTTOWER_BACKOFF_BASE="30s")
-    first = eventually(lambda: (p := record(at))["status"]["state"] == "ready" and p, what="agent ready")
+    first = eventually(lambda: in_state(at, "ready"), what="agent ready")
     session = first["status"]["sessionId"]
     os.kill(pid_of(env, first), signal.SIGKILL)
 
@@ -221,7 +233,7 @@ def test_fr013_after_tmux_kill_server_the_agent_comes_back_in_its_conversation(
 ) -> None:
     write(env.desired_dir / "t.yaml", *agent(env, "Always"))
     controller.start(AGENTTOWER_PROBE_DELAY=PROBE)
-    first = eventually(lambda: (p := record(at))["status"]["state"] == "ready" and p, what="agent ready")
+    first = eventually(lambda: in_state(at, "ready"), what="agent ready")
     session = first["status"]["sessionId"]
     talk(env, first, session)
 
@@ -246,7 +258,10 @@ def test_fr013_restart_fresh_through_the_controller_forgets_the_agents_old_id(
     docs[1]["spec"]["command"] = [sys.executable, STANDIN, "--settings", claude_settings("agenttower-test")]
     write(env.desired_dir / "t.yaml", *docs)
     controller.start(AGENTTOWER_PROBE_DELAY=PROBE)
-    first = eventually(lambda: (p := record(at))["status"].get("agentSessionId") and p, what="own id")
+    first = eventually(
+        lambda: (p := first_record(at)) is not None and p["status"].get("agentSessionId") and p,
+        what="own id",
+    )
     tmux_id = first["status"]["tmuxPaneId"]
     assert env.tmux("show-options", "-p", "-v", "-t", tmux_id, AGENT_SESSION_OPTION).stdout.strip()
 
