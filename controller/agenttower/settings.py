@@ -72,12 +72,23 @@ class VerbSettings:
 
 
 @dataclass(frozen=True)
+class SendSettings:
+    """How `send` types into a pane: the pause before Enter, how long to watch for it."""
+
+    # AGENTTOWER_SEND_ENTER_DELAY: Codex reads an Enter within ~120 ms of a paste as text
+    enter_delay: float = 0.2
+    confirm_within: float = 3.0  # AGENTTOWER_SEND_CONFIRM: the screen must change within this
+    max_chars: int = 1_000_000  # a longer text is refused before anything is typed
+
+
+@dataclass(frozen=True)
 class Settings:
     tmux: TmuxSettings = field(default_factory=TmuxSettings)
     panes: PaneSettings = field(default_factory=PaneSettings)
     restarts: RestartSettings = field(default_factory=RestartSettings)
     loop: LoopSettings = field(default_factory=LoopSettings)
     verbs: VerbSettings = field(default_factory=VerbSettings)
+    send: SendSettings = field(default_factory=SendSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,6 +109,10 @@ class Settings:
             verbs=VerbSettings(
                 timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
                 fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
+            ),
+            send=SendSettings(
+                enter_delay=_seconds("AGENTTOWER_SEND_ENTER_DELAY", "200ms"),
+                confirm_within=_seconds("AGENTTOWER_SEND_CONFIRM", "3s"),
             ),
         )
 

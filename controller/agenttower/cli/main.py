@@ -20,6 +20,7 @@ from .lifecycle_cmd import (
 )
 from .logs_cmd import logs_command
 from .schema_cmd import schema_command
+from .send_cmd import send_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,6 +45,7 @@ for command in (
     promote_command,
     events_command,
     logs_command,
+    send_command,
     doctor_command,
 ):
     cli.add_command(command)
