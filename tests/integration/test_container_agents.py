@@ -3,17 +3,20 @@ profile's, and deleting a layout stops agents that ignore SIGHUP."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import pytest
 
 from tests.conftest import AtCli, Env, eventually
 from tests.integration.test_containers import (
+    DOCKER,
     Bench,
     apply_ok,
     benches,
     boxed,
     docker_engine,
+    inline,
     panes_json,
 )
 from tests.manifests import SLEEP, profile, write
@@ -111,3 +114,27 @@ def test_fr013_an_agent_that_dies_in_a_container_is_replaced_on_tmux_s_event(
         eventually(replaced, what="s1 replaced in the container")
     finally:
         ctl.stop()
+
+
+# The bench image has no python: the agent is a shell that turns bracketed paste on,
+# keeps every byte it gets in /tmp/got and draws each one (`cat -v`: a CR as ^M).
+RECORDER = ["sh", "-c", "stty raw -echo; printf '\\033[?2004h'; tee /tmp/got | cat -v"]
+
+
+def test_send_through_docker_exec_arrives_byte_for_byte_as_one_bracketed_paste(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    bench = benches()
+    docs = [inline("box", bench, 1), profile("sleepy", RECORDER)]
+    apply_ok(at, write(env.root / "box.yaml", *docs), "--wait")
+    text = "quotes ' \" and $(id) `id`\nsecond line ✓"
+    sent = at.json("send", "box/s1", text)
+    assert sent["delivered"] is True, sent  # type: ignore[index]
+    expected = b"\x1b[200~" + text.replace("\n", "\r").encode() + b"\x1b[201~\r"
+
+    def got() -> bytes:
+        assert DOCKER is not None
+        argv = [DOCKER, "exec", bench.name, "cat", "/tmp/got"]
+        return subprocess.run(argv, capture_output=True, check=False).stdout
+
+    eventually(lambda: got() == expected, what="the pasted bytes in the container")
