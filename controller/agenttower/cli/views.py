@@ -207,6 +207,8 @@ def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
             "target": layout.target_key if layout else None,
             "readyAt": pane.ready_at,
             "endedAt": pane.ended_at,
+            "crashLoop": pane.crash_loop,
+            "lastOutput": pane.last_output,
             **_restart_info(layout, pane),
             **observation_fields(world.seen(layout)),
         },

@@ -39,6 +39,7 @@ class Kind(StrEnum):
     SETTLE_PANE = "settle_pane"  # a ready pane still carrying its pending marker: clear it
     UPDATE_LAYOUT = "update_layout"  # record a new desired spec (generation + 1)
     HOLD_RESTART = "hold_restart"  # a restart back-off holds: record when it is due, announce it once
+    HOLD_CRASH_LOOP = "hold_crash_loop"  # the same failure twice in a row: no restart until the operator acts
     RECOVER_LAYOUT = "recover_layout"  # first pass after a start: surviving panes found again
     CREATE_LAYOUT = "create_layout"  # a new session with all its panes
     CREATE_PANE = "create_pane"  # a new record for one slot (added, restarted, recreated)
@@ -56,6 +57,7 @@ _PHASES = {
     Kind.SETTLE_PANE: Phase.SETTLE,
     Kind.UPDATE_LAYOUT: Phase.UPDATE,
     Kind.HOLD_RESTART: Phase.HOLD,
+    Kind.HOLD_CRASH_LOOP: Phase.HOLD,
     Kind.RECOVER_LAYOUT: Phase.RECOVER,
     Kind.CREATE_LAYOUT: Phase.CREATE,
     Kind.CREATE_PANE: Phase.CREATE,
@@ -104,6 +106,7 @@ class Mark:
     stage: Stage
     exit_code: int | None = None
     exit_signal: int | None = None
+    tmux_pane_id: str | None = None  # an exited pane's: its screen is read for its last output
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,13 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class CrashHold:
+    reason: str
+    exit_code: int
+    last_line: str
+
+
+@dataclass(frozen=True)
 class Layout:
     """A layout-level change: the spec to record, or the tmux layout to select."""
 
@@ -138,7 +148,7 @@ class Recovery:
     pane_ids: tuple[str, ...]
 
 
-Detail = Spawn | Mark | Removal | Settle | Hold | Layout | Recovery
+Detail = Spawn | Mark | Removal | Settle | Hold | CrashHold | Layout | Recovery
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,8 @@ class Action:
             return f"mark pane {name} {d.state} ({d.stage})"
         if isinstance(d, Hold):
             return f"hold restart of {name} until {d.next_restart_at}"
+        if isinstance(d, CrashHold):
+            return f"hold restarts of {name} (crash loop)"
         if isinstance(d, Layout) and self.kind is Kind.RELAYOUT:
             return f"relayout {name} as {d.tmux_layout}"
         if isinstance(d, Recovery):
@@ -203,6 +215,7 @@ class NoteKind(StrEnum):
     INFO = "info"
     BACKOFF = "backoff"  # a restart by policy waits for its back-off
     RESTART_LIMIT = "restart_limit"  # a pane restarted too often in a row: no more restarts
+    CRASH_LOOP = "crash_loop"  # the same failure twice in a row: no restart until the operator acts
     WAVE = "wave"  # a restart left for the next recovery wave (the next pass)
     OUTDATED = "outdated"  # the spec changed under updateStrategy OnDelete: kept running
     SUSPENDED = "suspended"  # spec.suspend: no actions

@@ -33,7 +33,21 @@ from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
-from .actions import Action, Hold, Kind, Layout, Mark, Phase, Plan, Recovery, Removal, Settle, Spawn
+from . import last_output
+from .actions import (
+    Action,
+    CrashHold,
+    Hold,
+    Kind,
+    Layout,
+    Mark,
+    Phase,
+    Plan,
+    Recovery,
+    Removal,
+    Settle,
+    Spawn,
+)
 from .context import PassContext
 from .spawn import SpawnPipeline
 
@@ -124,15 +138,20 @@ class Executor:
                 tmux.source([layout_line(str(d.anchor), str(d.tmux_layout)) for d in changes])
         elif phase is Phase.REMOVE:
             outcome.errors.extend(self._remove(tmux, actions))
+        elif phase is Phase.MARK:
+            exited = [d.tmux_pane_id for _, d in _with(actions, Mark) if d.tmux_pane_id]
+            screens = last_output.capture(tmux, exited)  # one call for every pane seen dead
+            for action in actions:
+                self._record(action, screens)
         else:
             for action in actions:
                 self._record(action)
 
-    def _record(self, action: Action) -> None:
+    def _record(self, action: Action, screens: Mapping[str, str] | None = None) -> None:
         """An action that only writes the store: what was seen, a spec, a hold, a recovery."""
         detail = action.detail
         if isinstance(detail, Mark):
-            self._mark(action, detail)
+            self._mark(action, detail, (screens or {}).get(detail.tmux_pane_id or ""))
         elif isinstance(detail, Layout) and detail.spec is not None:
             layout = detail.spec
             with self.store.write(self.ctx.clock(), self.ctx.actor) as tx:
@@ -148,6 +167,12 @@ class Executor:
             if pane is not None:
                 with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                     tx.hold_restart(pane, detail.next_restart_at, detail.restarts_in_a_row, detail.delay_ms)
+        elif isinstance(detail, CrashHold):
+            pane = self.store.pane(str(action.resource.id))
+            if pane is not None:
+                with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                    payload = {"exit_code": detail.exit_code, "last_line": detail.last_line}
+                    tx.hold_crash_loop(pane, detail.reason, payload)
         elif isinstance(detail, Recovery):
             with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                 payload = {"panes": list(detail.pane_ids)}
@@ -167,11 +192,13 @@ class Executor:
         if ids:
             stop_processes(tmux.target, sorted(ids), self.ctx.settings.panes.kill_grace, tmux.calls)
 
-    def _mark(self, action: Action, mark: Mark) -> None:
+    def _mark(self, action: Action, mark: Mark, screen: str | None = None) -> None:
         pane = self.store.pane(str(action.resource.id))
         if pane is None:
             return
         with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:  # what the reconciler saw
+            if screen is not None:
+                tx.set_last_output(pane.id, screen)
             if mark.stage == Stage.LAUNCH_COMMAND and mark.state == State.DEGRADED:
                 payload = {"exit_code": mark.exit_code, "signal": mark.exit_signal}
                 tx.emit(EventType.PANE_LAUNCH_COMMAND_EXITED, pane.layout_id, pane.id, payload)

@@ -28,6 +28,7 @@ from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 from .actions import (
     Action,
     Blocked,
+    CrashHold,
     Hold,
     Kind,
     Layout,
@@ -42,7 +43,7 @@ from .actions import (
     Spawn,
 )
 from .identity import Match, claims, match
-from .restarts import next_depth, restart_timing, wants_restart
+from .restarts import crash_loop, next_depth, restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
@@ -115,6 +116,7 @@ class _Planner:
     def __post_init__(self) -> None:
         self.live = {rec.name: rec for rec in self.snapshot.layouts if rec.state != State.REMOVED}
         self.by_layout: dict[str, list[PaneRecord]] = {}
+        self.pane_by_id = {pane.id: pane for pane in self.snapshot.panes}
         for pane in self.snapshot.panes:
             self.by_layout.setdefault(pane.layout_id, []).append(pane)
         self.claims = {key: claims(listing.panes, self.instance_id) for key, listing in self.observed.items()}
@@ -382,6 +384,8 @@ class _Planner:
                 self.remove(rec, cur, "pane no longer in manifest", Actor.CONTROLLER)
 
     def restart(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
+        if self.crash_looping(layout, rec, cur):
+            return
         timing = restart_timing(cur, self.settings.restarts)
         limit = self.settings.panes.chain_limit
         if timing.depth > limit:
@@ -409,6 +413,26 @@ class _Planner:
         self.restarts += 1
         cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
         self.replace(layout, rec, cur, anchor, cause, timing.depth, timing.restarts_in_a_row + 1)
+
+    def crash_looping(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord) -> bool:
+        """The same failure as its predecessor's: no restart until the operator acts
+        (`recreate`, or a manifest change of this pane). Failed, so `recreate` takes it;
+        the hold is recorded (and announced) once."""
+        desired = layout.pane(cur.label)
+        if desired is not None and desired.spec_hash != cur.spec_hash:
+            return False  # the manifest changed: that is the operator acting
+        pred = self.pane_by_id.get(cur.predecessor_id or "")
+        loop = crash_loop(cur, pred, self.settings.restarts)
+        if loop is None:
+            return False
+        self.handled.add(cur.id)
+        self.notes.append(Note(layout.name, loop.reason, NoteKind.CRASH_LOOP, cur.label))
+        if cur.state != State.FAILED:
+            self.mark(rec, cur, Mark(State.FAILED, Stage.LAUNCH_COMMAND, cur.exit_code), loop.reason)
+        if cur.crash_loop is None:
+            hold = CrashHold(loop.reason, loop.exit_code, loop.last_line)
+            self.act(Action(Kind.HOLD_CRASH_LOOP, _slot(rec, cur), "crash loop", hold))
+        return True
 
     def outdated(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
         if layout.update_strategy != "Recreate":
@@ -470,7 +494,7 @@ class _Planner:
             self.mark(rec, pane, Mark(State.FAILED, Stage.RECOVERY_REATTACH), "pane vanished from tmux")
         elif obs.dead and (pane.state == State.READY or pane.failed_stage != Stage.LAUNCH_COMMAND):
             # a degraded pane (say, for its log) whose process exits is restaged, not re-stated
-            exited = Mark(State.DEGRADED, Stage.LAUNCH_COMMAND, obs.dead_status, obs.dead_signal)
+            exited = Mark(State.DEGRADED, Stage.LAUNCH_COMMAND, obs.dead_status, obs.dead_signal, obs.pane_id)
             self.mark(rec, pane, exited, f"process {obs.exit_description}")
         elif obs.pending:
             action = Action(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.records import PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
 
-from . import logs
+from . import last_output, logs
 from .actions import Action, Kind, Spawn
 from .context import PassContext
 from .identity import Claims, Match, claims, match
@@ -76,6 +76,7 @@ class SpawnPipeline:
     ctx: PassContext
     tmux: Tmux
     _claimed: tuple[Listing, Claims] | None = None  # the last listing matched, and its claims
+    _screens: Mapping[str, str] = field(default_factory=dict)  # exited at the probe: their last output
 
     @property
     def store(self) -> Store:
@@ -95,6 +96,8 @@ class SpawnPipeline:
                 self._prepare_log(spawn)
         stderr, listing, unprobed = self._spawn(spawns)
         self._await_container_logs(spawns, listing)
+        dead = [obs.pane_id for obs in (self._find(s, listing) for s in spawns) if obs and obs.dead]
+        self._screens = last_output.capture(self.tmux, dead)  # what the ones that exited at once said
         settled = [s for s in spawns if self._conclude(s, listing, stderr, s.record.id in unprobed)]
         self._settle(settled)
         return errors
@@ -391,6 +394,9 @@ class SpawnPipeline:
     def _outcome(self, tx: Writer, spawn: Spawning, obs: ObservedPane) -> None:
         record = spawn.record
         if obs.dead:
+            screen = self._screens.get(obs.pane_id)
+            if screen is not None:
+                tx.set_last_output(record.id, screen)
             elapsed = int((time.monotonic() - spawn.spawned_at) * 1000)
             tx.emit(
                 EventType.PANE_LAUNCH_COMMAND_EXITED,

@@ -408,6 +408,18 @@ class Writer:
             },
         )
 
+    def set_last_output(self, pane_id: str, text: str) -> None:
+        """What the pane's screen showed when its process was seen exited (no event: the
+        exit itself has one)."""
+        self.conn.execute("UPDATE panes SET last_output=? WHERE id=?", (text, pane_id))
+
+    def hold_crash_loop(self, pane: PaneRecord, reason: str, payload: Mapping[str, Any]) -> None:
+        """Restarts of this slot wait for the operator: it failed the same way twice in a row."""
+        self.conn.execute(
+            "UPDATE panes SET crash_loop=?, updated_at=? WHERE id=?", (reason, self.now, pane.id)
+        )
+        self.emit(EventType.PANE_CRASH_LOOP_HELD, pane.layout_id, pane.id, {"reason": reason, **payload})
+
     def attach(self, pane_id: str, tmux_pane_id: str | None, log_path: str | None = None) -> None:
         self.conn.execute(
             "UPDATE panes SET tmux_pane_id=coalesce(?, tmux_pane_id), log_path=coalesce(?, log_path),"

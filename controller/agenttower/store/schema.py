@@ -107,3 +107,14 @@ MIGRATIONS += (
     UPDATE panes SET restarts_in_a_row = chain_depth;
     """,
 )
+
+# What a pane printed last before its process exited (its screen, kept by remain-on-exit,
+# bounded), and, once the same failure came twice in a row, why its restarts are held:
+# `describe` shows the first, the planner reads the second back so the hold (and its
+# event) is recorded once.
+MIGRATIONS += (
+    """
+    ALTER TABLE panes ADD COLUMN last_output TEXT;
+    ALTER TABLE panes ADD COLUMN crash_loop TEXT;
+    """,
+)
