@@ -95,3 +95,47 @@ def test_fr009_real_gemini_and_codex_do_not_outlive_delete(
     # what SIGHUP alone left running, and agenttower then stopped
     assert removed["agents/m1"], "Gemini CLI survived SIGHUP"
     assert removed["agents/s1"], "Codex's daemon survived its pane"
+
+
+def test_real_claude_offline_is_held_not_restarted_with_its_line_in_describe(
+    env: Env, at: type[AtCli], agent_bin: Path
+) -> None:
+    """Claude Code with no credentials and no network (a proxy that refuses, so CI's
+    network does not count) prints "Unable to connect to Anthropic services" and exits 1
+    on every start: it is restarted once, then held, not restarted until the chain limit."""
+    if not (agent_bin / "claude").exists():
+        pytest.skip("Claude Code is not installed (run .ci/agent-clis.sh)")
+    project = env.root / "project"
+    project.mkdir()
+    node_dir = Path(shutil.which("node") or "/usr/bin/node").parent
+    offline = {
+        "PATH": f"{agent_bin}:{node_dir}:/usr/local/bin:/usr/bin:/bin",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+    solo = [{"role": "m", "capability": "c", "labelPattern": "m1", "launch": "claude"}]
+    docs = [
+        layout("solo", None, restartPolicy="Always", panes=solo),
+        profile("claude", ["claude"], env=offline, workingDir=str(project)),
+    ]
+    path = write(env.root / "claude.yaml", *docs)
+    audit = env.state_dir / "events.jsonl"
+
+    def held() -> list[dict[str, object]]:
+        result = at.run("apply", "-f", str(path))  # one pass
+        assert result.exit_code == 0, result.output + result.stderr
+        events = map(json.loads, audit.read_text().splitlines()) if audit.exists() else iter(())
+        return [e for e in events if e["event_type"] == "managed_pane_crash_loop_held"]
+
+    (event,) = eventually(held, timeout=120, what="Claude Code held as a crash loop")
+    for _ in range(3):  # more passes: still held, nothing restarted or announced again
+        assert len(held()) == 1
+    items = at.json("get", "panes", "--all")["items"]  # type: ignore[index]
+    assert len(items) == 2  # started twice, not 17 times
+    status = items[-1]["status"]
+    assert (status["state"], status["exitCode"]) == ("failed", 1)
+    assert "Unable to connect to Anthropic services" in status["crashLoop"]
+    assert event["payload"]["exit_code"] == 1  # type: ignore[index]
+    text = at.run("describe", "pane", "solo/m1").stdout
+    assert "Unable to connect to Anthropic services" in text.split("Last output:", 1)[1]
