@@ -82,6 +82,15 @@ class SendSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """The program the controller runs, event JSON on stdin, when an agent needs someone."""
+
+    argv: tuple[str, ...] = ()  # AGENTTOWER_NOTIFY (a layout's spec.notify wins): JSON list or words
+    timeout: float = 10.0  # AGENTTOWER_NOTIFY_TIMEOUT: then it is killed
+    waiting_grace: float = 30.0  # AGENTTOWER_NOTIFY_WAITING_GRACE: `waiting` this long first
+
+
+@dataclass(frozen=True)
 class Settings:
     tmux: TmuxSettings = field(default_factory=TmuxSettings)
     panes: PaneSettings = field(default_factory=PaneSettings)
@@ -89,6 +98,7 @@ class Settings:
     loop: LoopSettings = field(default_factory=LoopSettings)
     verbs: VerbSettings = field(default_factory=VerbSettings)
     send: SendSettings = field(default_factory=SendSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -114,6 +124,11 @@ class Settings:
                 enter_delay=_seconds("AGENTTOWER_SEND_ENTER_DELAY", "200ms"),
                 confirm_within=_seconds("AGENTTOWER_SEND_CONFIRM", "3s"),
             ),
+            notify=NotifySettings(
+                argv=_argv("AGENTTOWER_NOTIFY"),
+                timeout=_seconds("AGENTTOWER_NOTIFY_TIMEOUT", "10s"),
+                waiting_grace=_seconds("AGENTTOWER_NOTIFY_WAITING_GRACE", "30s"),
+            ),
         )
 
 
@@ -122,6 +137,23 @@ def _seconds(variable: str, default: str) -> float:
         return parse_duration(os.environ.get(variable, default))
     except ValueError as exc:
         raise validation_failed(variable, str(exc)) from None
+
+
+def _argv(variable: str) -> tuple[str, ...]:
+    """A command: a JSON list of strings (`["notify-send", "agenttower"]`), else shell words."""
+    import json
+    import shlex
+
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return ()
+    try:
+        value = json.loads(text) if text.startswith("[") else shlex.split(text)
+    except ValueError as exc:
+        raise validation_failed(variable, f"not a JSON list or shell words: {exc}") from None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise validation_failed(variable, "must be a non-empty list of strings")
+    return tuple(value)
 
 
 def _count(variable: str, default: str) -> int:

@@ -22,3 +22,4 @@ class EventType(StrEnum):
     PANE_INPUT_SENT = "managed_pane_input_sent"  # length and sha256 of the text, never the text
     LAYOUT_RECOVERY_REATTACHED = "managed_layout_recovery_reattached"
     LAYOUT_RECOVERY_FAILED = "managed_layout_recovery_failed"
+    PANE_ACTIVITY_CHANGED = "managed_pane_activity_changed"  # working / waiting / idle / unknown

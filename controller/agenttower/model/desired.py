@@ -98,6 +98,7 @@ def resolve_layout(manifest: Manifest, catalog: Catalog) -> DesiredLayout:
         restart_policy=spec.restart_policy,
         update_strategy=spec.update_strategy,
         suspend=spec.suspend,
+        notify=tuple(spec.notify or ()),
         annotations=tuple(sorted(layout.metadata.annotations.items())),
         source=manifest.where("metadata", "name"),
         spec=layout.spec.model_dump(mode="json", by_alias=True, exclude_none=True),

@@ -88,6 +88,7 @@ class DesiredLayout:
     restart_policy: str = "Never"
     update_strategy: str = "OnDelete"
     suspend: bool = False
+    notify: tuple[str, ...] = ()  # run with an event's JSON on stdin (daemon/notify.py)
     annotations: tuple[tuple[str, str], ...] = ()
     source: SourceLocation | None = field(default=None, compare=False)
     spec: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
@@ -131,6 +132,7 @@ class DesiredLayout:
             restart_policy=data.get("restart_policy", "Never"),
             update_strategy=data.get("update_strategy", "OnDelete"),
             suspend=bool(data.get("suspend", False)),
+            notify=tuple(data.get("notify") or ()),
             annotations=tuple((k, v) for k, v in data.get("annotations", ())),
             source=SourceLocation(source["file"], source.get("line")) if source else None,
             spec=dict(data.get("spec") or {}),
@@ -144,6 +146,8 @@ class DesiredLayout:
         if cached is None:
             body = self.to_json()
             body.pop("source", None)
+            if not body["notify"]:  # added later: a layout without it keeps its fingerprint
+                body.pop("notify")
             cached = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
             object.__setattr__(self, "_fingerprint", cached)
         return str(cached)

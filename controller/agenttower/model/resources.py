@@ -102,6 +102,7 @@ class LayoutSpec(_Model):
     restart_policy: RestartPolicy = "Never"
     update_strategy: UpdateStrategy = "OnDelete"
     suspend: bool = False
+    notify: Annotated[list[Arg], Field(min_length=1)] | None = None  # argv, event JSON on stdin
 
     @model_validator(mode="after")
     def _template_xor_panes(self) -> LayoutSpec:

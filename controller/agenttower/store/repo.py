@@ -172,6 +172,11 @@ class Store:
             rows = [e for e in rows if e.get("pane_id") == pane_id]
         return rows[-limit:] if limit else rows
 
+    def events_after(self, seq: int) -> tuple[int, list[dict[str, Any]]]:
+        """Events written after outbox row `seq`, oldest first, and the last row's seq."""
+        rows = self.conn.execute("SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+        return (rows[-1][0] if rows else seq), [json.loads(r[1]) for r in rows]
+
     def idempotent_result(self, key: str) -> tuple[str, str, dict[str, Any]] | None:
         """(op, request hash, result) stored under an idempotency key."""
         row = self.conn.execute(
