@@ -79,6 +79,8 @@ class SendSettings:
     enter_delay: float = 0.2
     confirm_within: float = 3.0  # AGENTTOWER_SEND_CONFIRM: the screen must change within this
     max_chars: int = 1_000_000  # a longer text is refused before anything is typed
+    # AGENTTOWER_INITIAL_INPUT_DELAY: a slot's initialInput waits until it has been ready this long
+    initial_delay: timedelta = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Settings:
             send=SendSettings(
                 enter_delay=_seconds("AGENTTOWER_SEND_ENTER_DELAY", "200ms"),
                 confirm_within=_seconds("AGENTTOWER_SEND_CONFIRM", "3s"),
+                initial_delay=timedelta(seconds=_seconds("AGENTTOWER_INITIAL_INPUT_DELAY", "1s")),
             ),
             notify=NotifySettings(
                 argv=_argv("AGENTTOWER_NOTIFY"),

@@ -150,7 +150,10 @@ def _resolve_template_panes(
         launch = _launch(
             manifest, catalog, profile_name, manifest.where("spec", "launch", key) if key in overrides else at
         )
-        resolved.append(DesiredPane(label, pane.role, pane.capability, launch, spec_hash(launch, target)))
+        first = getattr(pane, "initial_input", None)  # legacy template panes have none
+        resolved.append(
+            DesiredPane(label, pane.role, pane.capability, launch, spec_hash(launch, target), first)
+        )
     _check_overrides(manifest, overrides, {f"{p.role}:{p.label}" for p in resolved})
     return resolved
 

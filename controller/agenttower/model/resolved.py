@@ -76,6 +76,7 @@ class DesiredPane:
     capability: str
     launch: Launch
     spec_hash: str
+    initial_input: str | None = None  # typed once per slot (not in the spec hash: no restart)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class DesiredLayout:
                     working_dir=p["launch"]["working_dir"],
                 ),
                 spec_hash=p["spec_hash"],
+                initial_input=p.get("initial_input"),
             )
             for p in data["panes"]
         )
@@ -148,6 +150,9 @@ class DesiredLayout:
             body.pop("source", None)
             if not body["notify"]:  # added later: a layout without it keeps its fingerprint
                 body.pop("notify")
+            for pane in body["panes"]:
+                if pane["initial_input"] is None:
+                    pane.pop("initial_input")
             cached = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
             object.__setattr__(self, "_fingerprint", cached)
         return str(cached)

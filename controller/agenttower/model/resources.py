@@ -76,6 +76,8 @@ class TemplatePane(_Model):
     capability: Name
     label_pattern: LabelPattern
     launch: CatalogName | None = None
+    # a first task typed into the agent once, when the slot is first ready (never again)
+    initial_input: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
 
 
 class TemplateSpec(_Model):

@@ -30,6 +30,7 @@ class Phase(IntEnum):
     CREATE = 5
     RELAYOUT = 6
     REMOVE = 7
+    INPUT = 8  # last: text goes to agents that are up, after everything else of the pass
 
 
 class Kind(StrEnum):
@@ -46,6 +47,7 @@ class Kind(StrEnum):
     RESUME_PANE = "resume_pane"  # finish the pipeline of a record an interrupted pass left
     RELAYOUT = "relayout"  # the window's tmux layout, in place
     REMOVE_PANE = "remove_pane"  # kill the pane and what it started; the record becomes removed
+    SEND_INPUT = "send_input"  # type a slot's initialInput, once
 
     @property
     def phase(self) -> Phase:
@@ -64,6 +66,7 @@ _PHASES = {
     Kind.RESUME_PANE: Phase.CREATE,
     Kind.RELAYOUT: Phase.RELAYOUT,
     Kind.REMOVE_PANE: Phase.REMOVE,
+    Kind.SEND_INPUT: Phase.INPUT,
 }
 
 
@@ -128,6 +131,12 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Input:
+    tmux_pane_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class CrashHold:
     reason: str
     exit_code: int
@@ -148,7 +157,7 @@ class Recovery:
     pane_ids: tuple[str, ...]
 
 
-Detail = Spawn | Mark | Removal | Settle | Hold | CrashHold | Layout | Recovery
+Detail = Spawn | Mark | Removal | Settle | Hold | CrashHold | Input | Layout | Recovery
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,8 @@ class Action:
             return f"hold restart of {name} until {d.next_restart_at}"
         if isinstance(d, CrashHold):
             return f"hold restarts of {name} (crash loop)"
+        if isinstance(d, Input):
+            return f"type the initial input of {name} ({len(d.text)} characters)"
         if isinstance(d, Layout) and self.kind is Kind.RELAYOUT:
             return f"relayout {name} as {d.tmux_layout}"
         if isinstance(d, Recovery):

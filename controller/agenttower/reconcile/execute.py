@@ -29,6 +29,8 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.runtime.batch import kill_line, layout_line, settle_line
 from agenttower.runtime.observe import Listing
+from agenttower.runtime.paste import Outcome as PasteOutcome
+from agenttower.runtime.paste import paste
 from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
@@ -38,6 +40,7 @@ from .actions import (
     Action,
     CrashHold,
     Hold,
+    Input,
     Kind,
     Layout,
     Mark,
@@ -138,6 +141,8 @@ class Executor:
                 tmux.source([layout_line(str(d.anchor), str(d.tmux_layout)) for d in changes])
         elif phase is Phase.REMOVE:
             outcome.errors.extend(self._remove(tmux, actions))
+        elif phase is Phase.INPUT:
+            self._inputs(tmux, actions)
         elif phase is Phase.MARK:
             exited = [d.tmux_pane_id for _, d in _with(actions, Mark) if d.tmux_pane_id]
             screens = last_output.capture(tmux, exited)  # one call for every pane seen dead
@@ -177,6 +182,33 @@ class Executor:
             with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                 payload = {"panes": list(detail.pane_ids)}
                 tx.emit(EventType.LAYOUT_RECOVERY_REATTACHED, action.resource.id, None, payload)
+
+    def _inputs(self, tmux: Tmux, actions: Sequence[Action]) -> None:
+        """Type each slot's initialInput (as `send` does) and remember the slot, so it is
+        never typed again: at most once, even when the screen did not confirm it. Only
+        a paste tmux refused (the pane went away) is left for a later pass."""
+        send = self.ctx.settings.send
+        for action, detail in _with(actions, Input):
+            delivery = paste(
+                tmux,
+                detail.tmux_pane_id,
+                detail.text,
+                enter=True,
+                enter_delay=send.enter_delay,
+                confirm_within=send.confirm_within,
+                sleep=self.ctx.sleep,
+            )
+            pane = self.store.pane(str(action.resource.id))
+            if delivery.outcome is PasteOutcome.NOT_PASTED or pane is None:
+                continue
+            payload = {
+                "length": delivery.length,
+                "sha256": delivery.sha256,
+                "enter": True,
+                "outcome": str(delivery.outcome),
+            }
+            with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                tx.input_delivered(pane, payload)
 
     def _stop_leftovers(self, tmux: Tmux, actions: Sequence[Action]) -> None:
         """Before a slot gets a new agent, stop what its earlier record left running: a

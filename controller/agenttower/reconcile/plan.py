@@ -30,6 +30,7 @@ from .actions import (
     Blocked,
     CrashHold,
     Hold,
+    Input,
     Kind,
     Layout,
     Mark,
@@ -56,6 +57,7 @@ class Snapshot:
 
     layouts: tuple[LayoutRecord, ...] = ()
     panes: tuple[PaneRecord, ...] = ()
+    inputs: frozenset[tuple[str, str]] = frozenset()  # (layout id, label): initialInput typed
 
 
 class Verb(StrEnum):
@@ -378,6 +380,8 @@ class _Planner:
                 self.restart(layout, rec, cur, anchor)
             elif cur.live and cur.spec_hash != pane.spec_hash:
                 self.outdated(layout, rec, cur, anchor)
+            elif known and pane.initial_input and (rec.id, pane.label) not in self.snapshot.inputs:
+                self.initial_input(rec, cur, pane.initial_input)
         for label, cur in sorted(current.items()):
             if cur.state not in (State.CREATING, State.REMOVED) and label not in wanted:
                 self.handled.add(cur.id)
@@ -413,6 +417,19 @@ class _Planner:
         self.restarts += 1
         cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
         self.replace(layout, rec, cur, anchor, cause, timing.depth, timing.restarts_in_a_row + 1)
+
+    def initial_input(self, rec: LayoutRecord, cur: PaneRecord, text: str) -> None:
+        """A slot's first task, typed once it has been ready for a moment (an agent that
+        just started may not read its terminal yet), never again for the slot."""
+        obs = self.seen(rec.target_key, cur)
+        if cur.state != State.READY or not cur.ready_at or obs is None or obs.dead:
+            return
+        due = parse_time(cur.ready_at) + self.settings.send.initial_delay
+        if due > self.now:
+            self.requeue.append(due)
+            return
+        action = Action(Kind.SEND_INPUT, _slot(rec, cur), "initialInput", Input(obs.pane_id, text))
+        self.act(action)
 
     def crash_looping(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord) -> bool:
         """The same failure as its predecessor's: no restart until the operator acts

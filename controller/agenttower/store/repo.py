@@ -172,6 +172,14 @@ class Store:
             rows = [e for e in rows if e.get("pane_id") == pane_id]
         return rows[-limit:] if limit else rows
 
+    def delivered_inputs(self) -> frozenset[tuple[str, str]]:
+        """(layout id, label) of every slot whose initialInput was typed already."""
+        try:
+            rows = self.conn.execute("SELECT layout_id, label FROM initial_inputs").fetchall()
+        except sqlite3.OperationalError:  # a read-only look at a database not migrated yet
+            return frozenset()
+        return frozenset((r[0], r[1]) for r in rows)
+
     def events_after(self, seq: int) -> tuple[int, list[dict[str, Any]]]:
         """Events written after outbox row `seq`, oldest first, and the last row's seq."""
         rows = self.conn.execute("SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
@@ -424,6 +432,16 @@ class Writer:
             "UPDATE panes SET crash_loop=?, updated_at=? WHERE id=?", (reason, self.now, pane.id)
         )
         self.emit(EventType.PANE_CRASH_LOOP_HELD, pane.layout_id, pane.id, {"reason": reason, **payload})
+
+    def input_delivered(self, pane: PaneRecord, payload: Mapping[str, Any]) -> None:
+        """The slot's initialInput was typed: never again for this slot (its event says
+        how long it was and its sha256, never the text)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO initial_inputs(layout_id, label, pane_id, sha256, delivered_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (pane.layout_id, pane.label, pane.id, payload["sha256"], self.now),
+        )
+        self.emit(EventType.PANE_INPUT_SENT, pane.layout_id, pane.id, {**payload, "initial": True})
 
     def attach(self, pane_id: str, tmux_pane_id: str | None, log_path: str | None = None) -> None:
         self.conn.execute(
