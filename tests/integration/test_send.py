@@ -148,3 +148,46 @@ def test_send_reports_an_unconfirmed_delivery(
     assert answer["results"][0]["outcome"] == "unconfirmed"
     assert sum("capture-pane" in c for c in env.tmux_calls()) == 2 + 3  # before, before Enter, 3 looks
     eventually(lambda: got.exists() and "quiet words" in got.read_text(), what="the text in the file")
+
+
+def test_send_when_idle_waits_for_the_agent_s_own_idle_and_never_types_into_unknown(
+    env: Env, at: type[AtCli]
+) -> None:
+    """The stand-in runs Claude Code's hooks as agenttower wires them (model/agents.py):
+    SessionStart says idle, a submitted prompt says working, Stop says idle again."""
+    from agenttower.model.agents import claude_settings
+
+    hooked = [sys.executable, STANDIN, "--settings", claude_settings("agenttower-test")]
+    inbox = {"STANDIN_INBOX": str(env.root / "inbox.jsonl")}
+    docs = [
+        template(
+            "mixed", [pane("worker", "w{ordinal}", launch="hooked"), pane("plain", "p{ordinal}", "plain")]
+        ),
+        profile("hooked", hooked, env={**inbox, "STANDIN_WORK_S": "2"}),
+        profile("plain", [sys.executable, STANDIN], env=inbox),
+        layout("team", template="mixed"),
+    ]
+    result = at.run("apply", "-f", str(write(env.root / "t.yaml", *docs)), "--wait", "--timeout", "30s")
+    assert result.exit_code == 0, result.output + result.stderr
+
+    def activity(label: str) -> str:
+        target = "=team:.0" if label == "w1" else "=team:.1"
+        return env.tmux("display-message", "-p", "-t", target, "#{@agenttower_activity}").stdout.strip()
+
+    eventually(lambda: activity("w1") == "idle", what="the SessionStart hook's idle")
+    first = at.json("send", "team/w1", "one", "--when", "idle")
+    assert first["delivered"] is True and first["asks"] == 1  # type: ignore[index]
+    assert activity("w1") == "working"  # its UserPromptSubmit hook ran: 2 s of work follow
+    second = at.json("send", "team/w1", "two", "--when", "idle", "--timeout", "30s")
+    assert second["delivered"] is True and second["asks"] > 1  # type: ignore[index]  # it waited
+    eventually(lambda: len(_inbox(env)) == 2, what="both messages")
+    assert _inbox(env) == ["one", "two"]
+    # no hooks: its activity is unknown, which is not idle; nothing is typed
+    env.reset_calls()
+    unknown = at.run("send", "team/p1", "three", "--when", "idle", "--timeout", "1s", "-o", "json")
+    assert unknown.exit_code == 3
+    answer = json.loads(unknown.stdout)
+    assert answer["results"][0]["outcome"] == "not_idle"
+    assert answer["results"][0]["reason"] == "activity unknown"
+    assert not any("paste-buffer" in c for c in env.tmux_calls())
+    assert _inbox(env) == ["one", "two"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ import click
 from .apply_cmd import context, duration
 from .common import Exit, emit, output_option, path_options, verb
 
-NOT_DELIVERED_EXIT = 3  # the text went in but the pane's screen never showed it arrived
+NOT_DELIVERED_EXIT = 3  # not confirmed on screen, or (--when idle) never idle before the deadline
+IDLE_POLL_S = 0.25
 
 
 def _text(given: str | None, file: Path | None) -> str:
@@ -45,11 +48,31 @@ def _request(args: tuple[str, ...], role: str | None) -> tuple[dict[str, Any], s
     return {"pane": args[0]}, (args[1] if len(args) == 2 else None)
 
 
+def _until_idle(ask: Callable[[float], dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Ask again while the answer is "not idle yet" (nothing was typed), until the deadline:
+    each ask holds the reconciler lock only for its own look, never while waiting."""
+    deadline = time.monotonic() + seconds
+    asks = 0
+    while True:
+        result = ask(max(deadline - time.monotonic(), 0.1))
+        asks += 1
+        if not result.get("waiting") or time.monotonic() + IDLE_POLL_S >= deadline:
+            return {**result, "asks": asks}
+        time.sleep(IDLE_POLL_S)
+
+
 @click.command("send")
 @click.argument("args", nargs=-1, required=True)
 @click.option("--file", type=click.Path(path_type=Path), default=None, help="Send this file ('-': stdin).")
 @click.option("--no-enter", is_flag=True, help="Paste only: do not press Enter after it.")
 @click.option("--role", default=None, help="With `send layout NAME`: only the panes of this role.")
+@click.option(
+    "--when",
+    type=click.Choice(("now", "idle")),
+    default="now",
+    show_default=True,
+    help="idle: wait (until --timeout) for every pane's agent to say it is idle.",
+)
 @click.option("--timeout", "timeout", default=None, help="Give up after this long (e.g. 30s).")
 @output_option(default="table", choices=("table", "json", "yaml"))
 @path_options
@@ -59,6 +82,7 @@ def send_command(
     file: Path | None,
     no_enter: bool,
     role: str | None,
+    when: str,
     timeout: str | None,
     output: str,
     state_dir: Path | None,
@@ -72,9 +96,9 @@ def send_command(
     subject, given = _request(args, role)
     text = _text(given, file)
     paths, settings = context(state_dir, desired_dir)
-    seconds = duration(timeout, "--timeout") if timeout is not None else None
-    request = {"op": "send", **subject, "text": text, "enter": not no_enter}
-    result = dispatch(paths, settings, request, seconds)
+    seconds = duration(timeout, "--timeout") if timeout is not None else settings.verbs.timeout
+    request = {"op": "send", **subject, "text": text, "enter": not no_enter, "when": when}
+    result = _until_idle(lambda left: dispatch(paths, settings, request, left), seconds)
     if output in ("json", "yaml"):
         emit(result, output)
     else:
