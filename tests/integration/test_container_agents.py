@@ -138,3 +138,20 @@ def test_send_through_docker_exec_arrives_byte_for_byte_as_one_bracketed_paste(
         return subprocess.run(argv, capture_output=True, check=False).stdout
 
     eventually(lambda: got() == expected, what="the pasted bytes in the container")
+
+
+def test_a_missing_agent_binary_in_a_container_is_held_with_its_last_output(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    """Read through `docker exec` like every other call: the dead pane's screen is kept."""
+    bench = benches()
+    docs = [inline("box", bench, 1, restartPolicy="Always"), profile("sleepy", ["claude-not-installed"])]
+    path = write(env.root / "box.yaml", *docs)
+    for _ in range(4):  # create (exits at the probe), restart once, hold, nothing more
+        apply_ok(at, path)
+    records = at.json("get", "panes", "--all")["items"]  # type: ignore[index]
+    assert len(records) == 2
+    held = records[-1]["status"]
+    assert (held["state"], held["exitCode"]) == ("failed", 127)
+    assert "claude-not-installed" in held["lastOutput"] and "No such file" in held["lastOutput"]
+    assert "claude-not-installed" in held["crashLoop"]
