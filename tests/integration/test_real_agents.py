@@ -4,9 +4,11 @@ With no network and no login they still start, draw their first screen and wait
 (Gemini CLI on "Do you trust the files in this folder?", Codex on "Sign in with
 ChatGPT"), which is enough to check what agenttower promises about processes: Gemini
 CLI ignores SIGHUP and Codex leaves an app-server daemon behind, and neither may
-outlive `delete`. The CLIs come from `$AGENTTOWER_AGENT_CLIS` (an npm `--prefix` dir;
-`.ci/run` installs them there) or PATH; without them these tests skip, unless
-`AGENTTOWER_REQUIRE_AGENTS=1` makes that a failure.
+outlive `delete`. Claude Code, offline, cannot start at all ("Unable to connect to
+Anthropic services", exit 1): it must end held as a crash loop. The CLIs come from
+`$AGENTTOWER_AGENT_CLIS` (an npm `--prefix` dir; `.ci/run` installs them there) or
+PATH; without them these tests skip, unless `AGENTTOWER_REQUIRE_AGENTS=1` makes that
+a failure.
 """
 
 from __future__ import annotations
