@@ -22,7 +22,8 @@ pytestmark = pytest.mark.tmux
 # What the applying process carries and no pane may see.
 LEAKY = {"VIRTUAL_ENV": "/leaky/venv", "PS1": "leaky> ", "LEAKY_FROM_SHELL": "1", "PWD": "/nonexistent"}
 DUMP = 'env > "$DUMP/$AGENTTOWER_LABEL.tmp" && mv "$DUMP/$AGENTTOWER_LABEL.tmp" "$DUMP/$AGENTTOWER_LABEL.env"'
-VARYING = {"TMUX", "TMUX_PANE", "AGENTTOWER_PANE_ID"}  # per server, per pane, per record
+# per server, per pane, per record, per slot's conversation
+VARYING = {"TMUX", "TMUX_PANE", "AGENTTOWER_PANE_ID", "AGENTTOWER_SESSION_ID"}
 
 
 def _tool(env: Env) -> Path:
@@ -57,9 +58,9 @@ def _dumps(dump: Path) -> dict[str, dict[str, str]]:
     return eventually(read, what="every pane to dump its environment")  # type: ignore[no-any-return]
 
 
-def _ids(at: type[AtCli]) -> dict[str, str]:
+def _ids(at: type[AtCli], key: str = "id") -> dict[str, str]:
     items = at.json("get", "panes")["items"]  # type: ignore[index]
-    return {p["spec"]["label"]: p["status"]["id"] for p in items}
+    return {p["spec"]["label"]: p["status"][key] for p in items}
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def test_fr002_profile_path_is_the_agents_path_and_the_shell_does_not_leak(
     env: Env, at: type[AtCli], from_a_shell: Applied
 ) -> None:
     seen = from_a_shell.seen
-    ids = _ids(at)
+    ids, sessions = _ids(at), _ids(at, "sessionId")
 
     assert seen["m1"]["PATH"] == f"{env.root / 'agent-bin'}:/usr/bin:/bin"  # found at-agent through it
     default_path = f"{env.home}/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -102,6 +103,7 @@ def test_fr002_profile_path_is_the_agents_path_and_the_shell_does_not_leak(
         assert variables["AGENTTOWER_LABEL"] == label
         assert variables["AGENTTOWER_PANE"] == f"envy/{label}"
         assert variables["AGENTTOWER_PANE_ID"] == ids[label]
+        assert variables["AGENTTOWER_SESSION_ID"] == sessions[label]
         assert variables["TMUX_PANE"].startswith("%")
 
 

@@ -29,6 +29,7 @@ VALUES = {
     "@agenttower_pending": "",
     "@agenttower_spec": "abc123",
     "pid": "100",
+    "@agenttower_agent_session": "",
     "pane_title": "m1",
 }
 

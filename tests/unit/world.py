@@ -91,6 +91,7 @@ def observed(record: PaneRecord, session: str, dead: bool = False, owner: str = 
         pending="",
         spec_hash=record.spec_hash,
         server_pid=None,
+        agent_session=record.agent_session_id or "",
         title="t",
     )
 
@@ -112,8 +113,21 @@ def foreign(session: str) -> ObservedPane:
         pending="",
         spec_hash="",
         server_pid=None,
+        agent_session="",
         title="user",
     )
+
+
+def conversation_of(spawn: Spawn) -> dict[str, object]:
+    """The conversation facts a successor's record gets (the store makes a new id when None)."""
+    talk = spawn.conversation
+    if talk is None:
+        return {"session_id": f"new-{next(_ids)}"}
+    return {
+        "session_id": talk.session_id or f"new-{next(_ids)}",
+        "agent_session_id": talk.agent_session_id,
+        "resumed_from": talk.resume_id if spawn.panes[0].launch.resume is not None else None,
+    }
 
 
 @dataclass
@@ -190,6 +204,7 @@ class World:
                     chain_depth=d.chain_depth,
                     restarts_in_a_row=d.restarts_in_a_row,
                     created_at=NEXT_STAMP,
+                    **conversation_of(d),
                 )
                 self.panes.append(record)
                 self.spawn(d.layout, record)

@@ -53,7 +53,7 @@ def _environment(world: World, rec: PaneRecord) -> list[dict[str, str]]:
     name = layout.name if layout else rec.layout_id
     container = bool(layout and layout.target_key.startswith("container:"))
     profile_env = (rec.launch.get("env") or {}).items()
-    identity = environment.PaneIdentity(name, rec.label, rec.role, rec.id)
+    identity = environment.PaneIdentity(name, rec.label, rec.role, rec.id, rec.session_id)
     return [{"name": k, "value": v} for k, v in environment.describe(profile_env, identity, container)]
 
 
@@ -84,6 +84,9 @@ def render(data: dict[str, Any]) -> str:
         "tmuxPaneId",
         "chainDepth",
         "predecessorId",
+        "sessionId",
+        "agentSessionId",
+        "resumedFrom",
         "agentId",
         "logPath",
         "sourceFile",
@@ -93,7 +96,7 @@ def render(data: dict[str, Any]) -> str:
         "observedGeneration",
     ):
         if status.get(key) not in (None, "", False):
-            lines.append(f"{key + ':':<14}{status[key]}")
+            lines.append(f"{key + ':':<13} {status[key]}")
     seen = _observed_line(status)
     if seen:
         lines.append(f"{'observed:':<14}{seen}")

@@ -1,4 +1,4 @@
-"""Pane lifecycle verbs (`remove`, `recreate`, `scan`, `adopt`, `promote`) and `events`."""
+"""Pane lifecycle verbs (`remove`, `recreate`, `restart`, `scan`, `adopt`, `promote`) and `events`."""
 
 from __future__ import annotations
 
@@ -81,6 +81,29 @@ def recreate_command(
         output,
         f"pane/{result['pane']} recreated as {result['id']} "
         f"(depth {result['chainDepth']}, {result['state']}){replay}",
+    )
+
+
+@click.command("restart")
+@click.argument("kind")
+@click.argument("name")
+@click.option("--fresh", is_flag=True, help="Start a new conversation (new session id, the command).")
+@output_option(default="table", choices=("table", "json", "yaml"))
+@path_options
+@verb()
+def restart_command(
+    kind: str, name: str, fresh: bool, output: str, state_dir: Path | None, desired_dir: Path | None
+) -> None:
+    """Stop a pane's agent and bring it back in the same conversation (its profile's
+    `resume`), as a linked successor; `--fresh` starts a new conversation instead."""
+    _pane_kind(kind)
+    result = _run(state_dir, desired_dir, {"op": "restart", "pane": name, "fresh": fresh})
+    how = f"resuming {result['resumedFrom']}" if result["resumedFrom"] else "with its command"
+    _show(
+        result,
+        output,
+        f"pane/{result['pane']} restarted as {result['id']} {how} "
+        f"(session {result['sessionId']}, {result['state']})",
     )
 
 

@@ -16,6 +16,7 @@ from .lifecycle_cmd import (
     promote_command,
     recreate_command,
     remove_command,
+    restart_command,
     scan_command,
 )
 from .logs_cmd import logs_command
@@ -40,6 +41,7 @@ for command in (
     wait_command,
     remove_command,
     recreate_command,
+    restart_command,
     scan_command,
     adopt_command,
     promote_command,

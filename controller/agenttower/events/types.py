@@ -23,3 +23,5 @@ class EventType(StrEnum):
     LAYOUT_RECOVERY_REATTACHED = "managed_layout_recovery_reattached"
     LAYOUT_RECOVERY_FAILED = "managed_layout_recovery_failed"
     PANE_ACTIVITY_CHANGED = "managed_pane_activity_changed"  # working / waiting / idle / unknown
+    PANE_AGENT_SESSION_REPORTED = "managed_pane_agent_session_reported"
+    PANE_RESUME_FELL_BACK = "managed_pane_resume_fell_back"

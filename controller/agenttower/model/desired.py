@@ -169,11 +169,16 @@ def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation)
     profile = catalog.profiles[name]
     if profile is None:
         return Launch(profile=name)
+    return launch_of(name, profile)
+
+
+def launch_of(name: str, profile: LaunchProfileSpec) -> Launch:
     return Launch(
         profile=name,
         command=tuple(profile.command),
         env=tuple(sorted(profile.env.items())),
         working_dir=profile.working_dir,
+        resume=tuple(profile.resume) if profile.resume is not None else None,
     )
 
 

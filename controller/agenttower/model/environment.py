@@ -33,6 +33,7 @@ BASE_LANG = "C.UTF-8"
 
 IDENTITY_PREFIX = "AGENTTOWER_"
 PANE_ID_VARIABLE = "AGENTTOWER_PANE_ID"  # the record id: how agenttower finds the pane's processes
+SESSION_ID_VARIABLE = "AGENTTOWER_SESSION_ID"  # the slot's conversation id, kept across restarts
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,17 @@ class PaneIdentity:
     label: str
     role: str
     record_id: str
+    session_id: str | None = None  # None: a record made before slots had conversation ids
 
     def variables(self) -> tuple[tuple[str, str], ...]:
+        session = ((SESSION_ID_VARIABLE, self.session_id),) if self.session_id else ()
         return (
             ("AGENTTOWER_LAYOUT", self.layout),
             ("AGENTTOWER_LABEL", self.label),
             ("AGENTTOWER_ROLE", self.role),
             ("AGENTTOWER_PANE", f"{self.layout}/{self.label}"),
             (PANE_ID_VARIABLE, self.record_id),
+            *session,
         )
 
 

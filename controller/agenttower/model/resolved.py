@@ -63,10 +63,14 @@ class Target:
 
 @dataclass(frozen=True)
 class Launch:
+    """`resume` continues the slot's conversation when a successor starts; it is not in
+    the spec hash (a new resume argv needs no new process: the next start uses it)."""
+
     profile: str
     command: tuple[str, ...] | None = None
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
+    resume: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class DesiredLayout:
                     command=tuple(p["launch"]["command"]) if p["launch"]["command"] is not None else None,
                     env=tuple((k, v) for k, v in p["launch"]["env"]),
                     working_dir=p["launch"]["working_dir"],
+                    resume=tuple(p["launch"]["resume"]) if p["launch"].get("resume") else None,
                 ),
                 spec_hash=p["spec_hash"],
                 initial_input=p.get("initial_input"),

@@ -85,7 +85,11 @@ class TemplateSpec(_Model):
 
 
 class LaunchProfileSpec(_Model):
+    """`command` starts a conversation; `resume` (optional) continues the slot's after a
+    restart. Both may use `{sessionId}` (model/agents.py)."""
+
     command: Annotated[list[Arg], Field(min_length=1)]
+    resume: Annotated[list[Arg], Field(min_length=1)] | None = None
     env: dict[EnvKey, Arg] = Field(default_factory=dict)
     working_dir: AbsolutePath | None = None
 

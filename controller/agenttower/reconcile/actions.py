@@ -37,6 +37,7 @@ class Kind(StrEnum):
     """Every action a pass can plan."""
 
     MARK_PANE = "mark_pane"  # a state change seen from outside: exited, vanished, swept
+    RECORD_SESSION = "record_session"  # the agent reported its own conversation id: keep it
     SETTLE_PANE = "settle_pane"  # a ready pane still carrying its pending marker: clear it
     UPDATE_LAYOUT = "update_layout"  # record a new desired spec (generation + 1)
     HOLD_RESTART = "hold_restart"  # a restart back-off holds: record when it is due, announce it once
@@ -56,6 +57,7 @@ class Kind(StrEnum):
 
 _PHASES = {
     Kind.MARK_PANE: Phase.MARK,
+    Kind.RECORD_SESSION: Phase.MARK,
     Kind.SETTLE_PANE: Phase.SETTLE,
     Kind.UPDATE_LAYOUT: Phase.UPDATE,
     Kind.HOLD_RESTART: Phase.HOLD,
@@ -101,6 +103,21 @@ class Spawn:
     restarts_in_a_row: int = 0  # for the new record: a restart by policy counts one more
     replaces: str | None = None
     respawn: str | None = None
+    removed_by: Actor = Actor.CONTROLLER  # who removes what it replaces (an operator's `restart`)
+    conversation: Conversation | None = None  # None: a new slot's new conversation, by `command`
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Which conversation a successor carries on (reconcile/conversations.py decides):
+    the slot's id, kept (None: a new one), the agent's own id, and the id to run
+    `resume` with (None: `command`). `fell_back`: the predecessor's resume exited at
+    once, so this one runs `command`, and says so."""
+
+    session_id: str | None = None
+    agent_session_id: str | None = None
+    resume_id: str | None = None
+    fell_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,7 +174,12 @@ class Recovery:
     pane_ids: tuple[str, ...]
 
 
-Detail = Spawn | Mark | Removal | Settle | Hold | CrashHold | Input | Layout | Recovery
+@dataclass(frozen=True)
+class AgentSession:
+    agent_session_id: str  # what the agent's hooks set on its pane (@agenttower_agent_session)
+
+
+Detail = Spawn | Mark | Removal | Settle | Hold | CrashHold | Input | Layout | Recovery | AgentSession
 
 
 @dataclass(frozen=True)
@@ -196,6 +218,13 @@ class Action:
             return f"relayout {name} as {d.tmux_layout}"
         if isinstance(d, Recovery):
             return f"re-attach {name} ({len(d.pane_ids)} panes)"
+        if isinstance(d, AgentSession):
+            return f"record agent session {d.agent_session_id} of {name}"
+        talk = d.conversation if isinstance(d, Spawn) else None
+        if talk is not None and talk.resume_id:
+            return f"create pane {name} resuming {talk.resume_id}"
+        if talk is not None and talk.fell_back:
+            return f"create pane {name} with its command (resume exited at once)"
         return {
             Kind.CREATE_PANE: "create pane {}",
             Kind.REMOVE_PANE: "remove pane {}",

@@ -38,6 +38,7 @@ from agenttower.store.repo import Store
 from . import last_output
 from .actions import (
     Action,
+    AgentSession,
     CrashHold,
     Hold,
     Input,
@@ -178,6 +179,11 @@ class Executor:
                 with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                     payload = {"exit_code": detail.exit_code, "last_line": detail.last_line}
                     tx.hold_crash_loop(pane, detail.reason, payload)
+        elif isinstance(detail, AgentSession):
+            pane = self.store.pane(str(action.resource.id))
+            if pane is not None:
+                with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                    tx.record_agent_session(pane, detail.agent_session_id)
         elif isinstance(detail, Recovery):
             with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                 payload = {"panes": list(detail.pane_ids)}

@@ -1,4 +1,4 @@
-"""The operator's lifecycle verbs on single panes: remove, recreate, scan, adopt, promote.
+"""The operator's lifecycle verbs on single panes: remove, recreate, restart, scan, adopt, promote.
 
 Each checks every FEAT-013 rule before anything is written (illegal sources, chain depth,
 concurrent recreates, adopted panes), then asks the planner for that one verb (an
@@ -14,6 +14,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from agenttower.model.desired import launch_of
 from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe, validation_failed
 from agenttower.model.identifiers import is_name
 from agenttower.model.lifecycle import State
@@ -21,9 +22,9 @@ from agenttower.model.resolved import DesiredLayout, DesiredPane, Launch, Target
 from agenttower.runtime.observe import Listing
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
+from .conversations import operated_depth, resume_failed, successor
 from .engine import PassResult, Session, load_desired
 from .plan import Operation, Snapshot, Verb, plan
-from .restarts import next_depth
 
 UNHASHED = ("idempotency_key", "deadline")  # a retry with the same key sends a new deadline
 
@@ -165,11 +166,7 @@ def _desired_pane(
                 {"profile_name": profile, "known_profiles": desired.catalog.known_profiles()},
             )
         chosen = desired.catalog.profiles[profile]
-        launch = (
-            Launch(profile)
-            if chosen is None
-            else Launch(profile, tuple(chosen.command), tuple(sorted(chosen.env.items())), chosen.working_dir)
-        )
+        launch = Launch(profile) if chosen is None else launch_of(profile, chosen)
         pane = replace(pane, launch=launch, spec_hash=spec_hash(launch, spec.target))
     return spec, pane
 
@@ -186,14 +183,47 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
             _not_recreatable(f"{layout.name}/{source.label}", asked, source.state),
             {"predecessor_pane_id": source.id, "current_state": source.state},
         )
-    successor = _successor(session, layout, source)
-    if successor is not None:
+    result = _follow(session, layout, source, Verb.RECREATE, request.get("launch"))
+    remember(session, request, result)
+    return result
+
+
+def restart(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    """Stop this agent and bring it back in the same conversation: a live pane is removed
+    and replaced in place by a linked successor that runs `resume` (`fresh`: a new
+    session id and `command`); a failed or removed one is recreated the same way."""
+    asked = str(request["pane"])
+    layout, source = find_slot(session, asked)
+    if source.state == State.CREATING:
+        raise AgentTowerError(
+            ErrorCode.PANE_ILLEGAL_TRANSITION,
+            f"pane {layout.name}/{source.label} is still being created and cannot be restarted yet; "
+            f"run `agenttower restart pane {asked}` again once it is ready, degraded or failed",
+            {"pane_id": source.id, "current_state": source.state, "requested_action": "restart"},
+        )
+    return _follow(session, layout, source, Verb.RESTART, None, bool(request.get("fresh")))
+
+
+def _follow(
+    session: Session,
+    layout: LayoutRecord,
+    source: PaneRecord,
+    verb: Verb,
+    profile: str | None,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """A linked successor for `source`, after the rules every such verb keeps."""
+    running = _successor(session, layout, source) if not source.live else None
+    if running is not None:
         raise AgentTowerError(
             ErrorCode.PANE_CONCURRENT_RECREATE,
-            f"pane {source.id} already has a live successor {successor.id}",
-            {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": successor.id},
+            f"pane {source.id} already has a live successor {running.id}",
+            {"predecessor_pane_id": source.id, "in_flight_successor_pane_id": running.id},
         )
-    depth, limit = next_depth(source, session.settings.restarts), session.settings.panes.chain_limit
+    spec, pane = _desired_pane(session, layout, source.label, profile)
+    talk = successor(source, pane.launch, fresh)
+    depth = operated_depth(source, talk, session.settings.restarts, session.clock())
+    limit = session.settings.panes.chain_limit
     if depth > limit:
         raise AgentTowerError(
             ErrorCode.PANE_RECREATE_CHAIN_TOO_DEEP,
@@ -204,20 +234,21 @@ def recreate(session: Session, request: dict[str, Any]) -> dict[str, Any]:
                 "limit": limit,
             },
         )
-    spec, pane = _desired_pane(session, layout, source.label, request.get("launch"))
     listing = session.runtime(layout.target_key, spec.target).list_panes()
-    _operate(session, layout, listing, Operation(Verb.RECREATE, source.id, pane), spec)
+    _operate(session, layout, listing, Operation(verb, source.id, pane, fresh), spec)
     new = next(p for p in session.store.panes(layout.id) if p.predecessor_id == source.id)
-    result = {
+    if resume_failed(new):  # the conversation is not there: its command, as a pass would
+        return _follow(session, layout, new, Verb.RESTART, profile)
+    return {
         "pane": f"{layout.name}/{new.label}",
         "id": new.id,
         "predecessorId": source.id,
         "chainDepth": new.chain_depth,
         "state": new.state,
+        "sessionId": new.session_id,
+        "resumedFrom": new.resumed_from,
         "replay": False,
     }
-    remember(session, request, result)
-    return result
 
 
 def scan(session: Session, request: dict[str, Any]) -> dict[str, Any]:

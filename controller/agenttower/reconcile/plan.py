@@ -27,6 +27,7 @@ from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 from .actions import (
     Action,
+    AgentSession,
     Blocked,
     CrashHold,
     Hold,
@@ -43,12 +44,15 @@ from .actions import (
     Settle,
     Spawn,
 )
+from .conversations import operated_depth, resume_failed, successor
 from .identity import Match, claims, match
-from .restarts import crash_loop, next_depth, restart_timing, wants_restart
+from .restarts import crash_loop, restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
-HEALTH = frozenset({Kind.MARK_PANE, Kind.SETTLE_PANE, Kind.RESUME_PANE, Kind.RECOVER_LAYOUT})
+HEALTH = frozenset(
+    {Kind.MARK_PANE, Kind.RECORD_SESSION, Kind.SETTLE_PANE, Kind.RESUME_PANE, Kind.RECOVER_LAYOUT}
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Verb(StrEnum):
 
     REMOVE = "remove"
     RECREATE = "recreate"
+    RESTART = "restart"  # a live pane: removed and replaced in place; else as recreate
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class Operation:
     verb: Verb
     pane_id: str
     pane: DesiredPane | None = None
+    fresh: bool = False  # a new conversation (new session id, `command`), not a resume
 
 
 def resolved_of(rec: LayoutRecord) -> DesiredLayout | None:
@@ -376,6 +382,8 @@ class _Planner:
             elif cur.state == State.REMOVED:
                 message = "removed by operator (recreate pane to restore)"
                 self.notes.append(Note(layout.name, message, label=pane.label))
+            elif known and resume_failed(cur):
+                self.fall_back(layout, rec, cur, anchor)
             elif known and wants_restart(layout.restart_policy, cur):
                 self.restart(layout, rec, cur, anchor)
             elif cur.live and cur.spec_hash != pane.spec_hash:
@@ -451,6 +459,15 @@ class _Planner:
             self.act(Action(Kind.HOLD_CRASH_LOOP, _slot(rec, cur), "crash loop", hold))
         return True
 
+    def fall_back(
+        self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None
+    ) -> None:
+        """A resume that exited at once (no such conversation, say) is followed by the
+        profile's `command`, whatever the restart policy, at once and at the same depth
+        and count: the restart that tried the resume already counted."""
+        cause = "resume exited at once: falling back to command"
+        self.replace(layout, rec, cur, anchor, cause, cur.chain_depth, cur.restarts_in_a_row)
+
     def outdated(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
         if layout.update_strategy != "Recreate":
             message = "outdated: spec changed (updateStrategy OnDelete)"
@@ -485,6 +502,7 @@ class _Planner:
             restarts_in_a_row=restarts_in_a_row,
             replaces=cur.id,
             respawn=obs.pane_id if obs else None,
+            conversation=successor(cur, pane.launch),
         )
         resource = Resource(rec.target_key, layout.name, cur.label)
         self.act(Action(Kind.CREATE_PANE, resource, cause, spawn, depends_on=(_slot(rec, cur),)))
@@ -518,6 +536,9 @@ class _Planner:
                 Kind.SETTLE_PANE, _slot(rec, pane), "pending marker left set", Settle(obs.pane_id)
             )
             self.act(action)
+        if obs is not None and obs.agent_session and obs.agent_session != pane.agent_session_id:
+            reported = AgentSession(obs.agent_session)
+            self.act(Action(Kind.RECORD_SESSION, _slot(rec, pane), "reported by the agent", reported))
 
     def creating(self, rec: LayoutRecord, pane: PaneRecord, obs: ObservedPane | None) -> None:
         layout = self.desired.get(rec.name)
@@ -552,20 +573,26 @@ class _Planner:
             spec = self.desired[rec.name]
             assert op.pane is not None
             dead = self.seen(rec.target_key, pane)
+            restart = op.verb is Verb.RESTART
+            talk = successor(pane, op.pane.launch, op.fresh)
             spawn = Spawn(
                 spec,
                 rec.id,
                 (op.pane,),
                 self.anchor(rec),
                 predecessor_id=pane.id,
-                chain_depth=next_depth(pane, self.settings.restarts),
+                chain_depth=operated_depth(pane, talk, self.settings.restarts, self.now),
+                replaces=pane.id if restart and pane.live else None,
                 respawn=dead.pane_id if dead else None,
+                removed_by=Actor.OPERATOR,
+                conversation=talk,
             )
             resource = Resource(rec.target_key, rec.name, pane.label)
+            cause = f"{'restarted' if restart else 'recreated'} by operator{' (fresh)' if op.fresh else ''}"
+            if talk.fell_back:
+                cause = "resume exited at once: falling back to command"
             self.actions.append(
-                Action(
-                    Kind.CREATE_PANE, resource, "recreated by operator", spawn, depends_on=(_slot(rec, pane),)
-                )
+                Action(Kind.CREATE_PANE, resource, cause, spawn, depends_on=(_slot(rec, pane),))
             )
         return Plan(tuple(self.actions), tuple(self.blocked))
 

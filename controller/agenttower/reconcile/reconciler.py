@@ -33,6 +33,7 @@ class Op(StrEnum):
     DELETE = "delete"
     REMOVE = "remove"
     RECREATE = "recreate"
+    RESTART = "restart"
     SCAN = "scan"
     ADOPT = "adopt"
     PROMOTE = "promote"
@@ -147,6 +148,7 @@ _VERBS = {
     Op.DELETE: _delete,
     Op.REMOVE: lifecycle.remove,
     Op.RECREATE: lifecycle.recreate,
+    Op.RESTART: lifecycle.restart,
     Op.SCAN: lifecycle.scan,
     Op.ADOPT: lifecycle.adopt,
     Op.PROMOTE: lifecycle.promote,

@@ -7,7 +7,7 @@ stability window starts the count (and the chain) over. Pure functions of a reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from agenttower.model.durations import parse_time, rfc3339
@@ -31,6 +31,13 @@ def stayed_ready(pane: PaneRecord, settings: RestartSettings) -> bool:
 def next_depth(pane: PaneRecord, settings: RestartSettings) -> int:
     """A successor's chain depth: +1, or 0 after a predecessor that stayed ready long enough."""
     return 0 if stayed_ready(pane, settings) else pane.chain_depth + 1
+
+
+def depth_after(pane: PaneRecord, settings: RestartSettings, now: datetime) -> int:
+    """A successor's depth when an operator ends `pane` now: a live pane has no end yet,
+    so one that has been ready for the stability window starts the chain over."""
+    ended = pane if pane.ended_at else replace(pane, ended_at=rfc3339(now))
+    return next_depth(ended, settings)
 
 
 def backoff_delay(restarts_in_a_row: int, settings: RestartSettings) -> timedelta:

@@ -40,8 +40,8 @@ from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.records import PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
 
-from . import last_output, logs
-from .actions import Action, Kind, Spawn
+from . import conversations, last_output, logs
+from .actions import Action, Conversation, Kind, Spawn
 from .context import PassContext
 from .identity import Claims, Match, claims, match
 
@@ -68,6 +68,7 @@ def launch_payload(pane: DesiredPane) -> dict[str, Any]:
         "command": list(launch.command) if launch.command is not None else None,
         "env": dict(launch.env),
         "working_dir": launch.working_dir,
+        **({"resume": list(launch.resume)} if launch.resume is not None else {}),
     }
 
 
@@ -121,7 +122,8 @@ class SpawnPipeline:
 
     def _actor_of(self, action: Action) -> Actor:
         """A restart, a Recreate update or a resumed creation is the reconciler's own decision."""
-        replaces = isinstance(action.detail, Spawn) and action.detail.replaces
+        spawn = action.detail
+        replaces = isinstance(spawn, Spawn) and spawn.replaces and spawn.removed_by is Actor.CONTROLLER
         decided_here = action.kind is Kind.RESUME_PANE or (action.kind is Kind.CREATE_PANE and replaces)
         return Actor.CONTROLLER if decided_here else self.ctx.actor
 
@@ -162,8 +164,9 @@ class SpawnPipeline:
         else:
             layout_id = spawn.layout_id
             if spawn.replaces:
-                self._replace(tx, spawn.replaces, action.cause)
+                self._replace(tx, spawn.replaces, action.cause, spawn.removed_by)
         pred, depth, restarts = spawn.predecessor_id, spawn.chain_depth, spawn.restarts_in_a_row
+        talk = spawn.conversation or Conversation()
         spawns = []
         for pane in spawn.panes:
             slot = next(i for i, p in enumerate(layout.panes) if p.label == pane.label)
@@ -179,6 +182,9 @@ class SpawnPipeline:
                     pred,
                     depth,
                     restarts,
+                    talk.session_id,
+                    talk.agent_session_id,
+                    talk.resume_id if pane.launch.resume is not None else None,
                 ),
             )
             tx.emit(
@@ -199,7 +205,19 @@ class SpawnPipeline:
                     EventType.PANE_RECREATED,
                     layout_id,
                     record.id,
-                    {"predecessor_id": pred, "chain_depth": depth},
+                    {
+                        "predecessor_id": pred,
+                        "chain_depth": depth,
+                        "session_id": record.session_id,
+                        "resumed_from": record.resumed_from,
+                    },
+                )
+            if talk.fell_back:
+                tx.emit(
+                    EventType.PANE_RESUME_FELL_BACK,
+                    layout_id,
+                    record.id,
+                    {"predecessor_id": pred, "session_id": record.session_id},
                 )
             spawns.append(
                 Spawning(
@@ -215,14 +233,12 @@ class SpawnPipeline:
         tx.refresh_layout_state(layout_id)
         return spawns
 
-    def _replace(self, tx: Writer, pane_id: str, cause: str) -> None:
+    def _replace(self, tx: Writer, pane_id: str, cause: str, removed_by: Actor) -> None:
         """First of the two legal steps of a restart: the old record is removed."""
         old = self.store.pane(pane_id)
         if old is None or old.state == State.REMOVED:
             return
-        tx.transition(
-            old, State.REMOVED, removed_by=Actor.CONTROLLER, reason=cause, requested_action="restart"
-        )
+        tx.transition(old, State.REMOVED, removed_by=removed_by, reason=cause, requested_action="restart")
         tx.emit(
             EventType.PANE_REMOVED, old.layout_id, old.id, {"cause": cause, "tmux_pane_id": old.tmux_pane_id}
         )
@@ -334,7 +350,7 @@ class SpawnPipeline:
             token=spawn.record.marker_token,
             spec_hash=spawn.pane.spec_hash,
             label=spawn.pane.label,
-            command=launch.command,
+            command=conversations.argv(launch, spawn.record),
             env=environment.assignments(launch.env, self._identity(spawn)),
             working_dir=launch.working_dir,
             host_path=spawn.layout.target.container is None,
@@ -345,7 +361,10 @@ class SpawnPipeline:
     @staticmethod
     def _identity(spawn: Spawning) -> environment.PaneIdentity:
         pane = spawn.pane
-        return environment.PaneIdentity(spawn.layout.name, pane.label, pane.role, spawn.record.id)
+        record = spawn.record
+        return environment.PaneIdentity(
+            spawn.layout.name, pane.label, pane.role, record.id, record.session_id
+        )
 
     def _pipe_path(self, spawn: Spawning) -> str | None:
         """Where the pipe writes, as the tmux server sees it (inside the container for one)."""

@@ -106,6 +106,7 @@ class ObservedPane:
     pending: str = _tmux("@agenttower_pending")
     spec_hash: str = _tmux("@agenttower_spec")
     server_pid: int | None = _tmux("pid", _int)  # the server's: a new pid is a new server
+    agent_session: str = _tmux("@agenttower_agent_session")  # the id the agent's hooks reported
     title: str = _tmux("pane_title")
 
     @property

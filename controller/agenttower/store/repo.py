@@ -46,6 +46,9 @@ class NewPane:
     predecessor_id: str | None = None
     chain_depth: int = 0
     restarts_in_a_row: int = 0
+    session_id: str | None = None  # None: a new slot's (or a fresh start's) new conversation id
+    agent_session_id: str | None = None
+    resumed_from: str | None = None
 
 
 class Store:
@@ -328,7 +331,8 @@ class Writer:
         self.conn.execute(
             "INSERT INTO panes(id, layout_id, label, role, capability, slot, state, spec_hash,"
             " launch_json, marker_token, owner, predecessor_id, chain_depth, restarts_in_a_row,"
-            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " session_id, agent_session_id, resumed_from,"
+            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 pane_id,
                 layout_id,
@@ -344,6 +348,9 @@ class Writer:
                 pane.predecessor_id,
                 pane.chain_depth,
                 pane.restarts_in_a_row,
+                pane.session_id or str(uuid.uuid4()),
+                pane.agent_session_id,
+                pane.resumed_from,
                 self.now,
                 self.now,
             ),
@@ -442,6 +449,19 @@ class Writer:
             (pane.layout_id, pane.label, pane.id, payload["sha256"], self.now),
         )
         self.emit(EventType.PANE_INPUT_SENT, pane.layout_id, pane.id, {**payload, "initial": True})
+
+    def record_agent_session(self, pane: PaneRecord, agent_session_id: str) -> None:
+        """The id the agent reported for its conversation (what a resume will name)."""
+        self.conn.execute(
+            "UPDATE panes SET agent_session_id=?, updated_at=? WHERE id=?",
+            (agent_session_id, self.now, pane.id),
+        )
+        self.emit(
+            EventType.PANE_AGENT_SESSION_REPORTED,
+            pane.layout_id,
+            pane.id,
+            {"agent_session_id": agent_session_id, "session_id": pane.session_id},
+        )
 
     def attach(self, pane_id: str, tmux_pane_id: str | None, log_path: str | None = None) -> None:
         self.conn.execute(

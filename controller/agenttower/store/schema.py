@@ -108,6 +108,18 @@ MIGRATIONS += (
     """,
 )
 
+# A slot's conversation: the id agenttower gives it (`AGENTTOWER_SESSION_ID`, kept from
+# predecessor to successor), the id the agent reported itself (its hooks set a pane
+# option), and the id a record was started to resume (NULL: it ran `command`), which
+# the planner reads back to fall back to `command` when a resume exits at once.
+MIGRATIONS += (
+    """
+    ALTER TABLE panes ADD COLUMN session_id TEXT;
+    ALTER TABLE panes ADD COLUMN agent_session_id TEXT;
+    ALTER TABLE panes ADD COLUMN resumed_from TEXT;
+    """,
+)
+
 # What a pane printed last before its process exited (its screen, kept by remain-on-exit,
 # bounded), and, once the same failure came twice in a row, why its restarts are held:
 # `describe` shows the first, the planner reads the second back so the hold (and its
