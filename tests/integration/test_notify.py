@@ -107,3 +107,21 @@ def test_a_waiting_episode_notifies_once_after_the_grace_and_not_if_it_ended(env
     notifier.feed([activity("p1", "idle"), activity("p1", "waiting"), activity("p1", "working")])
     assert notifier._armed == {} and notifier.runs == 1
     notifier.stop()
+
+
+def test_recovery_failures_notify_at_once_and_a_busy_pane_is_not_notified_twice(env: Env) -> None:
+    got = env.root / "recovery.jsonl"
+    hang = f"1000.{os.getpid()}9"
+    argv = {"lay": tuple(_appender(got)), "hang": ("sh", "-c", f"exec sleep {hang}")}
+    notifier = Notifier(NotifySettings(timeout=3600), lambda e: argv[str(e["layout_id"])])
+    failed = {"event_type": "managed_layout_recovery_failed", "layout_id": "lay", "pane_id": "p1"}
+    notifier.feed([failed])
+    (event,) = eventually(lambda: _notified(got), what="the recovery failure's notification")
+    assert event == failed
+    held = {"event_type": "managed_pane_crash_loop_held", "layout_id": "hang", "pane_id": "p2"}
+    notifier.feed([held])
+    eventually(lambda: _hanging(hang), what="the hanging notify program")
+    notifier.feed([held, held])  # p2's call still runs: skipped, not queued behind it
+    assert notifier.runs == 2
+    notifier.stop()
+    assert not _hanging(hang)

@@ -94,7 +94,7 @@ class Notifier:
                 log.warning(
                     "notify skipped: the last call for it still runs",
                     subject=key,
-                    event=event.get("event_type"),
+                    event_type=event.get("event_type"),
                 )
                 return
             self._busy.add(key)
