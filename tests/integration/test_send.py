@@ -191,3 +191,19 @@ def test_send_when_idle_waits_for_the_agent_s_own_idle_and_never_types_into_unkn
     assert answer["results"][0]["reason"] == "activity unknown"
     assert not any("paste-buffer" in c for c in env.tmux_calls())
     assert _inbox(env) == ["one", "two"]
+
+
+def test_send_is_handed_to_a_running_controller(env: Env, at: type[AtCli]) -> None:
+    from tests.integration.test_controller import Controller
+
+    _apply_standins(env, at)  # apply keeps the manifest in the desired dir: the controller has it
+    ctl = Controller(env).start()
+    try:
+        sent = at.json("send", "team/w1", "through the socket")
+        assert sent["delivered"] is True  # type: ignore[index]
+        eventually(lambda: _inbox(env) == ["through the socket"], what="the message")
+        (event,) = _events(env, "managed_pane_input_sent")
+        assert event["actor"] == "operator"  # the controller did it, for the operator
+        assert "op=send" in ctl.text()  # its log: the request came over the socket
+    finally:
+        ctl.stop()
