@@ -50,3 +50,10 @@ def test_never_again_for_a_slot_typed_already_whatever_record_speaks_for_it() ->
     assert _plan(world, frozenset({(layout_id, "m1")})).actions == ()
     world.set_pane(world.panes[0].id, state=State.DEGRADED)  # not ready: not typed
     assert _plan(world).actions == ()
+
+
+def test_an_agent_whose_hooks_report_activity_gets_it_only_when_idle() -> None:
+    world = _ready_since(3)
+    for activity, typed in (("working", False), ("waiting", False), ("idle", True), ("", True)):
+        world.tmux["host"][0] = replace(world.tmux["host"][0], activity=activity)
+        assert bool(_plan(world).actions) is typed, activity  # "": no hooks, the delay alone

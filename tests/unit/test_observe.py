@@ -28,6 +28,7 @@ VALUES = {
     "@agenttower_owner": "owner-1",
     "@agenttower_pending": "",
     "@agenttower_spec": "abc123",
+    "@agenttower_activity": "working",
     "pid": "100",
     "@agenttower_agent_session": "",
     "pane_title": "m1",

@@ -74,7 +74,9 @@ def pane_record(
     return PaneRecord(**fields)  # type: ignore[arg-type]
 
 
-def observed(record: PaneRecord, session: str, dead: bool = False, owner: str = OWNER) -> ObservedPane:
+def observed(
+    record: PaneRecord, session: str, dead: bool = False, owner: str = OWNER, activity: str = ""
+) -> ObservedPane:
     return ObservedPane(
         session=session,
         session_id="$1",
@@ -90,6 +92,7 @@ def observed(record: PaneRecord, session: str, dead: bool = False, owner: str = 
         owner=owner,
         pending="",
         spec_hash=record.spec_hash,
+        activity=activity,
         server_pid=None,
         agent_session=record.agent_session_id or "",
         title="t",
@@ -112,6 +115,7 @@ def foreign(session: str) -> ObservedPane:
         owner="",
         pending="",
         spec_hash="",
+        activity="",
         server_pid=None,
         agent_session="",
         title="user",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from agenttower.model.agents import Activity
 from agenttower.model.constants import PRUNE_ANNOTATION
 from agenttower.model.durations import parse_time, rfc3339
 from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe
@@ -428,10 +429,14 @@ class _Planner:
 
     def initial_input(self, rec: LayoutRecord, cur: PaneRecord, text: str) -> None:
         """A slot's first task, typed once it has been ready for a moment (an agent that
-        just started may not read its terminal yet), never again for the slot."""
+        just started may not read its terminal yet) and, when its hooks report activity,
+        once they say idle (the pane option they set, read with the listing); never again
+        for the slot."""
         obs = self.seen(rec.target_key, cur)
         if cur.state != State.READY or not cur.ready_at or obs is None or obs.dead:
             return
+        if obs.activity and obs.activity != Activity.IDLE:
+            return  # its hooks report it busy or waiting (a login, a trust question): not yet
         due = parse_time(cur.ready_at) + self.settings.send.initial_delay
         if due > self.now:
             self.requeue.append(due)

@@ -15,13 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from agenttower.events.types import EventType
-from agenttower.model.agents import ACTIVITY_OPTION, Activity
+from agenttower.model.agents import Activity
 from agenttower.model.errors import AgentTowerError, ErrorCode, cannot_observe, validation_failed
 from agenttower.model.lifecycle import State
 from agenttower.model.resolved import DesiredLayout
 from agenttower.runtime.observe import Listing
 from agenttower.runtime.paste import Delivery, Outcome, paste
-from agenttower.runtime.tmux import Tmux
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 
 from .engine import Session
@@ -90,7 +89,7 @@ def send(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         raise cannot_observe(layout.target_key, listing.error, "send")
     targets = [(pane, _running(layout, pane, listing)) for pane in panes]  # all checked first
     if request.get("when") == "idle":
-        busy = _not_idle(tmux, targets)
+        busy = _not_idle(listing, targets)
         if busy:  # nothing is typed anywhere: the CLI asks again until its deadline
             return {"results": [_waiting(layout, p, a) for p, a in busy], "delivered": False, "waiting": True}
     settings = session.settings.send
@@ -112,27 +111,16 @@ def send(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     return {"results": results, "delivered": all(r["delivered"] for r in results)}
 
 
-def _not_idle(tmux: Tmux, targets: list[tuple[PaneRecord, str]]) -> list[tuple[PaneRecord, str]]:
+def _not_idle(listing: Listing, targets: list[tuple[PaneRecord, str]]) -> list[tuple[PaneRecord, str]]:
     """The panes whose agent does not say it is idle, with what it says: the activity its
-    hooks set on the pane (one tmux call for all of them). No hooks, no word: `unknown`,
+    hooks set on the pane, read in the listing just taken. No hooks, no word: `unknown`,
     which is not idle."""
-    args: list[str] = []
-    for _, tmux_pane_id in targets:
-        args += [
-            *((";",) if args else ()),
-            "display-message",
-            "-p",
-            "-t",
-            tmux_pane_id,
-            "#{" + ACTIVITY_OPTION + "}",
-        ]
-    result = tmux.run(args)
-    said = result.stdout.split("\n") if result.returncode == 0 else []
+    said = {p.pane_id: p.activity for p in listing.panes}
     busy = []
-    for index, (pane, _) in enumerate(targets):
-        activity = said[index].strip() if index < len(said) else ""
+    for pane, tmux_pane_id in targets:
+        activity = said.get(tmux_pane_id) or str(Activity.UNKNOWN)
         if activity != Activity.IDLE:
-            busy.append((pane, activity or str(Activity.UNKNOWN)))
+            busy.append((pane, activity))
     return busy
 
 

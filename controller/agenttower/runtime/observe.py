@@ -105,6 +105,7 @@ class ObservedPane:
     owner: str = _tmux("@agenttower_owner")
     pending: str = _tmux("@agenttower_pending")
     spec_hash: str = _tmux("@agenttower_spec")
+    activity: str = _tmux("@agenttower_activity")  # set by the agent's own hooks (model/agents.py)
     server_pid: int | None = _tmux("pid", _int)  # the server's: a new pid is a new server
     agent_session: str = _tmux("@agenttower_agent_session")  # the id the agent's hooks reported
     title: str = _tmux("pane_title")
