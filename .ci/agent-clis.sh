@@ -7,7 +7,7 @@
 # Prints the prefix; .ci/run exports it as AGENTTOWER_AGENT_CLIS.
 set -euo pipefail
 
-packages=("@google/gemini-cli@0.61.0" "@openai/codex@0.171.0")
+packages=("@google/gemini-cli@0.61.0" "@openai/codex@0.171.0" "@anthropic-ai/claude-code@2.1.332")
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/agenttower-ci"
 stamp="$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-12)"
 prefix="$cache/agent-clis-$stamp"
@@ -18,7 +18,7 @@ if ! command -v npm >/dev/null 2>&1; then
     log "npm is missing (the agent CLIs need Node.js 20+ and npm)"
     exit 1
 fi
-if [ -x "$prefix/bin/gemini" ] && [ -x "$prefix/bin/codex" ]; then
+if [ -x "$prefix/bin/gemini" ] && [ -x "$prefix/bin/codex" ] && [ -x "$prefix/bin/claude" ]; then
     log "reusing $prefix"
 else
     log "installing ${packages[*]} into $prefix"

@@ -79,6 +79,27 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class SendSettings:
+    """How `send` types into a pane: the pause before Enter, how long to watch for it."""
+
+    # AGENTTOWER_SEND_ENTER_DELAY: Codex reads an Enter within ~120 ms of a paste as text
+    enter_delay: float = 0.2
+    confirm_within: float = 3.0  # AGENTTOWER_SEND_CONFIRM: the screen must change within this
+    max_chars: int = 1_000_000  # a longer text is refused before anything is typed
+    # AGENTTOWER_INITIAL_INPUT_DELAY: a slot's initialInput waits until it has been ready this long
+    initial_delay: timedelta = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The program the controller runs, event JSON on stdin, when an agent needs someone."""
+
+    argv: tuple[str, ...] = ()  # AGENTTOWER_NOTIFY (a layout's spec.notify wins): JSON list or words
+    timeout: float = 10.0  # AGENTTOWER_NOTIFY_TIMEOUT: then it is killed
+    waiting_grace: float = 30.0  # AGENTTOWER_NOTIFY_WAITING_GRACE: `waiting` this long first
+
+
+@dataclass(frozen=True)
 class Settings:
     tmux: TmuxSettings = field(default_factory=TmuxSettings)
     panes: PaneSettings = field(default_factory=PaneSettings)
@@ -86,6 +107,8 @@ class Settings:
     loop: LoopSettings = field(default_factory=LoopSettings)
     verbs: VerbSettings = field(default_factory=VerbSettings)
     agents: AgentSettings = field(default_factory=AgentSettings)
+    send: SendSettings = field(default_factory=SendSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -108,6 +131,16 @@ class Settings:
                 fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
             ),
             agents=AgentSettings(screen_period=_seconds("AGENTTOWER_SCREEN_PERIOD", "3s")),
+            send=SendSettings(
+                enter_delay=_seconds("AGENTTOWER_SEND_ENTER_DELAY", "200ms"),
+                confirm_within=_seconds("AGENTTOWER_SEND_CONFIRM", "3s"),
+                initial_delay=timedelta(seconds=_seconds("AGENTTOWER_INITIAL_INPUT_DELAY", "1s")),
+            ),
+            notify=NotifySettings(
+                argv=_argv("AGENTTOWER_NOTIFY"),
+                timeout=_seconds("AGENTTOWER_NOTIFY_TIMEOUT", "10s"),
+                waiting_grace=_seconds("AGENTTOWER_NOTIFY_WAITING_GRACE", "30s"),
+            ),
         )
 
 
@@ -116,6 +149,23 @@ def _seconds(variable: str, default: str) -> float:
         return parse_duration(os.environ.get(variable, default))
     except ValueError as exc:
         raise validation_failed(variable, str(exc)) from None
+
+
+def _argv(variable: str) -> tuple[str, ...]:
+    """A command: a JSON list of strings (`["notify-send", "agenttower"]`), else shell words."""
+    import json
+    import shlex
+
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return ()
+    try:
+        value = json.loads(text) if text.startswith("[") else shlex.split(text)
+    except ValueError as exc:
+        raise validation_failed(variable, f"not a JSON list or shell words: {exc}") from None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise validation_failed(variable, "must be a non-empty list of strings")
+    return tuple(value)
 
 
 def _count(variable: str, default: str) -> int:

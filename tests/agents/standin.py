@@ -16,7 +16,8 @@ contract of Claude Code as its own help and docs describe them, nothing more:
   `hook_event_name`, `transcript_path`, and `source` or `notification_type`), from
   inside the pane, so `$TMUX_PANE` is there: SessionStart (startup|resume),
   UserPromptSubmit, Notification (permission_prompt) and Stop.
-- It turns on bracketed paste and takes a pasted block whole (newlines included); a
+- It turns on bracketed paste and takes a pasted block whole (newlines included),
+  drawing `[pasted text, N characters]` as the real CLIs draw a placeholder; a
   carriage return outside a paste submits the message. `/ask` asks for a permission
   (a Notification hook, then "Allow this action? (y/n)"); `y` answers it.
 - `STANDIN_OFFLINE=1`: print the real CLI's offline line and exit 1, as Claude Code
@@ -38,6 +39,7 @@ import termios
 import time
 import tty
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 PASTE_ON, PASTE_OFF = b"\x1b[200~", b"\x1b[201~"
@@ -106,9 +108,10 @@ class Reader:
     text), typed bytes count as they come, and a carriage return outside a paste ends
     the message. Bytes after that return wait for the next message."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, on_paste: Callable[[int], None] | None = None) -> None:
         self.fd = fd
         self.pending = b""
+        self.on_paste = on_paste  # told the message's length when a paste ends (drawn, as CLIs do)
 
     def message(self) -> str:
         text = bytearray()
@@ -121,6 +124,8 @@ class Reader:
                 piece = self.pending[:at]
                 text += piece.replace(b"\r", b"\n") if in_paste else piece
                 self.pending = self.pending[at + len(marker) :]
+                if in_paste and self.on_paste is not None:
+                    self.on_paste(len(text.decode("utf-8", "replace")))
                 in_paste = not in_paste
             elif cr >= 0:
                 text += self.pending[:cr]
@@ -173,8 +178,13 @@ def main(args: list[str]) -> int:
     agent = Agent(session_id, hooks if isinstance(hooks, dict) else {})
     fd = sys.stdin.fileno()
     tty.setraw(fd, termios.TCSANOW)
-    reader = Reader(fd)
     out = sys.stdout
+
+    def pasted(length: int) -> None:
+        out.write(f"[pasted text, {length} characters]")
+        out.flush()
+
+    reader = Reader(fd, pasted)
     if os.environ.get("STANDIN_LOGIN") == "1":
         out.write("Sign in to continue\r\nPress Enter to open the browser\r\n")
         out.flush()

@@ -3,17 +3,20 @@ profile's, and deleting a layout stops agents that ignore SIGHUP."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import pytest
 
 from tests.conftest import AtCli, Env, eventually
 from tests.integration.test_containers import (
+    DOCKER,
     Bench,
     apply_ok,
     benches,
     boxed,
     docker_engine,
+    inline,
     panes_json,
 )
 from tests.manifests import SLEEP, layout, profile, write
@@ -161,3 +164,44 @@ def test_activity_through_docker_exec_from_a_hook_and_from_the_screen(
         assert shown["box/s2"]["activity"] == "unknown"  # a plain program: no hook, not watched
     finally:
         ctl.stop()
+
+
+# The bench image has no python: the agent is a shell that turns bracketed paste on,
+# keeps every byte it gets in /tmp/got and draws each one (`cat -v`: a CR as ^M).
+RECORDER = ["sh", "-c", "stty raw -echo; printf '\\033[?2004h'; tee /tmp/got | cat -v"]
+
+
+def test_send_through_docker_exec_arrives_byte_for_byte_as_one_bracketed_paste(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    bench = benches()
+    docs = [inline("box", bench, 1), profile("sleepy", RECORDER)]
+    apply_ok(at, write(env.root / "box.yaml", *docs), "--wait")
+    text = "quotes ' \" and $(id) `id`\nsecond line ✓"
+    sent = at.json("send", "box/s1", text)
+    assert sent["delivered"] is True, sent  # type: ignore[index]
+    expected = b"\x1b[200~" + text.replace("\n", "\r").encode() + b"\x1b[201~\r"
+
+    def got() -> bytes:
+        assert DOCKER is not None
+        argv = [DOCKER, "exec", bench.name, "cat", "/tmp/got"]
+        return subprocess.run(argv, capture_output=True, check=False).stdout
+
+    eventually(lambda: got() == expected, what="the pasted bytes in the container")
+
+
+def test_a_missing_agent_binary_in_a_container_is_held_with_its_last_output(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    """Read through `docker exec` like every other call: the dead pane's screen is kept."""
+    bench = benches()
+    docs = [inline("box", bench, 1, restartPolicy="Always"), profile("sleepy", ["claude-not-installed"])]
+    path = write(env.root / "box.yaml", *docs)
+    for _ in range(4):  # create (exits at the probe), restart once, hold, nothing more
+        apply_ok(at, path)
+    records = at.json("get", "panes", "--all")["items"]  # type: ignore[index]
+    assert len(records) == 2
+    held = records[-1]["status"]
+    assert (held["state"], held["exitCode"]) == ("failed", 127)
+    assert "claude-not-installed" in held["lastOutput"] and "No such file" in held["lastOutput"]
+    assert "claude-not-installed" in held["crashLoop"]

@@ -4,9 +4,11 @@ With no network and no login they still start, draw their first screen and wait
 (Gemini CLI on "Do you trust the files in this folder?", Codex on "Sign in with
 ChatGPT"), which is enough to check what agenttower promises about processes: Gemini
 CLI ignores SIGHUP and Codex leaves an app-server daemon behind, and neither may
-outlive `delete`. The CLIs come from `$AGENTTOWER_AGENT_CLIS` (an npm `--prefix` dir;
-`.ci/run` installs them there) or PATH; without them these tests skip, unless
-`AGENTTOWER_REQUIRE_AGENTS=1` makes that a failure.
+outlive `delete`. Claude Code, offline, cannot start at all ("Unable to connect to
+Anthropic services", exit 1): it must end held as a crash loop. The CLIs come from
+`$AGENTTOWER_AGENT_CLIS` (an npm `--prefix` dir; `.ci/run` installs them there) or
+PATH; without them these tests skip, unless `AGENTTOWER_REQUIRE_AGENTS=1` makes that
+a failure.
 """
 
 from __future__ import annotations
@@ -139,3 +141,47 @@ def test_built_in_profiles_show_real_gemini_and_codex_waiting_on_their_first_scr
         assert at.run("delete", "layout", "agents").exit_code == 0
     finally:
         controller.stop()
+
+
+def test_real_claude_offline_is_held_not_restarted_with_its_line_in_describe(
+    env: Env, at: type[AtCli], agent_bin: Path
+) -> None:
+    """Claude Code with no credentials and no network (a proxy that refuses, so CI's
+    network does not count) prints "Unable to connect to Anthropic services" and exits 1
+    on every start: it is restarted once, then held, not restarted until the chain limit."""
+    if not (agent_bin / "claude").exists():
+        pytest.skip("Claude Code is not installed (run .ci/agent-clis.sh)")
+    project = env.root / "project"
+    project.mkdir()
+    node_dir = Path(shutil.which("node") or "/usr/bin/node").parent
+    offline = {
+        "PATH": f"{agent_bin}:{node_dir}:/usr/local/bin:/usr/bin:/bin",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+    solo = [{"role": "m", "capability": "c", "labelPattern": "m1", "launch": "claude"}]
+    docs = [
+        layout("solo", None, restartPolicy="Always", panes=solo),
+        profile("claude", ["claude"], env=offline, workingDir=str(project)),
+    ]
+    path = write(env.root / "claude.yaml", *docs)
+    audit = env.state_dir / "events.jsonl"
+
+    def held() -> list[dict[str, object]]:
+        result = at.run("apply", "-f", str(path))  # one pass
+        assert result.exit_code == 0, result.output + result.stderr
+        events = map(json.loads, audit.read_text().splitlines()) if audit.exists() else iter(())
+        return [e for e in events if e["event_type"] == "managed_pane_crash_loop_held"]
+
+    (event,) = eventually(held, timeout=120, what="Claude Code held as a crash loop")
+    for _ in range(3):  # more passes: still held, nothing restarted or announced again
+        assert len(held()) == 1
+    items = at.json("get", "panes", "--all")["items"]  # type: ignore[index]
+    assert len(items) == 2  # started twice, not 17 times
+    status = items[-1]["status"]
+    assert (status["state"], status["exitCode"]) == ("failed", 1)
+    assert "Unable to connect to Anthropic services" in status["crashLoop"]
+    assert event["payload"]["exit_code"] == 1  # type: ignore[index]
+    text = at.run("describe", "pane", "solo/m1").stdout
+    assert "Unable to connect to Anthropic services" in text.split("Last output:", 1)[1]

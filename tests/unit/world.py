@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from agenttower.model.lifecycle import Actor, State, layout_state
 from agenttower.model.resolved import DesiredLayout, DesiredPane
-from agenttower.reconcile.actions import Hold, Kind, Layout, Mark, Plan, Removal, Spawn
+from agenttower.reconcile.actions import CrashHold, Hold, Kind, Layout, Mark, Plan, Removal, Spawn
 from agenttower.reconcile.plan import Snapshot
 from agenttower.runtime.observe import Listing, ListingStatus, ObservedPane, Unavailable
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
@@ -227,6 +227,8 @@ class World:
                 self.refresh(rec.layout_id)
             elif isinstance(d, Hold) and pane_id:
                 self.set_pane(pane_id, next_restart_at=d.next_restart_at)
+            elif isinstance(d, CrashHold) and pane_id:
+                self.set_pane(pane_id, crash_loop=d.reason)
             elif isinstance(d, Removal) and pane_id:
                 rec = self.set_pane(pane_id, state=State.REMOVED, removed_by=d.removed_by)
                 for panes in self.tmux.values():

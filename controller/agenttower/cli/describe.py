@@ -95,6 +95,7 @@ def render(data: dict[str, Any]) -> str:
         "sourceFile",
         "outdated",
         "nextRestartAt",
+        "crashLoop",
         "observedGeneration",
     ):
         if status.get(key) not in (None, "", False):
@@ -125,6 +126,9 @@ def render(data: dict[str, Any]) -> str:
                 f"  {p['metadata']['name']:<24} {s['state']}{stage}  {s['id']}"
                 f"  tmux {s['tmuxPaneId'] or '-'}{pred}"
             )
+    if status.get("lastOutput"):
+        lines.append("Last output:")  # what the agent printed before it exited
+        lines.extend(f"  {line}" for line in str(status["lastOutput"]).splitlines())
     if data.get("predecessorChain"):
         lines.append("Predecessors:")
         lines.extend(f"  {entry}" for entry in data["predecessorChain"])

@@ -31,6 +31,7 @@ VERBS = {
     "promote": "lifecycle_cmd:promote_command",
     "events": "lifecycle_cmd:events_command",
     "logs": "logs_cmd:logs_command",
+    "send": "send_cmd:send_command",
     "doctor": "doctor_cmd:doctor_command",
 }
 

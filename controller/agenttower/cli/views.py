@@ -214,6 +214,8 @@ def pane_item(world: World, pane: PaneRecord) -> dict[str, Any]:
             "activityReason": pane.activity_reason,
             "activitySince": pane.activity_since,
             "activitySource": pane.activity_source,
+            "crashLoop": pane.crash_loop,
+            "lastOutput": pane.last_output,
             **_restart_info(layout, pane),
             **observation_fields(world.seen(layout)),
         },

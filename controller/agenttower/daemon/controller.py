@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import FrameType
@@ -36,6 +37,7 @@ from agenttower.store.faults import translate
 
 from . import protocol
 from .listen import Listeners
+from .notify import Notifier
 from .watch import Watcher
 
 log = structlog.get_logger("agenttower.controller")
@@ -60,6 +62,8 @@ class Controller:
     stop_reason: str = ""
     killed: list[InFlight] = field(default_factory=list)  # calls the stop cut short
     listeners: Listeners | None = None
+    notifier: Notifier | None = None
+    notified: int = 0  # the outbox row the notifier was last fed up to
 
     def run(self) -> int:
         self._signals()
@@ -67,6 +71,8 @@ class Controller:
         with engine.session(self.paths, replace(self.settings, loop=loop), Actor.CONTROLLER) as session:
             self.session = session
             self.listeners = Listeners(session.store.instance_id, lambda key: self.wake.put(f"event {key}"))
+            self.notifier = Notifier(self.settings.notify, lambda event: self._notify_argv(session, event))
+            self.notified = session.store.last_event_seq()  # what happened before this start is old news
             server = protocol.listen(self.paths.socket)
             threading.Thread(target=self._serve, args=(server,), daemon=True, name="socket").start()
             watcher = Watcher(self.paths.desired_dir, lambda: self.wake.put("dirty"))
@@ -79,6 +85,8 @@ class Controller:
             try:
                 self._loop(session, watcher)
             finally:
+                if self.notifier is not None:
+                    self.notifier.stop()
                 if self.listeners is not None:
                     self.listeners.stop()
                 watcher.stop()
@@ -116,6 +124,7 @@ class Controller:
             for item in items:
                 if isinstance(item, Request):
                     self._handle(session, item)
+            self._notify(session)
             if self.stopping:
                 break
             try:
@@ -128,6 +137,7 @@ class Controller:
                 next_resync = time.monotonic() + min(retry, self.resync)
                 continue
             assert result.passed is not None
+            self._notify(session)
             if self.listeners is not None:
                 self.listeners.after_pass(dict(result.passed.observed), session.runtime)
             requeue_at = result.requeue_at
@@ -156,6 +166,24 @@ class Controller:
         assert result.passed is not None
         self._log(result.passed, time.monotonic() - started)
         return result
+
+    def _notify(self, session: engine.Session) -> None:
+        """Hand the events written since the last look to the notifier (it never blocks)."""
+        if self.notifier is None:
+            return
+        self.notified, events = session.store.events_after(self.notified)
+        if events:
+            self.notifier.feed(events)
+
+    def _notify_argv(self, session: engine.Session, event: Mapping[str, Any]) -> tuple[str, ...]:
+        """The layout's `spec.notify`, else the controller-wide AGENTTOWER_NOTIFY."""
+        layout_id = event.get("layout_id")
+        rec = session.store.layout(str(layout_id)) if layout_id else None
+        if rec is not None and rec.resolved:
+            own = tuple(rec.resolved.get("notify") or ())
+            if own:
+                return own
+        return self.settings.notify.argv
 
     def _wait(self, timeout: float) -> list[object]:
         """Block until something happens (or the timer), then take everything queued."""

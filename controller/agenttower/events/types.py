@@ -18,8 +18,10 @@ class EventType(StrEnum):
     PANE_LAUNCH_COMMAND_EXITED = "managed_pane_launch_command_exited"
     PANE_LOG_ATTACH_FAILED = "managed_pane_log_attach_failed"
     PANE_RESTART_BACKOFF = "managed_pane_restart_backoff"
+    PANE_CRASH_LOOP_HELD = "managed_pane_crash_loop_held"  # the same failure twice: no more restarts
+    PANE_INPUT_SENT = "managed_pane_input_sent"  # length and sha256 of the text, never the text
     LAYOUT_RECOVERY_REATTACHED = "managed_layout_recovery_reattached"
     LAYOUT_RECOVERY_FAILED = "managed_layout_recovery_failed"
+    PANE_ACTIVITY_CHANGED = "managed_pane_activity_changed"  # working / waiting / idle / unknown
     PANE_AGENT_SESSION_REPORTED = "managed_pane_agent_session_reported"
     PANE_RESUME_FELL_BACK = "managed_pane_resume_fell_back"
-    PANE_ACTIVITY_CHANGED = "managed_pane_activity_changed"  # working / waiting / idle / unknown

@@ -104,6 +104,7 @@ def resolve_layout(manifest: Manifest, catalog: Catalog) -> DesiredLayout:
         restart_policy=spec.restart_policy,
         update_strategy=spec.update_strategy,
         suspend=spec.suspend,
+        notify=tuple(spec.notify or ()),
         annotations=tuple(sorted(layout.metadata.annotations.items())),
         source=manifest.where("metadata", "name"),
         spec=layout.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
@@ -155,7 +156,10 @@ def _resolve_template_panes(
         launch = _launch(
             manifest, catalog, profile_name, manifest.where("spec", "launch", key) if key in overrides else at
         )
-        resolved.append(DesiredPane(label, pane.role, pane.capability, launch, spec_hash(launch, target)))
+        first = getattr(pane, "initial_input", None)  # legacy template panes have none
+        resolved.append(
+            DesiredPane(label, pane.role, pane.capability, launch, spec_hash(launch, target), first)
+        )
     _check_overrides(manifest, overrides, {f"{p.role}:{p.label}" for p in resolved})
     return resolved
 

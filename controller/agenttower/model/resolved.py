@@ -128,6 +128,7 @@ class DesiredPane:
     capability: str
     launch: Launch
     spec_hash: str
+    initial_input: str | None = None  # typed once per slot (not in the spec hash: no restart)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class DesiredLayout:
     restart_policy: str = "Never"
     update_strategy: str = "OnDelete"
     suspend: bool = False
+    notify: tuple[str, ...] = ()  # run with an event's JSON on stdin (daemon/notify.py)
     annotations: tuple[tuple[str, str], ...] = ()
     source: SourceLocation | None = field(default=None, compare=False)
     spec: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
@@ -167,6 +169,7 @@ class DesiredLayout:
                 capability=p["capability"],
                 launch=Launch.from_json(p["launch"]),
                 spec_hash=p["spec_hash"],
+                initial_input=p.get("initial_input"),
             )
             for p in data["panes"]
         )
@@ -180,6 +183,7 @@ class DesiredLayout:
             restart_policy=data.get("restart_policy", "Never"),
             update_strategy=data.get("update_strategy", "OnDelete"),
             suspend=bool(data.get("suspend", False)),
+            notify=tuple(data.get("notify") or ()),
             annotations=tuple((k, v) for k, v in data.get("annotations", ())),
             source=SourceLocation(source["file"], source.get("line")) if source else None,
             spec=dict(data.get("spec") or {}),
@@ -193,6 +197,11 @@ class DesiredLayout:
         if cached is None:
             body = self.to_json()
             body.pop("source", None)
+            if not body["notify"]:  # added later: a layout without it keeps its fingerprint
+                body.pop("notify")
+            for pane in body["panes"]:
+                if pane["initial_input"] is None:
+                    pane.pop("initial_input")
             cached = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
             object.__setattr__(self, "_fingerprint", cached)
         return str(cached)

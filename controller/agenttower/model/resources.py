@@ -78,6 +78,8 @@ class TemplatePane(_Model):
     capability: Name
     label_pattern: LabelPattern
     launch: CatalogName | None = None
+    # a first task typed into the agent once, when the slot is first ready (never again)
+    initial_input: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
 
 
 class TemplateSpec(_Model):
@@ -131,6 +133,7 @@ class LayoutSpec(_Model):
     restart_policy: RestartPolicy = "Never"
     update_strategy: UpdateStrategy = "OnDelete"
     suspend: bool = False
+    notify: Annotated[list[Arg], Field(min_length=1)] | None = None  # argv, event JSON on stdin
 
     @model_validator(mode="after")
     def _template_xor_panes(self) -> LayoutSpec:

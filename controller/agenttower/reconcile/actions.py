@@ -32,6 +32,7 @@ class Phase(IntEnum):
     CREATE = 5
     RELAYOUT = 6
     REMOVE = 7
+    INPUT = 8  # last: text goes to agents that are up, after everything else of the pass
 
 
 class Kind(StrEnum):
@@ -42,12 +43,14 @@ class Kind(StrEnum):
     SETTLE_PANE = "settle_pane"  # a ready pane still carrying its pending marker: clear it
     UPDATE_LAYOUT = "update_layout"  # record a new desired spec (generation + 1)
     HOLD_RESTART = "hold_restart"  # a restart back-off holds: record when it is due, announce it once
+    HOLD_CRASH_LOOP = "hold_crash_loop"  # the same failure twice in a row: no restart until the operator acts
     RECOVER_LAYOUT = "recover_layout"  # first pass after a start: surviving panes found again
     CREATE_LAYOUT = "create_layout"  # a new session with all its panes
     CREATE_PANE = "create_pane"  # a new record for one slot (added, restarted, recreated)
     RESUME_PANE = "resume_pane"  # finish the pipeline of a record an interrupted pass left
     RELAYOUT = "relayout"  # the window's tmux layout, in place
     REMOVE_PANE = "remove_pane"  # kill the pane and what it started; the record becomes removed
+    SEND_INPUT = "send_input"  # type a slot's initialInput, once
 
     @property
     def phase(self) -> Phase:
@@ -60,12 +63,14 @@ _PHASES = {
     Kind.SETTLE_PANE: Phase.SETTLE,
     Kind.UPDATE_LAYOUT: Phase.UPDATE,
     Kind.HOLD_RESTART: Phase.HOLD,
+    Kind.HOLD_CRASH_LOOP: Phase.HOLD,
     Kind.RECOVER_LAYOUT: Phase.RECOVER,
     Kind.CREATE_LAYOUT: Phase.CREATE,
     Kind.CREATE_PANE: Phase.CREATE,
     Kind.RESUME_PANE: Phase.CREATE,
     Kind.RELAYOUT: Phase.RELAYOUT,
     Kind.REMOVE_PANE: Phase.REMOVE,
+    Kind.SEND_INPUT: Phase.INPUT,
 }
 
 
@@ -123,6 +128,7 @@ class Mark:
     stage: Stage | None  # None: a move to `ready` (the readiness probe matched)
     exit_code: int | None = None
     exit_signal: int | None = None
+    tmux_pane_id: str | None = None  # an exited pane's: its screen is read for its last output
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,19 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Input:
+    tmux_pane_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CrashHold:
+    reason: str
+    exit_code: int
+    last_line: str
+
+
+@dataclass(frozen=True)
 class Layout:
     """A layout-level change: the spec to record, or the tmux layout to select."""
 
@@ -162,7 +181,7 @@ class AgentSession:
     agent_session_id: str  # what the agent's hooks set on its pane (@agenttower_agent_session)
 
 
-Detail = Spawn | Mark | Removal | Settle | Hold | Layout | Recovery | AgentSession
+Detail = Spawn | Mark | Removal | Settle | Hold | CrashHold | Input | Layout | Recovery | AgentSession
 
 
 @dataclass(frozen=True)
@@ -193,6 +212,10 @@ class Action:
             return f"mark pane {name} {d.state}" + (f" ({d.stage})" if d.stage else "")
         if isinstance(d, Hold):
             return f"hold restart of {name} until {d.next_restart_at}"
+        if isinstance(d, CrashHold):
+            return f"hold restarts of {name} (crash loop)"
+        if isinstance(d, Input):
+            return f"type the initial input of {name} ({len(d.text)} characters)"
         if isinstance(d, Layout) and self.kind is Kind.RELAYOUT:
             return f"relayout {name} as {d.tmux_layout}"
         if isinstance(d, Recovery):
@@ -234,6 +257,7 @@ class NoteKind(StrEnum):
     INFO = "info"
     BACKOFF = "backoff"  # a restart by policy waits for its back-off
     RESTART_LIMIT = "restart_limit"  # a pane restarted too often in a row: no more restarts
+    CRASH_LOOP = "crash_loop"  # the same failure twice in a row: no restart until the operator acts
     WAVE = "wave"  # a restart left for the next recovery wave (the next pass)
     OUTDATED = "outdated"  # the spec changed under updateStrategy OnDelete: kept running
     SUSPENDED = "suspended"  # spec.suspend: no actions

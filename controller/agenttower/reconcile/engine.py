@@ -144,7 +144,9 @@ class Session:
         return Target.of_key(key)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(tuple(self.store.layouts()), tuple(self.store.live_layout_panes()))
+        return Snapshot(
+            tuple(self.store.layouts()), tuple(self.store.live_layout_panes()), self.store.delivered_inputs()
+        )
 
     def observe(self, desired: Desired, snapshot: Snapshot) -> dict[str, Listing]:
         """One listing per target that the desired state or the records mention, all

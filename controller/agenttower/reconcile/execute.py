@@ -29,14 +29,19 @@ from agenttower.model.errors import AgentTowerError, ErrorCode
 from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.runtime.batch import kill_line, layout_line, settle_line
 from agenttower.runtime.observe import Listing
+from agenttower.runtime.paste import Outcome as PasteOutcome
+from agenttower.runtime.paste import paste
 from agenttower.runtime.processes import Stopped, stop_processes
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.repo import Store
 
+from . import last_output
 from .actions import (
     Action,
     AgentSession,
+    CrashHold,
     Hold,
+    Input,
     Kind,
     Layout,
     Mark,
@@ -137,15 +142,22 @@ class Executor:
                 tmux.source([layout_line(str(d.anchor), str(d.tmux_layout)) for d in changes])
         elif phase is Phase.REMOVE:
             outcome.errors.extend(self._remove(tmux, actions))
+        elif phase is Phase.INPUT:
+            self._inputs(tmux, actions)
+        elif phase is Phase.MARK:
+            exited = [d.tmux_pane_id for _, d in _with(actions, Mark) if d.tmux_pane_id]
+            screens = last_output.capture(tmux, exited)  # one call for every pane seen dead
+            for action in actions:
+                self._record(action, screens)
         else:
             for action in actions:
                 self._record(action)
 
-    def _record(self, action: Action) -> None:
+    def _record(self, action: Action, screens: Mapping[str, str] | None = None) -> None:
         """An action that only writes the store: what was seen, a spec, a hold, a recovery."""
         detail = action.detail
         if isinstance(detail, Mark):
-            self._mark(action, detail)
+            self._mark(action, detail, (screens or {}).get(detail.tmux_pane_id or ""))
         elif isinstance(detail, Layout) and detail.spec is not None:
             layout = detail.spec
             with self.store.write(self.ctx.clock(), self.ctx.actor) as tx:
@@ -161,6 +173,12 @@ class Executor:
             if pane is not None:
                 with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                     tx.hold_restart(pane, detail.next_restart_at, detail.restarts_in_a_row, detail.delay_ms)
+        elif isinstance(detail, CrashHold):
+            pane = self.store.pane(str(action.resource.id))
+            if pane is not None:
+                with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                    payload = {"exit_code": detail.exit_code, "last_line": detail.last_line}
+                    tx.hold_crash_loop(pane, detail.reason, payload)
         elif isinstance(detail, AgentSession):
             pane = self.store.pane(str(action.resource.id))
             if pane is not None:
@@ -170,6 +188,33 @@ class Executor:
             with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
                 payload = {"panes": list(detail.pane_ids)}
                 tx.emit(EventType.LAYOUT_RECOVERY_REATTACHED, action.resource.id, None, payload)
+
+    def _inputs(self, tmux: Tmux, actions: Sequence[Action]) -> None:
+        """Type each slot's initialInput (as `send` does) and remember the slot, so it is
+        never typed again: at most once, even when the screen did not confirm it. Only
+        a paste tmux refused (the pane went away) is left for a later pass."""
+        send = self.ctx.settings.send
+        for action, detail in _with(actions, Input):
+            delivery = paste(
+                tmux,
+                detail.tmux_pane_id,
+                detail.text,
+                enter=True,
+                enter_delay=send.enter_delay,
+                confirm_within=send.confirm_within,
+                sleep=self.ctx.sleep,
+            )
+            pane = self.store.pane(str(action.resource.id))
+            if delivery.outcome is PasteOutcome.NOT_PASTED or pane is None:
+                continue
+            payload = {
+                "length": delivery.length,
+                "sha256": delivery.sha256,
+                "enter": True,
+                "outcome": str(delivery.outcome),
+            }
+            with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:
+                tx.input_delivered(pane, payload)
 
     def _stop_leftovers(self, tmux: Tmux, actions: Sequence[Action]) -> None:
         """Before a slot gets a new agent, stop what its earlier record left running: a
@@ -185,11 +230,13 @@ class Executor:
         if ids:
             stop_processes(tmux.target, sorted(ids), self.ctx.settings.panes.kill_grace, tmux.calls)
 
-    def _mark(self, action: Action, mark: Mark) -> None:
+    def _mark(self, action: Action, mark: Mark, screen: str | None = None) -> None:
         pane = self.store.pane(str(action.resource.id))
         if pane is None:
             return
         with self.store.write(self.ctx.clock(), Actor.CONTROLLER) as tx:  # what the reconciler saw
+            if screen is not None:
+                tx.set_last_output(pane.id, screen)
             if mark.stage == Stage.LAUNCH_COMMAND and mark.state == State.DEGRADED:
                 payload = {"exit_code": mark.exit_code, "signal": mark.exit_signal}
                 tx.emit(EventType.PANE_LAUNCH_COMMAND_EXITED, pane.layout_id, pane.id, payload)

@@ -31,7 +31,9 @@ from .actions import (
     Action,
     AgentSession,
     Blocked,
+    CrashHold,
     Hold,
+    Input,
     Kind,
     Layout,
     Mark,
@@ -46,7 +48,7 @@ from .actions import (
 )
 from .conversations import operated_depth, resume_failed, successor
 from .identity import Match, claims, match
-from .restarts import restart_timing, wants_restart
+from .restarts import crash_loop, restart_timing, wants_restart
 from .targets import container_not_found, one_server_per_container
 
 CREATIONS = frozenset({Kind.CREATE_LAYOUT, Kind.CREATE_PANE, Kind.RESUME_PANE})
@@ -61,6 +63,7 @@ class Snapshot:
 
     layouts: tuple[LayoutRecord, ...] = ()
     panes: tuple[PaneRecord, ...] = ()
+    inputs: frozenset[tuple[str, str]] = frozenset()  # (layout id, label): initialInput typed
 
 
 class Verb(StrEnum):
@@ -124,6 +127,7 @@ class _Planner:
     def __post_init__(self) -> None:
         self.live = {rec.name: rec for rec in self.snapshot.layouts if rec.state != State.REMOVED}
         self.by_layout: dict[str, list[PaneRecord]] = {}
+        self.pane_by_id = {pane.id: pane for pane in self.snapshot.panes}
         for pane in self.snapshot.panes:
             self.by_layout.setdefault(pane.layout_id, []).append(pane)
         self.claims = {key: claims(listing.panes, self.instance_id) for key, listing in self.observed.items()}
@@ -396,12 +400,16 @@ class _Planner:
                 self.restart(layout, rec, cur, anchor)
             elif cur.live and cur.spec_hash != pane.spec_hash:
                 self.outdated(layout, rec, cur, anchor)
+            elif known and pane.initial_input and (rec.id, pane.label) not in self.snapshot.inputs:
+                self.initial_input(rec, cur, pane.initial_input)
         for label, cur in sorted(current.items()):
             if cur.state not in (State.CREATING, State.REMOVED) and label not in wanted:
                 self.handled.add(cur.id)
                 self.remove(rec, cur, "pane no longer in manifest", Actor.CONTROLLER)
 
     def restart(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None) -> None:
+        if self.crash_looping(layout, rec, cur):
+            return
         timing = restart_timing(cur, self.settings.restarts)
         limit = self.settings.panes.chain_limit
         if timing.depth > limit:
@@ -429,6 +437,43 @@ class _Planner:
         self.restarts += 1
         cause = f"restartPolicy {layout.restart_policy}: {cur.reason or cur.state}"
         self.replace(layout, rec, cur, anchor, cause, timing.depth, timing.restarts_in_a_row + 1)
+
+    def initial_input(self, rec: LayoutRecord, cur: PaneRecord, text: str) -> None:
+        """A slot's first task, typed once it has been ready for a moment (an agent that
+        just started may not read its terminal yet) and, when its hooks report activity,
+        once they say idle (the pane option they set, read with the listing); never again
+        for the slot."""
+        obs = self.seen(rec.target_key, cur)
+        if cur.state != State.READY or not cur.ready_at or obs is None or obs.dead:
+            return
+        if obs.activity and obs.activity != Activity.IDLE:
+            return  # its hooks report it busy or waiting (a login, a trust question): not yet
+        due = parse_time(cur.ready_at) + self.settings.send.initial_delay
+        if due > self.now:
+            self.requeue.append(due)
+            return
+        action = Action(Kind.SEND_INPUT, _slot(rec, cur), "initialInput", Input(obs.pane_id, text))
+        self.act(action)
+
+    def crash_looping(self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord) -> bool:
+        """The same failure as its predecessor's: no restart until the operator acts
+        (`recreate`, or a manifest change of this pane). Failed, so `recreate` takes it;
+        the hold is recorded (and announced) once."""
+        desired = layout.pane(cur.label)
+        if desired is not None and desired.spec_hash != cur.spec_hash:
+            return False  # the manifest changed: that is the operator acting
+        pred = self.pane_by_id.get(cur.predecessor_id or "")
+        loop = crash_loop(cur, pred, self.settings.restarts)
+        if loop is None:
+            return False
+        self.handled.add(cur.id)
+        self.notes.append(Note(layout.name, loop.reason, NoteKind.CRASH_LOOP, cur.label))
+        if cur.state != State.FAILED:
+            self.mark(rec, cur, Mark(State.FAILED, Stage.LAUNCH_COMMAND, cur.exit_code), loop.reason)
+        if cur.crash_loop is None:
+            hold = CrashHold(loop.reason, loop.exit_code, loop.last_line)
+            self.act(Action(Kind.HOLD_CRASH_LOOP, _slot(rec, cur), "crash loop", hold))
+        return True
 
     def fall_back(
         self, layout: DesiredLayout, rec: LayoutRecord, cur: PaneRecord, anchor: str | None
@@ -501,7 +546,7 @@ class _Planner:
             self.mark(rec, pane, Mark(State.FAILED, Stage.RECOVERY_REATTACH), "pane vanished from tmux")
         elif obs.dead and (pane.state == State.READY or pane.failed_stage != Stage.LAUNCH_COMMAND):
             # a degraded pane (say, for its log) whose process exits is restaged, not re-stated
-            exited = Mark(State.DEGRADED, Stage.LAUNCH_COMMAND, obs.dead_status, obs.dead_signal)
+            exited = Mark(State.DEGRADED, Stage.LAUNCH_COMMAND, obs.dead_status, obs.dead_signal, obs.pane_id)
             self.mark(rec, pane, exited, f"process {obs.exit_description}")
         elif obs.pending:
             action = Action(

@@ -19,7 +19,7 @@ from agenttower.model.errors import cannot_observe, validation_failed
 from agenttower.paths import Paths
 from agenttower.settings import Settings
 
-from . import engine, lifecycle, operations
+from . import engine, lifecycle, operations, send
 from .actions import Kind, NoteKind, Plan
 from .engine import PassResult, Session, hold
 
@@ -37,6 +37,7 @@ class Op(StrEnum):
     SCAN = "scan"
     ADOPT = "adopt"
     PROMOTE = "promote"
+    SEND = "send"  # type text into panes (no record changes; its event goes to the outbox)
 
 
 @dataclass(frozen=True)
@@ -151,4 +152,5 @@ _VERBS = {
     Op.SCAN: lifecycle.scan,
     Op.ADOPT: lifecycle.adopt,
     Op.PROMOTE: lifecycle.promote,
+    Op.SEND: send.send,
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from agenttower.model.durations import parse_time, rfc3339
+from agenttower.model.last_output import fatal_line, last_line
 from agenttower.model.lifecycle import Stage, State
 from agenttower.settings import RestartSettings, Settings
 from agenttower.store.records import PaneRecord
@@ -96,3 +97,37 @@ def held_until(policy: str, pane: PaneRecord, settings: Settings) -> str | None:
     if timing.depth > settings.panes.chain_limit or timing.delay <= timedelta(0) or timing.due is None:
         return None
     return pane.next_restart_at or rfc3339(timing.due)
+
+
+@dataclass(frozen=True)
+class CrashLoop:
+    """The same failure twice in a row: the same exit code and the same last line on
+    screen, compared as recorded (no reason string is parsed). `reason` is the line an
+    agent kind names as fatal if one matches, else the last line printed."""
+
+    exit_code: int
+    last_line: str
+    reason: str
+
+
+def crash_loop(
+    pane: PaneRecord, predecessor: PaneRecord | None, settings: RestartSettings
+) -> CrashLoop | None:
+    """Whether `pane` (exited) failed just as its predecessor did, so a restart would only
+    fail again: both exited non-zero at launch_command with the same code and the same
+    last line, and the predecessor did not run stably in between. An agent that printed
+    nothing is never held (no reason to show): back-off and the chain limit apply."""
+    if predecessor is None or stayed_ready(predecessor, settings):
+        return None
+    for p in (pane, predecessor):
+        if p.failed_stage != Stage.LAUNCH_COMMAND or p.exit_code in (None, 0):
+            return None
+    if pane.exit_code != predecessor.exit_code:
+        return None
+    line = last_line(pane.last_output)
+    if line is None or line != last_line(predecessor.last_output):
+        return None  # a silent exit says nothing to hold it on: back-off goes on
+    assert pane.exit_code is not None
+    said = fatal_line(pane.last_output) or line
+    reason = f"failed the same way twice in a row (exit {pane.exit_code}): {said}"
+    return CrashLoop(pane.exit_code, line, reason)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
 
-from . import conversations, logs
+from . import conversations, last_output, logs
 from .actions import Action, Conversation, Kind, Spawn
 from .context import PassContext
 from .identity import Claims, Match, claims, match
@@ -86,6 +86,7 @@ class SpawnPipeline:
     ctx: PassContext
     tmux: Tmux
     _claimed: tuple[Listing, Claims] | None = None  # the last listing matched, and its claims
+    _screens: Mapping[str, str] = field(default_factory=dict)  # exited at the probe: their last output
 
     @property
     def store(self) -> Store:
@@ -105,6 +106,8 @@ class SpawnPipeline:
                 self._prepare_log(spawn)
         stderr, listing, unprobed = self._spawn(spawns)
         self._await_container_logs(spawns, listing)
+        dead = [obs.pane_id for obs in (self._find(s, listing) for s in spawns) if obs and obs.dead]
+        self._screens = last_output.capture(self.tmux, dead)  # what the ones that exited at once said
         self._settle(self._conclude_all(spawns, listing, stderr, unprobed))
         return errors
 
@@ -447,6 +450,9 @@ class SpawnPipeline:
     ) -> None:
         record = spawn.record
         if obs.dead:
+            screen = self._screens.get(obs.pane_id)
+            if screen is not None:
+                tx.set_last_output(record.id, screen)
             elapsed = int((time.monotonic() - spawn.spawned_at) * 1000)
             tx.emit(
                 EventType.PANE_LAUNCH_COMMAND_EXITED,

@@ -32,6 +32,9 @@ def _stalled(name: str, plan: Plan, problems: Mapping[str, str]) -> dict[str, An
     blocked = next((b for b in plan.blocked if b.layout == name), None)
     if blocked is not None:
         return _condition("Stalled", True, str(blocked.error.code), blocked.error.located_message())
+    loops = [f"{n.label}: {n.message}" for n in _mine(name, plan, NoteKind.CRASH_LOOP)]
+    if loops:
+        return _condition("Stalled", True, "CrashLoop", "; ".join(loops))
     limit = [str(n.label) for n in _mine(name, plan, NoteKind.RESTART_LIMIT)]
     if limit:
         return _condition(

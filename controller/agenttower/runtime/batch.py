@@ -153,10 +153,15 @@ def split_line(anchor: str, spawn: PaneSpawn) -> str:
 def respawn_line(tmux_pane_id: str, spawn: PaneSpawn) -> str:
     """Reuse a dead (or outdated) pane in place, so the window's layout does not shift;
     `-k` kills what still runs there. Tags move to the successor's record, and what the
-    last agent reported of itself is dropped (a pane's options outlive its process)."""
-    create = ["respawn-pane", "-k", "-t", tmux_pane_id, *spawn.argv()]
-    forget = ["set-option", "-p", "-t", tmux_pane_id, "-u", AGENT_SESSION_OPTION]
-    return command_line(create, forget, *_tag(spawn, ["-t", tmux_pane_id]))
+    last agent reported of itself is dropped (a pane's options outlive its process). The
+    screen and history of the run before are cleared first (`send-keys -R` resets tmux's
+    own terminal state, it types nothing): a respawned pane keeps them otherwise, and
+    what the successor prints before it exits would be read with its predecessor's lines."""
+    target = ["-t", tmux_pane_id]
+    create = ["respawn-pane", "-k", *target, *spawn.argv()]
+    fresh = [["send-keys", "-R", *target], ["clear-history", *target]]
+    forget = ["set-option", "-p", *target, "-u", AGENT_SESSION_OPTION]
+    return command_line(*fresh, create, forget, *_tag(spawn, target))
 
 
 def settle_line(tmux_pane_id: str, label: str) -> str:

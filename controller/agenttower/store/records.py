@@ -80,6 +80,8 @@ class PaneRecord:
     ended_at: str | None
     next_restart_at: str | None = None  # a restart by policy held by back-off until then
     restarts_in_a_row: int = 0  # restarts by policy since the slot last ran stably
+    last_output: str | None = None  # the last lines on its screen when its process exited
+    crash_loop: str | None = None  # why restarts are held: the same failure twice in a row
     session_id: str | None = None  # the slot's conversation id (AGENTTOWER_SESSION_ID)
     agent_session_id: str | None = None  # the id the agent reported itself, when it did
     resumed_from: str | None = None  # started to resume this conversation; None: ran `command`

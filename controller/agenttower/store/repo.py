@@ -227,6 +227,19 @@ class Store:
             rows = [e for e in rows if e.get("pane_id") == pane_id]
         return rows[-limit:] if limit else rows
 
+    def delivered_inputs(self) -> frozenset[tuple[str, str]]:
+        """(layout id, label) of every slot whose initialInput was typed already."""
+        try:
+            rows = self.conn.execute("SELECT layout_id, label FROM initial_inputs").fetchall()
+        except sqlite3.OperationalError:  # a read-only look at a database not migrated yet
+            return frozenset()
+        return frozenset((r[0], r[1]) for r in rows)
+
+    def events_after(self, seq: int) -> tuple[int, list[dict[str, Any]]]:
+        """Events written after outbox row `seq`, oldest first, and the last row's seq."""
+        rows = self.conn.execute("SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+        return (rows[-1][0] if rows else seq), [json.loads(r[1]) for r in rows]
+
     def idempotent_result(self, key: str) -> tuple[str, str, dict[str, Any]] | None:
         """(op, request hash, result) stored under an idempotency key."""
         row = self.conn.execute(
@@ -483,6 +496,28 @@ class Writer:
         self.conn.execute(
             "UPDATE panes SET ready_by=?, updated_at=? WHERE id=?", (ready_by, self.now, pane.id)
         )
+
+    def set_last_output(self, pane_id: str, text: str) -> None:
+        """What the pane's screen showed when its process was seen exited (no event: the
+        exit itself has one)."""
+        self.conn.execute("UPDATE panes SET last_output=? WHERE id=?", (text, pane_id))
+
+    def hold_crash_loop(self, pane: PaneRecord, reason: str, payload: Mapping[str, Any]) -> None:
+        """Restarts of this slot wait for the operator: it failed the same way twice in a row."""
+        self.conn.execute(
+            "UPDATE panes SET crash_loop=?, updated_at=? WHERE id=?", (reason, self.now, pane.id)
+        )
+        self.emit(EventType.PANE_CRASH_LOOP_HELD, pane.layout_id, pane.id, {"reason": reason, **payload})
+
+    def input_delivered(self, pane: PaneRecord, payload: Mapping[str, Any]) -> None:
+        """The slot's initialInput was typed: never again for this slot (its event says
+        how long it was and its sha256, never the text)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO initial_inputs(layout_id, label, pane_id, sha256, delivered_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (pane.layout_id, pane.label, pane.id, payload["sha256"], self.now),
+        )
+        self.emit(EventType.PANE_INPUT_SENT, pane.layout_id, pane.id, {**payload, "initial": True})
 
     def record_agent_session(self, pane: PaneRecord, agent_session_id: str) -> None:
         """The id the agent reported for its conversation (what a resume will name)."""

@@ -178,3 +178,23 @@ def _definition(conn: sqlite3.Connection, table: str) -> tuple[str, list[str]]:
 
 
 MIGRATIONS += (_stage_readiness,)
+
+# What a pane printed last before its process exited (its screen, kept by remain-on-exit,
+# bounded), and, once the same failure came twice in a row, why its restarts are held:
+# `describe` shows the first, the planner reads the second back so the hold (and its
+# event) is recorded once. A slot's initialInput is typed once: the slot (layout record
+# and label, whatever record speaks for it later) is remembered when it was.
+MIGRATIONS += (
+    """
+    ALTER TABLE panes ADD COLUMN last_output TEXT;
+    ALTER TABLE panes ADD COLUMN crash_loop TEXT;
+    CREATE TABLE initial_inputs (
+        layout_id TEXT NOT NULL REFERENCES layouts(id),
+        label TEXT NOT NULL,
+        pane_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        PRIMARY KEY (layout_id, label)
+    );
+    """,
+)
