@@ -150,7 +150,10 @@ def test_real_claude_offline_is_held_not_restarted_with_its_line_in_describe(
     network does not count) prints "Unable to connect to Anthropic services" and exits 1
     on every start: it is restarted once, then held, not restarted until the chain limit."""
     if not (agent_bin / "claude").exists():
-        pytest.skip("Claude Code is not installed (run .ci/agent-clis.sh)")
+        reason = "Claude Code is not installed (run .ci/agent-clis.sh)"
+        if os.environ.get("AGENTTOWER_REQUIRE_AGENTS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
     project = env.root / "project"
     project.mkdir()
     node_dir = Path(shutil.which("node") or "/usr/bin/node").parent
