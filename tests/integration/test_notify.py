@@ -2,8 +2,9 @@
 and a program that hangs never delays the controller's passes.
 
 The episode here is a real crash loop (a missing binary, held after its second start)
-seen by a real controller; the waiting episodes (activity events) are fed to the
-notifier directly, as the controller feeds it what each pass wrote.
+seen by a real controller; so is one waiting episode (the stand-in agent's permission
+prompt, reported by its hook). The grace and busy-pane rules are checked by feeding the
+notifier activity events directly, as the controller feeds it what each pass wrote.
 """
 
 from __future__ import annotations
@@ -125,3 +126,32 @@ def test_recovery_failures_notify_at_once_and_a_busy_pane_is_not_notified_twice(
     assert notifier.runs == 2
     notifier.stop()
     assert not _hanging(hang)
+
+
+def test_a_real_waiting_episode_from_the_agents_hook_notifies_once(
+    env: Env, at: type[AtCli], controller: Controller
+) -> None:
+    """End to end: the stand-in's permission prompt (`/ask`, its Notification hook) makes
+    the pane `waiting`; the controller runs the layout's notify program once, with that
+    activity event on stdin; answering the prompt ends the episode without a second call."""
+    from tests.integration.test_activity import SOLO, STANDIN, pane_status
+
+    got = env.root / "notified.jsonl"
+    write(
+        env.desired_dir / "solo.yaml",
+        layout("solo", None, panes=SOLO, notify=_appender(got)),
+        profile("standin", STANDIN, agent="claude", env={"STANDIN_WORK_S": "0.1"}),
+    )
+    controller.start(AGENTTOWER_NOTIFY_WAITING_GRACE="0s")
+    status = eventually(
+        lambda: (s := pane_status(at)).get("state") == "ready" and s.get("activity") == "idle" and s,
+        what="ready and idle",
+    )
+    env.tmux("send-keys", "-t", status["tmuxPaneId"], "/ask", "Enter")
+    (event,) = eventually(lambda: _notified(got), what="the waiting episode notified")
+    assert event["event_type"] == "managed_pane_activity_changed" and event["payload"]["to"] == "waiting"
+    env.tmux("send-keys", "-t", status["tmuxPaneId"], "y", "Enter")
+    eventually(lambda: pane_status(at).get("activity") == "idle", what="the prompt answered")
+    seen = _passes(env)
+    eventually(lambda: _passes(env) >= seen + 2, what="two more passes")
+    assert len(_notified(got)) == 1
