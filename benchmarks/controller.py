@@ -508,23 +508,28 @@ def heal_once(sb: Sandbox, ctl: Controller, pane_id: str, by_kill_pane: bool) ->
     raise BenchError(f"no replacement for {pane_id} (record {record}) within {SETTLE_TIMEOUT:.0f} s")
 
 
+def write_always(sb: Sandbox, count: int, template: str, file_name: str) -> Path:
+    """`count` layouts of `template` with `restartPolicy: Always` and the `sleepy` profile,
+    in one manifest file of the sandbox: what the healing measurements start from."""
+    docs: list[dict[str, object]] = []
+    for name in layout_names(count):
+        doc = layout_doc(name, template)
+        doc["spec"] = {**doc["spec"], "restartPolicy": "Always"}  # type: ignore[dict-item]
+        docs.append(doc)
+    sleepy = {"command": PANE_COMMAND}
+    docs.append({"apiVersion": API, "kind": "LaunchProfile", "metadata": {"name": "sleepy"}, "spec": sleepy})
+    path = sb.work / file_name
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
 def bench_heal(results: Results) -> None:
     """At the controller's defaults (30 s resync, 10 s back-off base): what hears the death
     is tmux's own hook, and the first restart of a slot is immediate."""
     exits: list[float] = []
     kills: list[float] = []
     with sandbox() as sb:
-        docs: list[dict[str, object]] = []
-        for name in layout_names(HEAL_LAYOUTS):
-            doc = layout_doc(name, "1m+2s")
-            doc["spec"] = {**doc["spec"], "restartPolicy": "Always"}  # type: ignore[dict-item]
-            docs.append(doc)
-        sleepy = {"command": PANE_COMMAND}
-        docs.append(
-            {"apiVersion": API, "kind": "LaunchProfile", "metadata": {"name": "sleepy"}, "spec": sleepy}
-        )
-        path = sb.work / "heal.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        path = write_always(sb, HEAL_LAYOUTS, "1m+2s", "heal.yaml")
         apply(sb, path, HEAL_LAYOUTS * 3)
         with controller(sb) as ctl:
             ctl.wait_idle(0)
@@ -683,17 +688,7 @@ def bench_kill_server(results: Results) -> None:
     lists (one `create pane` per restart), not from timing."""
     total = KILL_LAYOUTS * 4
     with sandbox() as sb:
-        docs: list[dict[str, object]] = []
-        for name in layout_names(KILL_LAYOUTS):
-            doc = layout_doc(name, "2m+2s")
-            doc["spec"] = {**doc["spec"], "restartPolicy": "Always"}  # type: ignore[dict-item]
-            docs.append(doc)
-        sleepy = {"command": PANE_COMMAND}
-        docs.append(
-            {"apiVersion": API, "kind": "LaunchProfile", "metadata": {"name": "sleepy"}, "spec": sleepy}
-        )
-        path = sb.work / "kill.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        path = write_always(sb, KILL_LAYOUTS, "2m+2s", "kill.yaml")
         apply(sb, path, total)
         db = sqlite3.connect(f"file:{database(sb)}?mode=ro", uri=True, timeout=30)
         try:

@@ -19,10 +19,11 @@ from agenttower.reconcile.engine import PassResult, Session
 from agenttower.reconcile.reconciler import Op, Request, reconcile
 from agenttower.settings import AgentSettings, Settings
 from tests.conftest import REPO, AtCli, Env, eventually
-from tests.integration.test_controller import Controller, events_of
+from tests.integration.test_controller import Controller, controller, events_of
 from tests.manifests import layout, profile, write
 
 pytestmark = pytest.mark.tmux
+__all__ = ["controller"]  # the fixture, used by name
 
 STANDIN = ["python3", str(REPO / "tests" / "agents" / "standin.py")]
 SOLO = [{"role": "master", "capability": "agent", "labelPattern": "m1", "launch": "standin"}]
@@ -39,16 +40,6 @@ def pane_status(at: type[AtCli]) -> dict[str, Any]:
 
 def activity_changes(env: Env) -> list[str]:
     return [e["payload"]["to"] for e in events_of(env, "managed_pane_activity_changed")]
-
-
-@pytest.fixture
-def controller(env: Env) -> Iterator[Controller]:
-    ctl = Controller(env)
-    try:
-        yield ctl
-    finally:
-        if ctl.proc is not None and ctl.proc.poll() is None:
-            ctl.stop(9)
 
 
 def test_activity_follows_the_hooks_working_waiting_idle(
