@@ -208,8 +208,8 @@ def test_fr013_an_agent_that_chooses_its_own_id_is_resumed_by_the_id_it_reported
     controller.start(AGENTTOWER_PROBE_DELAY=PROBE)
 
     def reported() -> dict[str, Any] | None:
-        now = record(at)
-        return now if now["status"].get("agentSessionId") else None
+        now = first_record(at)
+        return now if now is not None and now["status"].get("agentSessionId") else None
 
     first = eventually(reported, what="the agent's own id recorded")
     own = first["status"]["agentSessionId"]
