@@ -69,23 +69,31 @@ def test_an_agent_failing_the_same_way_twice_is_held_with_its_last_output(
     _passes(at, path, 1)
     (first,) = _records(at)
     assert (first["status"]["state"], first["status"]["exitCode"]) == ("degraded", code)
-    assert line in first["status"]["lastOutput"]
-    if code == 127:  # env names the program it did not find
-        assert "claude-not-installed" in first["status"]["lastOutput"]
-    assert "Pane is dead" not in first["status"]["lastOutput"]  # tmux's line, not the agent's
     _passes(at, path, 3)
     records = _records(at)
     assert len(records) == 2  # one restart, then held: not restarted until the chain limit
     held = records[-1]["status"]
     assert (held["state"], held["failedStage"], held["exitCode"]) == ("failed", "launch_command", code)
+    # tmux before 3.7 may drop the last bytes of a process that exits at once, so one of
+    # the two screens may be blank (reconcile/restarts.py): the hold names what was printed
+    outputs = [r["status"]["lastOutput"] or "" for r in records]
+    assert any(line in text for text in outputs)
+    assert not any("Pane is dead" in text for text in outputs)  # tmux's line, not the agent's
     assert line in held["crashLoop"] and held["reason"] == held["crashLoop"]
+    if code == 127:  # env names the program it did not find
+        assert "claude-not-installed" in held["crashLoop"]
     (event,) = _events(env, "managed_pane_crash_loop_held")
     assert event["pane_id"] == held["id"] and event["payload"]["exit_code"] == code
     described = at.run("describe", "pane", "solo/m1")
     assert described.exit_code == 0
     text = described.stdout
-    shown = text.split("Last output:\n", 1)[1].split("\nPredecessors:", 1)[0].splitlines()
-    assert sum(line in row for row in shown) == 1  # this run's lines only (respawned in place)
+    # this run's lines only (respawned in place); tmux may drop the last bytes of a process
+    # that exits at once, and a blank screen shows no section (reconcile/restarts.py)
+    printed = line in (held["lastOutput"] or "")
+    assert ("Last output:\n" in text) == printed
+    section = text.split("Last output:\n", 1)[1] if printed else ""
+    shown = section.split("\nPredecessors:", 1)[0].splitlines()
+    assert sum(line in row for row in shown) == int(printed)
     assert all(row.startswith("  ") for row in shown)
     assert "crashLoop:" in text
     stalled = next(

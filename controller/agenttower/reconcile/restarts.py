@@ -115,8 +115,13 @@ def crash_loop(
 ) -> CrashLoop | None:
     """Whether `pane` (exited) failed just as its predecessor did, so a restart would only
     fail again: both exited non-zero at launch_command with the same code and the same
-    last line, and the predecessor did not run stably in between. An agent that printed
-    nothing is never held (no reason to show): back-off and the chain limit apply."""
+    last line, and the predecessor did not run stably in between.
+
+    A blank screen is not another failure: tmux before 3.7 may drop what a process wrote
+    just before it exited at once (it closes the pty on SIGCHLD while the kernel still
+    holds the last bytes; tmux's GitHub issue 4807), so one of the two runs with no line
+    counts as the same when the codes match, shown with the line the other printed. Two
+    silent exits are never held (no reason to show): back-off and the chain limit apply."""
     if predecessor is None or stayed_ready(predecessor, settings):
         return None
     for p in (pane, predecessor):
@@ -124,10 +129,11 @@ def crash_loop(
             return None
     if pane.exit_code != predecessor.exit_code:
         return None
-    line = last_line(pane.last_output)
-    if line is None or line != last_line(predecessor.last_output):
-        return None  # a silent exit says nothing to hold it on: back-off goes on
+    now, before = last_line(pane.last_output), last_line(predecessor.last_output)
+    line = now or before
+    if line is None or (now is not None and before is not None and now != before):
+        return None
     assert pane.exit_code is not None
-    said = fatal_line(pane.last_output) or line
+    said = fatal_line(pane.last_output if now else predecessor.last_output) or line
     reason = f"failed the same way twice in a row (exit {pane.exit_code}): {said}"
     return CrashLoop(pane.exit_code, line, reason)
