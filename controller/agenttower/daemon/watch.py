@@ -89,12 +89,17 @@ class Watcher:
 
     def ensure(self) -> None:
         """(Re)start watching when what to watch changed (a new symlink, a link re-pointed,
-        the dir appeared)."""
+        the dir appeared). A changed plan is itself a change: the link may have been
+        re-pointed after the last pass read the dir and before the old watch yielded its
+        event (stopping it drops that event), so the state is marked dirty."""
         plan = watch_plan(self.desired_dir)
         if plan == self.plan and self._threads and all(t.is_alive() for t in self._threads):
             return
+        moved = bool(self.plan) and plan != self.plan
         self.stop()
         self.plan = plan
+        if moved:
+            self.on_change()
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(watch, self._stop), daemon=True, name="watch")
