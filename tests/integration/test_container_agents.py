@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,10 +20,11 @@ from tests.integration.test_containers import (
     inline,
     panes_json,
 )
+from tests.integration.test_real_agents import agent_bin
 from tests.manifests import SLEEP, layout, profile, write
 
 pytestmark = pytest.mark.tmux
-__all__ = ["benches", "docker_engine"]  # fixtures, used by name
+__all__ = ["agent_bin", "benches", "docker_engine"]  # fixtures, used by name
 
 # `trap '' HUP` survives exec: the agent ignores SIGHUP the way Gemini CLI does.
 STUBBORN = ["sh", "-c", 'env > "/tmp/$AGENTTOWER_LABEL.env"; trap "" HUP; exec sleep 100000']
@@ -203,5 +205,61 @@ def test_a_missing_agent_binary_in_a_container_is_held_with_its_last_output(
     assert len(records) == 2
     held = records[-1]["status"]
     assert (held["state"], held["exitCode"]) == ("failed", 127)
-    assert "claude-not-installed" in held["lastOutput"] and "No such file" in held["lastOutput"]
+    outputs = " ".join(r["status"]["lastOutput"] or "" for r in records)  # one may be blank: restarts.py
+    assert "claude-not-installed" in outputs and "No such file" in outputs
     assert "claude-not-installed" in held["crashLoop"]
+
+
+def _codex_binary(agent_bin: Path) -> Path:
+    """Codex's npm package ships one static (musl) binary per platform: it runs in an
+    image with no node, no libc of its own kind and no locale."""
+    package = (agent_bin / "codex").resolve().parent.parent
+    found = sorted(package.glob("node_modules/@openai/codex-linux-*/vendor/*-linux-musl/bin/codex"))
+    if not found:
+        pytest.fail(f"no static codex binary under {package}")
+    return found[0]
+
+
+def test_real_codex_in_a_container_is_waiting_on_its_login_screen_and_not_restarted(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench], agent_bin: Path
+) -> None:
+    """The built-in `codex` profile in a container target: the real CLI (bind-mounted,
+    nothing installed in the image), logged out and offline, draws "Sign in with
+    ChatGPT"; read through `docker exec`, that is activity `waiting` with the reason
+    naming it, and restartPolicy Always does not restart an agent that needs the user."""
+    from tests.integration.test_controller import Controller
+
+    bench = benches(read_only={_codex_binary(agent_bin): "/usr/local/bin/codex"})
+    docs = [
+        layout(
+            "box",
+            None,
+            target=bench.target(),
+            restartPolicy="Always",
+            panes=[{"role": "slave", "capability": "c", "labelPattern": "s1", "launch": "codex"}],
+        )
+    ]
+    write(env.desired_dir / "box.yaml", *docs)
+    ctl = Controller(env).start(AGENTTOWER_SCREEN_PERIOD="1s")
+    try:
+
+        def waiting() -> dict[str, object] | None:
+            status = panes_json(at).get("box/s1", {}).get("status", {})
+            return status if status.get("activity") == "waiting" else None
+
+        status = eventually(waiting, timeout=90, what="Codex waiting on its login screen")
+        assert (status["activityReason"], status["activitySource"]) == (
+            "login screen: Sign in with ChatGPT",
+            "screen",
+        )
+        assert status["target"] == f"container:{bench.name}"
+        for _ in range(2):  # two more controller passes (a screen period each): not restarted
+            seen = str(panes_json(at)["box/s1"]["status"]["observedAt"])
+            eventually(lambda s=seen: str(panes_json(at)["box/s1"]["status"]["observedAt"]) > s, timeout=30)
+        history = at.json("get", "panes", "-A")["items"]  # type: ignore[index]
+        assert len(history) == 1 and history[0]["status"]["chainDepth"] == 0
+        comms = bench.docker("exec", bench.name, "sh", "-c", "cat /proc/[0-9]*/comm", check=False).stdout
+        assert "codex" in comms.split()  # the real binary runs in the container
+        assert at.run("delete", "layout", "box").exit_code == 0
+    finally:
+        ctl.stop()

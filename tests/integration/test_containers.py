@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,13 +107,16 @@ class Bench:
 def benches(docker_engine: str, tmp_path: Path) -> Iterator[Callable[..., Bench]]:
     made: list[str] = []
 
-    def make(mount: bool = True) -> Bench:
+    def make(mount: bool = True, read_only: Mapping[Path, str] | None = None) -> Bench:
+        """`read_only`: host paths bind-mounted read-only at these container paths."""
         name = f"at-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         logs = tmp_path / f"logs-{name}"
         logs.mkdir()
         argv = [docker_engine, "run", "-d", "--name", name, "--label", "agenttower.dev/test=1"]
         if mount:
             argv += ["-v", f"{logs}:{LOGS_IN_CONTAINER}"]
+        for host, inside in (read_only or {}).items():
+            argv += ["-v", f"{host}:{inside}:ro"]
         made.append(name)
         subprocess.run([*argv, IMAGE], capture_output=True, text=True, check=True, timeout=60)
         return Bench(name, logs)
