@@ -1,0 +1,18 @@
+"""The docs stay true where a test can tell: every error code of the closed set has a
+row in the troubleshooting page saying what to do."""
+
+from __future__ import annotations
+
+import re
+
+from agenttower.model.errors import ErrorCode
+from tests.conftest import REPO
+
+
+def test_troubleshooting_names_every_error_code_with_what_to_do() -> None:
+    text = (REPO / "docs" / "troubleshooting.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z_]+)` \|.*\|$", text, re.M)}
+    assert set(rows) == {code.value for code in ErrorCode}
+    for code, row in rows.items():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 3 and all(cells), code  # code, what it means, what to do
