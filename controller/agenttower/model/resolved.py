@@ -6,6 +6,7 @@ hold no pydantic and no file I/O, so planning stays pure and cheap to hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -146,8 +147,13 @@ class DesiredLayout:
     source: SourceLocation | None = field(default=None, compare=False)
     spec: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
+    @functools.cached_property
+    def _by_label(self) -> dict[str, DesiredPane]:
+        return {p.label: p for p in self.panes}
+
     def pane(self, label: str) -> DesiredPane | None:
-        return next((p for p in self.panes if p.label == label), None)
+        """By label; a pass asks this for every pane of every layout (25 x 25 lookups)."""
+        return self._by_label.get(label)
 
     def annotation(self, key: str) -> str | None:
         return dict(self.annotations).get(key)
