@@ -71,7 +71,7 @@ def apply_command(
     desired_dir: Path | None,
 ) -> None:
     """Write manifests into the desired dir and converge tmux to them."""
-    from agenttower.model.errors import validation_failed
+    from agenttower.model.errors import SourceLocation, validation_failed
     from agenttower.reconcile import desired_dir as dd
     from agenttower.reconcile import engine, operations
     from agenttower.reconcile.answers import ApplyAnswer
@@ -83,6 +83,8 @@ def apply_command(
     incoming = dd.collect(paths.desired_dir, files)
     if not incoming:
         raise validation_failed("filename", "no *.yaml or *.yml manifests found")
+    if not dd.object_count(incoming):  # kubectl's words: an empty file is a mistake, not a no-op
+        raise validation_failed("filename", "no objects passed to apply", SourceLocation(incoming[0].display))
     engine.load_desired(paths, incoming)  # refuse bad input before touching anything
     request = {
         "op": "apply",

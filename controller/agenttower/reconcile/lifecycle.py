@@ -162,7 +162,7 @@ def _desired_pane(
         if profile not in desired.catalog.profiles:
             raise AgentTowerError(
                 ErrorCode.LAUNCH_COMMAND_NOT_FOUND,
-                f"launch profile {profile!r} not found",
+                f"launch profile {profile!r} not found (known: {', '.join(desired.catalog.known_profiles())})",
                 {"profile_name": profile, "known_profiles": desired.catalog.known_profiles()},
             )
         chosen = desired.catalog.profiles[profile]
