@@ -58,11 +58,7 @@ def did_you_mean(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     model = model_at(root, loc[:-1])
     if model is None:
         return "unknown field"
-    known = keys_of(model)
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-    if close:
-        return f"unknown field; did you mean {close[0]}?"
-    return f"unknown field (known: {', '.join(known)})"
+    return "unknown field" + did_you_mean_among(str(loc[-1]), keys_of(model))
 
 
 def literal_values(annotation: Any) -> list[str]:
@@ -73,3 +69,11 @@ def literal_values(annotation: Any) -> list[str]:
         for arg in typing.get_args(annotation):
             values.extend(literal_values(arg))
     return values
+
+
+def did_you_mean_among(word: str, known: list[str]) -> str:
+    """`; did you mean X?`, else ` (known: ...)`, else nothing: to end a message with."""
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]}?"
+    return f" (known: {', '.join(known)})" if known else ""
