@@ -52,6 +52,9 @@ def test_o_name_output_is_accepted_back_by_get_describe_restart_and_delete(
     removed = at.run("remove", "pane/team/s2")
     assert removed.exit_code == 0 and removed.stdout.strip() == "pane/team/s2 removed"
     assert at.run("recreate", "pane/team/s2").exit_code == 0
+    assert at.run("logs", "pane/solo/w1").exit_code == 0
+    sent = at.run("send", "pane/solo/w1", "hello", "-o", "json")
+    assert sent.exit_code in (0, 3) and '"solo/w1"' in sent.stdout
     deleted = at.run("delete", "layout/solo")
     assert deleted.exit_code == 0 and deleted.stdout.strip() == "layout/solo deleted"
     assert at.run("get", "layouts", "-o", "name").stdout.split() == ["layout/team"]
@@ -88,6 +91,8 @@ def test_get_watch_prints_a_pane_again_when_its_state_changes(applied: Env, at: 
             lambda: [ln for ln in lines[first:] if ln.startswith("team/s2")], what="a watch row"
         )
         assert changed[0].split()[2] == "removed"
+        header = lines[0]
+        assert changed[0].index("removed") == header.index("STATE")  # lined up under its table
         assert not [
             ln for ln in lines[first:] if ln.startswith(("team/m1", "solo/w1"))
         ]  # unchanged: not printed

@@ -213,3 +213,24 @@ def test_completion_scripts_for_each_shell_call_back_into_agenttower() -> None:
     for shell in ("bash", "zsh", "fish"):
         out = run("completion", shell)
         assert out.exit_code == 0 and "_AGENTTOWER_COMPLETE" in out.output
+
+
+def test_every_broken_document_of_one_file_is_reported() -> None:
+    text = (
+        HEAD
+        + "spec: {template: 1m+2s, suspnd: true}\n---\n"
+        + HEAD.replace("name: a", "name: b")
+        + "spec: {template: 1m+2s, restartPolicy: never}\n"
+    )
+    with pytest.raises(AgentTowerError) as err:
+        parse_text(text, "two.yaml")
+    lines = [e.located_message() for e in err.value.every()]
+    assert lines == [
+        "two.yaml:4: spec.suspnd: unknown field; did you mean suspend?",
+        "two.yaml:9: spec.restartPolicy: must be one of 'Never', 'OnFailure', 'Always' (got 'never')",
+    ]
+
+
+def test_watch_is_for_records_not_the_desired_dirs_catalog(dirs: Path) -> None:
+    out = run("get", "lp", "-w")
+    assert out.exit_code == 1 and out.stderr.startswith("error: validation_failed: --watch: ")

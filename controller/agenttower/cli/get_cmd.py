@@ -111,6 +111,10 @@ def get_command(
     assert given is not None
     what = refs.plural(given)
     if what in CATALOG_KINDS:
+        if watch:
+            from agenttower.model.errors import validation_failed
+
+            raise validation_failed("--watch", f"{what} come from the desired dir; -w watches records")
         _get_catalog(what, names, output, state_dir, desired_dir)
         return
     if layout_name is not None and what != "panes":

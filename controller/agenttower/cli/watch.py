@@ -39,11 +39,13 @@ def follow(
 ) -> None:
     from agenttower.store.repo import Store
 
-    from . import views
+    from . import tables, views
     from .common import emit
     from .get_cmd import collect_items, name_of
 
     seen = {_key(i): _fingerprint(i) for i in first}
+    _, columns, first_row = collect_items(views.World([], [], []), what, (), show_all, output == "wide", None)
+    width = tables.widths(columns, [first_row(i) for i in first])
     while True:
         time.sleep(POLL_S)
         if not paths.database.exists():
@@ -64,5 +66,7 @@ def follow(
             elif output == "name":
                 click.echo(name_of(what, item))
             else:
-                click.echo("   ".join("-" if v is None or v == "" else str(v) for v in show_row(item)))
+                row = show_row(item)
+                width = [max(w, len(tables.cell(v))) for w, v in zip(width, row, strict=True)]
+                tables.print_table(columns, [row], width)
             sys.stdout.flush()  # a pipe (`get -w | grep`) sees each change as it comes

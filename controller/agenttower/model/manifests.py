@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import AgentTowerError, SourceLocation, excerpt, validation_failed
+from .errors import AgentTowerError, SourceLocation, excerpt, raise_all, validation_failed
 from .hints import did_you_mean, literal_values, model_at
 from .identifiers import env_key_part
 from .redaction import is_secret
@@ -74,7 +74,15 @@ def _parsed(text: str, file: str) -> tuple[Manifest, ...]:
     validates it with the desired dir, then loads it again for its pass (3 parses of the
     same text). Manifests are frozen (nothing writes to a document's data), and an
     error is not cached, so every call raises it anew."""
-    return tuple(_validate(doc) for doc in load_documents(text, file))
+    manifests: list[Manifest] = []
+    errors: list[AgentTowerError] = []
+    for doc in load_documents(text, file):
+        try:
+            manifests.append(_validate(doc))
+        except AgentTowerError as exc:  # every broken document of the file, not only the first
+            errors.append(exc)
+    raise_all(errors)
+    return tuple(manifests)
 
 
 def parse_bytes(data: bytes, file: str) -> list[Manifest]:
