@@ -42,8 +42,9 @@ def _render(data: dict[str, Any]) -> str:
     lines.extend(["", "DESCRIPTION:", f"  {data.get('description') or '(none)'}"])
     if data["fields"]:
         lines.extend(["", "FIELDS:"])
-        width = max(len(f["name"]) for f in data["fields"])
         for f in data["fields"]:
             required = " (required)" if f["required"] else ""
-            lines.append(f"  {f['name']:<{width}}  <{f['type']}>{required}")
+            lines.append(f"  {f['name']}  <{f['type']}>{required}")
+            if f["description"]:
+                lines.append(f"    {f['description']}")
     return "\n".join(lines)

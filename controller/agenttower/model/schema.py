@@ -391,9 +391,7 @@ def explain(path: str) -> Schema:
             )
         node = properties[part]
         walked.append(part)
-    shown = node
-    while shown.get("type") == "array":
-        shown = shown["items"]
+    shown = _items(node)
     required = set(shown.get("required", ()))
     return {
         "kind": info.kind,
@@ -403,10 +401,22 @@ def explain(path: str) -> Schema:
         "enum": node.get("enum"),
         "default": node.get("default"),
         "fields": [
-            {"name": name, "type": _type_name(sub), "required": name in required}
+            {
+                "name": name,
+                "type": _type_name(sub),
+                "required": name in required,
+                "description": sub.get("description") or _items(sub).get("description"),
+            }
             for name, sub in shown.get("properties", {}).items()
         ],
     }
+
+
+def _items(node: Schema) -> Schema:
+    """What a list holds (a list of lists: the innermost), else the node itself."""
+    while node.get("type") == "array":
+        node = node["items"]
+    return node
 
 
 def _type_name(node: Schema) -> str:
