@@ -11,6 +11,8 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agenttower.cli import refs, selectors
 from agenttower.cli.main import VERBS, cli, summary
@@ -234,3 +236,24 @@ def test_every_broken_document_of_one_file_is_reported() -> None:
 def test_watch_is_for_records_not_the_desired_dirs_catalog(dirs: Path) -> None:
     out = run("get", "lp", "-w")
     assert out.exit_code == 1 and out.stderr.startswith("error: validation_failed: --watch: ")
+
+
+WORD = "abcXYZ019_.-"
+names = st.text(WORD, min_size=1, max_size=12).filter(lambda n: n.strip(".") != "")
+
+
+@given(layout_name=names, label=names)
+def test_a_pane_name_as_o_name_prints_it_reads_back_as_that_pane(layout_name: str, label: str) -> None:
+    printed = f"pane/{layout_name}/{label}"
+    assert refs.split(printed, ()) == ("pane", (f"{layout_name}/{label}",))
+    assert refs.split("pane", (printed,)) == ("pane", (f"{layout_name}/{label}",))
+    assert refs.split("pane", (f"{layout_name}/{label}",)) == ("pane", (f"{layout_name}/{label}",))
+    assert refs.split(f"layout/{layout_name}", ()) == ("layout", (layout_name,))
+
+
+@given(labels=st.dictionaries(names, names, max_size=4), key=names, value=names)
+def test_a_selector_term_and_its_negation_never_agree(labels: dict[str, str], key: str, value: str) -> None:
+    assert selectors.parse(f"{key}={value}")(labels) != selectors.parse(f"{key}!={value}")(labels)
+    assert selectors.parse(key)(labels) != selectors.parse(f"!{key}")(labels)
+    both = selectors.parse(f"{key},{key}={value}")(labels)
+    assert both == (labels.get(key) == value)

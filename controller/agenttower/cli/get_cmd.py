@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from . import complete, refs, tables, views
+from . import complete, refs, selectors, tables, views
 from .common import emit, output_option, path_options, verb
 
 
@@ -151,7 +151,7 @@ def name_of(what: str, item: dict[str, Any]) -> str:
     return f"{refs.NAME_PREFIX[what]}/{item['metadata']['name']}"
 
 
-Select = Any  # callable(layout name) -> bool, or None: every layout
+Select = Callable[[str], bool] | None  # which layouts (by name) to show; None: every one
 
 
 def _selection(
@@ -161,11 +161,10 @@ def _selection(
     if selector is None and layout_name is None:
         return None
     labels: dict[str, dict[str, str]] = {}
-    matches: Any = None
+    matches: selectors.Selector | None = None
     if selector is not None:
         from agenttower.paths import Paths
 
-        from . import selectors
         from .catalog_view import Declared
 
         matches = selectors.parse(selector)

@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 
 from agenttower.model.errors import validation_failed
 
-_TERM = re.compile(
-    r"^\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9][-A-Za-z0-9_./]*)\s*(?:(?P<op>==|!=|=)\s*(?P<value>[-A-Za-z0-9_.]*))?\s*$"
-)
+# a label is any string map (metadata.labels), so a key or value is anything but the
+# selector's own punctuation: `=`, `!`, `,` and blanks
+_TERM = re.compile(r"^\s*(?P<neg>!)?\s*(?P<key>[^=!,\s]+)\s*(?:(?P<op>==|!=|=)\s*(?P<value>[^=!,\s]*))?\s*$")
 
 Selector = Callable[[Mapping[str, str]], bool]
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agenttower.paths import Paths
+
+if TYPE_CHECKING:
+    from .get_cmd import Select
 
 POLL_S = 0.25
 
@@ -34,7 +37,7 @@ def follow(
     names: tuple[str, ...],
     show_all: bool,
     output: str,
-    select: Any,
+    select: Select,
     first: list[dict[str, Any]],
 ) -> None:
     from agenttower.store.repo import Store
