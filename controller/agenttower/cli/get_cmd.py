@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from . import complete, refs, selectors, tables, views
+from . import complete, refs, selectors, tables
 from .common import emit, output_option, path_options, verb
 
 
@@ -107,6 +107,8 @@ def get_command(
       agenttower get lp                # built-in and declared launch profiles
       agenttower get panes -w          # print each change as it is recorded
     """
+    from . import views
+
     given, names = refs.split(kind, names)
     assert given is not None
     what = refs.plural(given)
@@ -182,6 +184,8 @@ def collect_items(
     world: Any, what: str, names: tuple[str, ...], show_all: bool, wide: bool, select: Select
 ) -> tuple[list[dict[str, Any]], tuple[str, ...], Callable[[dict[str, Any]], list[Any]]]:
     """The items `get` shows, the table's columns and how one item becomes a row."""
+    from . import views
+
     columns: tuple[str, ...]
     extra: tuple[str, ...]
     if what == "layouts":
@@ -217,6 +221,7 @@ def _get_catalog(
     from agenttower.model.errors import AgentTowerError, ErrorCode
     from agenttower.paths import Paths
 
+    from . import views
     from .catalog_view import PROFILE_COLUMNS, TEMPLATE_COLUMNS, Declared, profile_row, template_row
 
     declared = Declared.load(Paths.resolve(state_dir, desired_dir))
@@ -258,7 +263,7 @@ def describe_command(
       agenttower describe pane team/s1
       agenttower describe pane/team/s1 -o json   # as `get -o name` prints it
     """
-    from . import describe
+    from . import describe, views
 
     given, name = refs.one(kind, name, "describe")
     what = refs.plural(given, ("layouts", "panes"))
