@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import complete
 from .common import Exit, emit, output_option, path_options, verb
 
 if TYPE_CHECKING:
@@ -70,8 +71,16 @@ def apply_command(
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """Write manifests into the desired dir and converge tmux to them."""
-    from agenttower.model.errors import validation_failed
+    """Write manifests into the desired dir and converge tmux to them.
+
+    \b
+    Examples:
+      agenttower apply -f team.yaml
+      agenttower apply -f desired/ --wait --timeout 2m
+      agenttower apply -f team.yaml --dry-run
+      agenttower apply -f team.yaml -o name   # layout/team
+    """
+    from agenttower.model.errors import SourceLocation, validation_failed
     from agenttower.reconcile import desired_dir as dd
     from agenttower.reconcile import engine, operations
     from agenttower.reconcile.answers import ApplyAnswer
@@ -83,6 +92,8 @@ def apply_command(
     incoming = dd.collect(paths.desired_dir, files)
     if not incoming:
         raise validation_failed("filename", "no *.yaml or *.yml manifests found")
+    if not dd.object_count(incoming):  # kubectl's words: an empty file is a mistake, not a no-op
+        raise validation_failed("filename", "no objects passed to apply", SourceLocation(incoming[0].display))
     engine.load_desired(paths, incoming)  # refuse bad input before touching anything
     request = {
         "op": "apply",
@@ -184,7 +195,13 @@ def _print_apply(output: str, answer: ApplyAnswer, paths: Any) -> None:
 def diff_command(
     files: tuple[Path, ...], output: str, state_dir: Path | None, desired_dir: Path | None
 ) -> None:
-    """Show what apply would do, with causes. Exit 0: nothing to do; 1: something; >1: error."""
+    """Show what apply would do, with causes. Exit 0: nothing to do; 1: something; >1: error.
+
+    \b
+    Examples:
+      agenttower diff
+      agenttower diff -f team.yaml -o json
+    """
     from agenttower.reconcile import desired_dir as dd
     from agenttower.reconcile import engine, reconciler
 
@@ -205,8 +222,8 @@ def diff_command(
 
 
 @click.command("delete")
-@click.argument("kind", required=False)
-@click.argument("names", nargs=-1)
+@click.argument("kind", required=False, shell_complete=complete.kind)
+@click.argument("names", nargs=-1, shell_complete=complete.layout)
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--wait", is_flag=True, help="Accepted for kubectl habits: delete always waits.")
 @click.option(
@@ -225,13 +242,22 @@ def delete_command(
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """Kill a layout's panes, keep their records as removed, drop its manifest."""
+    """Kill a layout's panes, keep their records as removed, drop its manifest.
+
+    \b
+    Examples:
+      agenttower delete layout team
+      agenttower delete layout/team     # as `get -o name` prints it
+      agenttower delete -f team.yaml
+    """
     from agenttower.model.errors import validation_failed
     from agenttower.reconcile import engine
     from agenttower.reconcile.answers import DeleteAnswer
 
     from .dispatch import dispatch
+    from .refs import split
 
+    kind, names = split(kind, names)  # `delete layout/team` as `get -o name` prints it
     if files and (kind or names):
         raise click.UsageError("use either -f PATH or KIND NAME, not both")
     if files:

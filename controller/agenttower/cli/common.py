@@ -61,11 +61,15 @@ def path_options(func: F) -> F:
 
 
 def fail(error: Any, output: str, exit_code: int = 1) -> NoReturn:
-    wire = error.to_wire()
+    """`error: CODE: file:line: message`, one line per error (a directory's files may
+    each be wrong); `-o json` adds `errors` with all of them when there are several."""
+    wires = [e.to_wire() for e in error.every()]
     if output == "json":
-        click.echo(json.dumps({"error": wire}, indent=2))
+        extra = {"errors": wires} if len(wires) > 1 else {}
+        click.echo(json.dumps({"error": wires[0], **extra}, indent=2))
     else:
-        click.echo(f"error: {wire['code']}: {wire['message']}", err=True)
+        for wire in wires:
+            click.echo(f"error: {wire['code']}: {wire['message']}", err=True)
     sys.exit(exit_code)
 
 

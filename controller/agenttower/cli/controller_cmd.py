@@ -8,13 +8,19 @@ from typing import Any
 
 import click
 
+from . import complete
 from .apply_cmd import context, duration
 from .common import Exit, emit, output_option, path_options, verb
 
 
 @click.group("controller")
 def controller_group() -> None:
-    """The long-running reconciler."""
+    """The long-running reconciler.
+
+    \b
+    Examples:
+      agenttower controller run
+    """
 
 
 @controller_group.command("run")
@@ -32,7 +38,13 @@ def run_command(
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """Watch the desired dir and keep tmux converged, in the foreground."""
+    """Watch the desired dir and keep tmux converged, in the foreground.
+
+    \b
+    Examples:
+      agenttower controller run --resync 30s
+      agenttower controller run --log-format json
+    """
     from agenttower.daemon.controller import Controller
     from agenttower.daemon.logging import configure
 
@@ -42,8 +54,8 @@ def run_command(
 
 
 @click.command("wait")
-@click.argument("kind")
-@click.argument("name")
+@click.argument("kind", shell_complete=complete.kind)
+@click.argument("name", required=False, shell_complete=complete.layout)
 @click.option(
     "--for", "condition", required=True, help="condition=Ready (or Stalled, Reconciling; =False too)"
 )
@@ -53,22 +65,30 @@ def run_command(
 @verb()
 def wait_command(
     kind: str,
-    name: str,
+    name: str | None,
     condition: str,
     timeout: str,
     output: str,
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """Wait for a layout's condition, like `kubectl wait --for=condition=Ready`."""
+    """Wait for a layout's condition, like `kubectl wait --for=condition=Ready`.
+
+    \b
+    Examples:
+      agenttower wait layout team --for=condition=Ready --timeout 2m
+      agenttower wait layout/team --for=condition=Stalled=False
+    """
     from agenttower.model.errors import validation_failed
     from agenttower.model.lifecycle import State
     from agenttower.store.repo import Store
 
     from .get_cmd import find_layout
+    from .refs import KINDS, one
     from .views import World
 
-    if kind not in ("layout", "layouts", "lo"):
+    kind, name = one(kind, name, "wait")  # `layout/team` too, as `get -o name` prints it
+    if KINDS.get(kind.lower()) != "layouts":
         raise validation_failed("kind", "wait takes layout NAME")
     what, _, rest = condition.partition("=")
     wanted_type, _, wanted_status = rest.partition("=")

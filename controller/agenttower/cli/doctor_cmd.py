@@ -481,7 +481,13 @@ def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
 @path_options
 @verb()
 def doctor_command(output: str, state_dir: Path | None, desired_dir: Path | None) -> None:
-    """Check tmux, docker, the containers the desired dir uses, and the state dir; say what to fix."""
+    """Check tmux, docker, the containers the desired dir uses, and the state dir; say what to fix.
+
+    \b
+    Examples:
+      agenttower doctor
+      agenttower doctor -o json
+    """
     checks = run_checks(state_dir, desired_dir)
     ok = all(c.status != FAIL for c in checks)
     if output == "table":

@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
+from . import complete
 from .apply_cmd import context
 from .common import emit, output_option, path_options, verb
-
-PANE_KINDS = ("pane", "panes")
 
 
 def _run(state_dir: Path | None, desired_dir: Path | None, request: dict[str, Any]) -> dict[str, Any]:
@@ -22,11 +21,16 @@ def _run(state_dir: Path | None, desired_dir: Path | None, request: dict[str, An
     return dispatch(paths, settings, request)
 
 
-def _pane_kind(kind: str) -> None:
+def _pane_ref(kind: str, name: str | None, verb_name: str) -> str:
+    """`pane team/s1` or `pane/team/s1` (as `get -o name` prints it) -> `team/s1`."""
     from agenttower.model.errors import validation_failed
 
-    if kind not in PANE_KINDS:
-        raise validation_failed("kind", f"{kind!r}: this verb takes `pane LAYOUT/LABEL`")
+    from .refs import KINDS, one
+
+    given, pane = one(kind, name, verb_name)
+    if KINDS.get(given.lower()) != "panes":
+        raise validation_failed("kind", f"{given!r}: this verb takes `pane LAYOUT/LABEL`")
+    return pane
 
 
 def _show(result: dict[str, Any], output: str, text: str) -> None:
@@ -37,25 +41,37 @@ def _show(result: dict[str, Any], output: str, text: str) -> None:
 
 
 @click.command("remove")
-@click.argument("kind")
-@click.argument("name")
+@click.argument("kind", shell_complete=complete.kind)
+@click.argument("name", required=False, shell_complete=complete.pane)
 @click.option("--wait", is_flag=True, help="Accepted for kubectl habits: remove always waits.")
 @output_option(default="table", choices=("table", "json", "yaml"))
 @path_options
 @verb()
 def remove_command(
-    kind: str, name: str, wait: bool, output: str, state_dir: Path | None, desired_dir: Path | None
+    kind: str, name: str | None, wait: bool, output: str, state_dir: Path | None, desired_dir: Path | None
 ) -> None:
-    """Kill a managed pane and keep its history; the slot stays removed until `recreate`."""
-    _pane_kind(kind)
+    """Kill a managed pane and keep its history; the slot stays removed until `recreate`.
+
+    \b
+    Examples:
+      agenttower remove pane team/s2
+      agenttower remove pane/team/s2
+    """
+    name = _pane_ref(kind, name, "remove")
     result = _run(state_dir, desired_dir, {"op": "remove", "pane": name})
     _show(result, output, f"pane/{result['pane']} removed")
 
 
 @click.command("recreate")
-@click.argument("kind")
-@click.argument("name")
-@click.option("--launch", "profile", default=None, help="Run this LaunchProfile instead of the manifest's.")
+@click.argument("kind", shell_complete=complete.kind)
+@click.argument("name", required=False, shell_complete=complete.pane)
+@click.option(
+    "--launch",
+    "profile",
+    default=None,
+    shell_complete=complete.profile,
+    help="Run this LaunchProfile instead of the manifest's.",
+)
 @click.option("--idempotency-key", default=None, help="Re-sending the same key replays the first result.")
 @click.option("--wait", is_flag=True, help="Accepted for kubectl habits: recreate waits for the probe.")
 @output_option(default="table", choices=("table", "json", "yaml"))
@@ -63,7 +79,7 @@ def remove_command(
 @verb()
 def recreate_command(
     kind: str,
-    name: str,
+    name: str | None,
     profile: str | None,
     idempotency_key: str | None,
     wait: bool,
@@ -71,8 +87,14 @@ def recreate_command(
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """A new pane record for a failed or removed pane, linked to it (predecessorId)."""
-    _pane_kind(kind)
+    """A new pane record for a failed or removed pane, linked to it (predecessorId).
+
+    \b
+    Examples:
+      agenttower recreate pane team/s1
+      agenttower recreate pane/team/s1 --launch claude
+    """
+    name = _pane_ref(kind, name, "recreate")
     request = {"op": "recreate", "pane": name, "launch": profile, "idempotency_key": idempotency_key}
     result = _run(state_dir, desired_dir, request)
     replay = " (replay)" if result["replay"] else ""
@@ -85,18 +107,24 @@ def recreate_command(
 
 
 @click.command("restart")
-@click.argument("kind")
-@click.argument("name")
+@click.argument("kind", shell_complete=complete.kind)
+@click.argument("name", required=False, shell_complete=complete.pane)
 @click.option("--fresh", is_flag=True, help="Start a new conversation (new session id, the command).")
 @output_option(default="table", choices=("table", "json", "yaml"))
 @path_options
 @verb()
 def restart_command(
-    kind: str, name: str, fresh: bool, output: str, state_dir: Path | None, desired_dir: Path | None
+    kind: str, name: str | None, fresh: bool, output: str, state_dir: Path | None, desired_dir: Path | None
 ) -> None:
     """Stop a pane's agent and bring it back in the same conversation (its profile's
-    `resume`), as a linked successor; `--fresh` starts a new conversation instead."""
-    _pane_kind(kind)
+    `resume`), as a linked successor; `--fresh` starts a new conversation instead.
+
+    \b
+    Examples:
+      agenttower restart pane team/s1
+      agenttower restart pane/team/s1 --fresh
+    """
+    name = _pane_ref(kind, name, "restart")
     result = _run(state_dir, desired_dir, {"op": "restart", "pane": name, "fresh": fresh})
     how = f"resuming {result['resumedFrom']}" if result["resumedFrom"] else "with its command"
     _show(
@@ -113,7 +141,13 @@ def restart_command(
 @path_options
 @verb()
 def scan_command(target: str, output: str, state_dir: Path | None, desired_dir: Path | None) -> None:
-    """List the panes of a target that agenttower does not manage (adoption candidates)."""
+    """List the panes of a target that agenttower does not manage (adoption candidates).
+
+    \b
+    Examples:
+      agenttower scan
+      agenttower scan --target container:dev -o json
+    """
     result = _run(state_dir, desired_dir, {"op": "scan", "target": target})
     if output in ("json", "yaml"):
         emit(result, output)
@@ -145,7 +179,12 @@ def adopt_command(
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """Register an existing pane (by tmux id, e.g. %7) as an adopted agent: observed, never killed."""
+    """Register an existing pane (by tmux id, e.g. %7) as an adopted agent: observed, never killed.
+
+    \b
+    Examples:
+      agenttower adopt %7 --layout team --label x1 --role worker
+    """
     request = {
         "op": "adopt",
         "pane": pane,
@@ -165,7 +204,12 @@ def adopt_command(
 @path_options
 @verb()
 def promote_command(pane: str, output: str, state_dir: Path | None, desired_dir: Path | None) -> None:
-    """Reserved: promoting an adopted pane to a managed one is not implemented."""
+    """Reserved: promoting an adopted pane to a managed one is not implemented.
+
+    \b
+    Examples:
+      agenttower promote team/x1
+    """
     _run(state_dir, desired_dir, {"op": "promote", "pane": pane})
 
 
@@ -184,7 +228,13 @@ def events_command(
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """The audit trail, oldest first (`-o json`: one JSON object per line)."""
+    """The audit trail, oldest first (`-o json`: one JSON object per line).
+
+    \b
+    Examples:
+      agenttower events --layout team
+      agenttower events --pane team/s1 -f -o json
+    """
     paths, _ = context(state_dir, desired_dir)
     audit = paths.audit_file
     offset = 0

@@ -113,7 +113,13 @@ def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
 def logs_command(
     pane: str, follow: bool, tail: int, output: str, state_dir: Path | None, desired_dir: Path | None
 ) -> None:
-    """Print a pane's log (LAYOUT/LABEL or a pane id), for host and container targets alike."""
+    """Print a pane's log (LAYOUT/LABEL or a pane id), for host and container targets alike.
+
+    \b
+    Examples:
+      agenttower logs team/s1 --tail 50
+      agenttower logs pane/team/s1 -f
+    """
     from agenttower.model.errors import validation_failed
 
     record, name = _pane(state_dir, desired_dir, pane)

@@ -33,6 +33,8 @@ VERBS = {
     "logs": "logs_cmd:logs_command",
     "send": "send_cmd:send_command",
     "doctor": "doctor_cmd:doctor_command",
+    "completion": "completion_cmd:completion_command",
+    "explain": "explain_cmd:explain_command",
 }
 
 
@@ -50,6 +52,23 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
         assert isinstance(command, click.Command) and command.name == cmd_name, where
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each verb's whole first line, wrapped rather than cut mid-sentence with `...`."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, summary(command)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def summary(command: click.Command) -> str:
+    """The first paragraph of a verb's help, joined into one line."""
+    text = command.short_help or (command.help or "").split("\n\n")[0]
+    return " ".join(text.split())
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

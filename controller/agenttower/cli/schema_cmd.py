@@ -25,7 +25,13 @@ from .common import emit, output_option, verb
 @output_option(default="json", choices=("json", "yaml"))
 @verb()
 def schema_command(write_dir: Path | None, output: str) -> None:
-    """Print the manifest JSON Schema, or write all schemas and CRDs into a directory."""
+    """Print the manifest JSON Schema, or write all schemas and CRDs into a directory.
+
+    \b
+    Examples:
+      agenttower schema > agenttower.schema.json
+      agenttower schema --write crds/
+    """
     import json
 
     from agenttower.model.schema import UNION_FILE, render_all

@@ -37,6 +37,13 @@ def _request(args: tuple[str, ...], role: str | None) -> tuple[dict[str, Any], s
     """`PANE [TEXT]` or `layout NAME [TEXT]`: the request's subject and the text, if given."""
     from agenttower.model.errors import validation_failed
 
+    from .refs import split, strip
+
+    if args and args[0].startswith(("layout/", "layouts/", "lo/")):  # as `get -o name` prints it
+        _, names = split(args[0], ())
+        args = ("layout", *names, *args[1:])
+    elif args:
+        args = (strip("panes", args[0]), *args[1:])
     if args and args[0] in ("layout", "layouts"):
         if len(args) not in (2, 3):
             raise validation_failed("args", "usage: agenttower send layout NAME [TEXT] [--role ROLE]")
@@ -90,7 +97,14 @@ def send_command(
 ) -> None:
     """Paste TEXT into a pane as one bracketed paste, then press Enter (`send LAYOUT/LABEL TEXT`,
     or `send layout NAME TEXT [--role R]` for every live pane of a layout). Exit 3 when the
-    text was pasted but the pane's screen did not change to show it arrived."""
+    text was pasted but the pane's screen did not change to show it arrived.
+
+    \b
+    Examples:
+      agenttower send team/s1 'run the tests'
+      agenttower send layout team --role slave --file task.md
+      agenttower send team/m1 --when idle 'next task'
+    """
     from .dispatch import dispatch
 
     subject, given = _request(args, role)

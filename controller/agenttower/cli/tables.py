@@ -18,15 +18,18 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
     return f"{max(seconds, 0)}s"
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[int] | None = None
+) -> None:
+    """`widths`: fixed column widths and no header (a `get -w` row under its table)."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
-    for header in headers:
-        table.add_column(header, no_wrap=True)
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_header=widths is None)
+    for i, header in enumerate(headers):
+        table.add_column(header, no_wrap=True, min_width=widths[i] if widths else None)
     for row in rows:
-        table.add_row(*("-" if v is None or v == "" else str(v) for v in row))
+        table.add_row(*(cell(v) for v in row))
     Console(soft_wrap=True, width=max(160, sum(len(h) for h in headers) * 4)).print(table)
 
 
@@ -85,3 +88,13 @@ def agent_row(item: dict[str, Any], wide: bool) -> list[Any]:
         item["status"]["tmuxPaneId"],
         age(item["metadata"]["creationTimestamp"]),
     ]
+
+
+def widths(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """The width each column of print_table had, so later rows line up under it."""
+    cells = [list(headers), *([cell(v) for v in row] for row in rows)]
+    return [max(len(str(line[i])) for line in cells) for i in range(len(headers))]
+
+
+def cell(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)

@@ -85,7 +85,7 @@ def resolve_layout(manifest: Manifest, catalog: Catalog) -> DesiredLayout:
         if template is None:
             raise AgentTowerError(
                 ErrorCode.TEMPLATE_NOT_FOUND,
-                f"template {spec.template!r} not found",
+                f"template {spec.template!r} not found (known: {', '.join(catalog.known_templates())})",
                 {"template_name": spec.template, "known_templates": catalog.known_templates()},
                 manifest.where("spec", "template"),
             )
@@ -168,7 +168,7 @@ def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation)
     if name not in catalog.profiles:
         raise AgentTowerError(
             ErrorCode.LAUNCH_COMMAND_NOT_FOUND,
-            f"launch profile {name!r} not found",
+            f"launch profile {name!r} not found (known: {', '.join(catalog.known_profiles())})",
             {"profile_name": name, "known_profiles": catalog.known_profiles()},
             at,
         )

@@ -84,6 +84,30 @@ class AgentTowerError(Exception):
     def to_wire(self) -> dict[str, Any]:
         return {"code": str(self.code), "message": self.located_message(), "details": self.details}
 
+    def every(self) -> tuple[AgentTowerError, ...]:
+        """Every error this one stands for (one, unless several files were each wrong)."""
+        return (self,)
+
+
+class ErrorList(AgentTowerError):
+    """Several files of one request, each wrong in its own way: the operator sees them all
+    at once instead of fixing one per run. Code, message and details are the first's."""
+
+    def __init__(self, errors: tuple[AgentTowerError, ...]) -> None:
+        first = errors[0]
+        super().__init__(first.code, first.message, first.details, first.source, first.cause)
+        self.errors = errors
+
+    def every(self) -> tuple[AgentTowerError, ...]:
+        return self.errors
+
+
+def raise_all(errors: list[AgentTowerError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ErrorList(tuple(e for err in errors for e in err.every()))
+
 
 class _Excerpt(reprlib.Repr):
     def __init__(self, limit: int) -> None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from .errors import AgentTowerError, SourceLocation, excerpt, validation_failed
+from .errors import AgentTowerError, SourceLocation, excerpt, raise_all, validation_failed
+from .hints import did_you_mean, literal_values, model_at
 from .identifiers import env_key_part
 from .redaction import is_secret
 from .resources import API_VERSION, KINDS, LaunchProfile, Layout, Template
@@ -73,7 +74,15 @@ def _parsed(text: str, file: str) -> tuple[Manifest, ...]:
     validates it with the desired dir, then loads it again for its pass (3 parses of the
     same text). Manifests are frozen (nothing writes to a document's data), and an
     error is not cached, so every call raises it anew."""
-    return tuple(_validate(doc) for doc in load_documents(text, file))
+    manifests: list[Manifest] = []
+    errors: list[AgentTowerError] = []
+    for doc in load_documents(text, file):
+        try:
+            manifests.append(_validate(doc))
+        except AgentTowerError as exc:  # every broken document of the file, not only the first
+            errors.append(exc)
+    raise_all(errors)
+    return tuple(manifests)
 
 
 def parse_bytes(data: bytes, file: str) -> list[Manifest]:
@@ -118,18 +127,23 @@ def _validate(doc: Document) -> Manifest:
     try:
         resource = model.model_validate(data)
     except ValidationError as exc:
-        raise _from_pydantic(exc, doc) from None
+        raise _from_pydantic(exc, doc, model) from None
     return Manifest(kind=kind, name=resource.metadata.name, resource=resource, document=doc)
 
 
-def _from_pydantic(exc: ValidationError, doc: Document) -> AgentTowerError:
-    error: Any = exc.errors()[0]
+def _from_pydantic(exc: ValidationError, doc: Document, model: type[BaseModel]) -> AgentTowerError:
+    errors: list[Any] = list(exc.errors())
+    # an unknown key first: a misspelt key also makes the key it meant "missing"
+    error: Any = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "[key]")))
     field = ".".join(_shown(loc, i) for i in range(len(loc))) or "document"
     reason = str(error["msg"]).removeprefix("Value error, ")
     secret = len(loc) >= 2 and loc[-2] == "env" and is_secret(str(loc[-1]))
     if error["type"] == "extra_forbidden":
-        reason = "unknown field"
+        reason = did_you_mean(model, loc)
+    elif error["type"] == "literal_error":
+        allowed = ", ".join(repr(v) for v in _literal_values(model, loc)) or error["ctx"]["expected"]
+        reason = f"must be one of {allowed} (got {excerpt(error.get('input'))})"
     elif error["type"] == "string_type" and isinstance(error.get("input"), (int, float, bool)):
         hidden = "a boolean" if isinstance(error["input"], bool) else "a number"
         got = hidden if secret else excerpt(error["input"])
@@ -145,3 +159,11 @@ def _shown(loc: tuple[Any, ...], index: int) -> str:
     if index > 0 and loc[index - 1] == "env":
         return env_key_part(part)
     return part
+
+
+def _literal_values(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    parent = model_at(model, [p for p in loc[:-1]])
+    if parent is None or not isinstance(loc[-1], str):
+        return []
+    info = next((f for n, f in parent.model_fields.items() if loc[-1] in (n, f.alias)), None)
+    return literal_values(info.annotation) if info is not None else []

@@ -35,13 +35,17 @@ class _Model(BaseModel):
         extra="forbid",
         frozen=True,
         strict=True,
+        use_attribute_docstrings=True,  # a field's docstring is its description (schema, CRD, explain)
     )
 
 
 class Metadata(_Model):
     name: Name
+    """The layout's name: unique in the desired dir, the tmux session's name by default."""
     annotations: dict[str, str] = Field(default_factory=dict)
+    """agenttower.dev/prune: disabled keeps the layout's panes when its manifest leaves the dir."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Free key/value pairs; `agenttower get -l key=value` selects layouts by them."""
 
 
 class CatalogMetadata(_Model):
@@ -54,16 +58,22 @@ class LogMount(_Model):
     """A bind mount the operator declared, so a container's pane logs are host-readable."""
 
     container_path: AbsolutePath
+    """Where the mount is inside the container (pane logs are written below it)."""
     host_path: AbsolutePath
+    """The same directory as the host sees it (agenttower reads logs there)."""
 
 
 class TargetSpec(_Model):
     """Where the layout's tmux server runs: the host by default, or a container."""
 
     container: Name | None = None
+    """A running docker container's name: its tmux server holds the panes (default: the host)."""
     user: PlainText | None = None
+    """The user tmux runs as inside the container (docker exec -u)."""
     socket: Name | None = None
+    """A tmux socket name (tmux -L); at most one of socket and socketPath."""
     socket_path: AbsolutePath | None = None
+    """A tmux socket path (tmux -S); at most one of socket and socketPath."""
     log_mount: LogMount | None = None
 
     @model_validator(mode="after")
@@ -74,16 +84,25 @@ class TargetSpec(_Model):
 
 
 class TemplatePane(_Model):
+    """One pane: what it is for, its label and the profile it runs."""
+
     role: Name
+    """What the pane is for (e.g. master, slave): `send layout NAME --role` picks by it."""
     capability: Name
+    """What its agent may do (e.g. orchestrator, worker)."""
     label_pattern: LabelPattern
+    """The pane's label; {ordinal} counts panes of the same pattern from 1 (s{ordinal}: s1, s2)."""
     launch: CatalogName | None = None
+    """The LaunchProfile this pane runs (default: shell)."""
     # a first task typed into the agent once, when the slot is first ready (never again)
     initial_input: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
 
 
 class TemplateSpec(_Model):
+    """The panes, in order, of every Layout that names this template."""
+
     panes: Annotated[list[TemplatePane], Field(min_length=1, max_length=64)]
+    """1 to 64 panes, created in this order."""
 
 
 AgentName = Literal["claude", "codex", "gemini", "aider"]  # the kinds model/agents.py knows
@@ -111,12 +130,19 @@ class LaunchProfileSpec(_Model):
     restart. Both may use `{sessionId}` (model/agents.py)."""
 
     command: Annotated[list[Arg], Field(min_length=1)]
+    """The argv that starts a new conversation (a list, never a shell string)."""
     resume: Annotated[list[Arg], Field(min_length=1)] | None = None
+    """The argv that continues the slot's conversation after a restart."""
     env: dict[EnvKey, Arg] = Field(default_factory=dict)
+    """Environment variables for the command (keys with TOKEN, SECRET, KEY, PASSWORD are redacted)."""
     working_dir: AbsolutePath | None = None
-    agent: AgentName | None = None  # hooks wired at launch, screen rules and readiness of that CLI
+    """The command's working directory (default: tmux's)."""
+    agent: AgentName | None = None
+    """The agent CLI it is: hooks wired at launch, screen rules and readiness of that CLI."""
     readiness: Readiness | None = None
+    """The screen that says the agent is ready (default: the agent kind's, or none)."""
     screen: Annotated[list[ScreenRuleSpec], Field(max_length=64)] = Field(default_factory=list)
+    """Extra screen patterns and the activity each means, before the agent kind's own."""
 
 
 RestartPolicy = Literal["Never", "OnFailure", "Always"]
@@ -124,15 +150,26 @@ UpdateStrategy = Literal["OnDelete", "Recreate"]
 
 
 class LayoutSpec(_Model):
+    """What the layout is: where its tmux session runs, which panes it has, how they are kept."""
+
     target: TargetSpec = Field(default_factory=TargetSpec)
+    """Where the layout's tmux server runs: the host by default, or a container."""
     session: SessionName | None = None
+    """The tmux session's name (default: metadata.name)."""
     template: CatalogName | None = None
+    """A Template's name (built-in: 1m+2s, 2m+2s); exactly one of template and panes."""
     panes: Annotated[list[TemplatePane], Field(min_length=1, max_length=64)] | None = None
+    """The panes written inline; exactly one of template and panes."""
     launch: dict[str, CatalogName] = Field(default_factory=dict)
+    """Per-pane LaunchProfile overrides, keyed role:label (master:m1: claude)."""
     tmux_layout: TmuxLayoutName | None = None
+    """A tmux layout name (tiled, main-vertical, ...) or layout string for the session's window."""
     restart_policy: RestartPolicy = "Never"
+    """What happens to a pane whose process exited or that vanished: Never, OnFailure or Always."""
     update_strategy: UpdateStrategy = "OnDelete"
+    """What happens to a running pane whose spec changed: OnDelete (it is outdated) or Recreate."""
     suspend: bool = False
+    """true pauses every action on the layout."""
     notify: Annotated[list[Arg], Field(min_length=1)] | None = None  # argv, event JSON on stdin
 
     @model_validator(mode="after")

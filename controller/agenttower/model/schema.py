@@ -359,3 +359,69 @@ def render_all() -> dict[str, str]:
         files[info.schema_file] = dump_json(kind_json_schema(info))
         files[info.crd_file] = dump_yaml(crd(info))
     return dict(sorted(files.items()))
+
+
+# --- explain ------------------------------------------------------------------------------
+
+
+def explain(path: str) -> Schema:
+    """`Layout.spec.target` -> that field's type, values, description and sub-fields,
+    read from the structural schema the CRDs are made of (list items are walked into)."""
+    from .errors import validation_failed
+    from .hints import did_you_mean_among
+
+    head, *parts = path.split(".")
+    info = next(
+        (i for i in KIND_INFO if head.lower() in (i.kind.lower(), i.plural, *i.short_names)),
+        None,
+    )
+    if info is None:
+        known = ", ".join(i.kind for i in KIND_INFO)
+        raise validation_failed("path", f"unknown kind {head!r} (known: {known})")
+    node = crd_schema(info)
+    walked = [info.kind]
+    for part in parts:
+        while node.get("type") == "array":
+            node = node["items"]
+        properties = node.get("properties", {})
+        if part not in properties:
+            where = ".".join(walked)
+            raise validation_failed(
+                "path", f"{where} has no field {part!r}{did_you_mean_among(part, list(properties))}"
+            )
+        node = properties[part]
+        walked.append(part)
+    shown = _items(node)
+    required = set(shown.get("required", ()))
+    return {
+        "kind": info.kind,
+        "path": ".".join(walked),
+        "type": _type_name(node),
+        "description": node.get("description") or shown.get("description"),
+        "enum": node.get("enum"),
+        "default": node.get("default"),
+        "fields": [
+            {
+                "name": name,
+                "type": _type_name(sub),
+                "required": name in required,
+                "description": sub.get("description") or _items(sub).get("description"),
+            }
+            for name, sub in shown.get("properties", {}).items()
+        ],
+    }
+
+
+def _items(node: Schema) -> Schema:
+    """What a list holds (a list of lists: the innermost), else the node itself."""
+    while node.get("type") == "array":
+        node = node["items"]
+    return node
+
+
+def _type_name(node: Schema) -> str:
+    if node.get("type") == "array":
+        return f"[]{_type_name(node['items'])}"
+    if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
+        return f"map[string]{_type_name(node['additionalProperties'])}"
+    return str(node.get("type", "object"))

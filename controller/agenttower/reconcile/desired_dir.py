@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agenttower.model.desired import Desired, Problem, resolve, resolve_lenient
-from agenttower.model.errors import AgentTowerError, SourceLocation
+from agenttower.model.errors import AgentTowerError, SourceLocation, raise_all
 from agenttower.model.legacy import LegacyCatalog
 from agenttower.model.manifests import Manifest, manifest_files, parse_file, parse_text
 from agenttower.model.yamlload import load_documents, split_documents
@@ -42,12 +42,25 @@ def destination(desired_dir: Path, source: Path, base: Path | None = None) -> Pa
 
 
 def collect(desired_dir: Path, paths: Iterable[Path]) -> list[Incoming]:
+    """The files given to `apply -f`/`diff -f`, each parsed: every broken file is reported
+    (an ErrorList), not only the first, so one run shows all that must be fixed."""
     incoming: list[Incoming] = []
+    errors: list[AgentTowerError] = []
     for path in paths:
         base = path if path.is_dir() else None
         for file in manifest_files(path):
-            incoming.append(Incoming(destination(desired_dir, file, base), _read(file), str(file)))
+            try:
+                text = _read(file)
+            except AgentTowerError as exc:
+                errors.append(exc)
+                continue
+            incoming.append(Incoming(destination(desired_dir, file, base), text, str(file)))
+    raise_all(errors)
     return incoming
+
+
+def object_count(incoming: Iterable[Incoming]) -> int:
+    return sum(len(parse_text(item.text, item.display)) for item in incoming)
 
 
 def _read(path: Path) -> str:
@@ -60,11 +73,16 @@ def load(desired_dir: Path, legacy: LegacyCatalog, incoming: Iterable[Incoming] 
     overlay = {item.destination.resolve(): item for item in incoming}
     manifests: list[Manifest] = []
     files = manifest_files(desired_dir) if desired_dir.is_dir() else []
+    errors: list[AgentTowerError] = []
     for file in files:
         if file.resolve() not in overlay:
-            manifests.extend(parse_file(file))
+            try:
+                manifests.extend(parse_file(file))
+            except AgentTowerError as exc:
+                errors.append(exc)
     for item in overlay.values():
         manifests.extend(parse_text(item.text, item.display))
+    raise_all(errors)  # every broken file of the dir, not only the first
     desired = resolve(manifests, legacy)
     return _located_in_dir(desired, {item.display: item.destination for item in overlay.values()})
 

@@ -160,10 +160,11 @@ def _desired_pane(
         raise validation_failed("pane", f"{layout.name}/{label} is not in the layout's spec any more")
     if profile is not None:
         if profile not in desired.catalog.profiles:
+            known = desired.catalog.known_profiles()
             raise AgentTowerError(
                 ErrorCode.LAUNCH_COMMAND_NOT_FOUND,
-                f"launch profile {profile!r} not found",
-                {"profile_name": profile, "known_profiles": desired.catalog.known_profiles()},
+                f"launch profile {profile!r} not found (known: {', '.join(known)})",
+                {"profile_name": profile, "known_profiles": known},
             )
         chosen = desired.catalog.profiles[profile]
         launch = Launch(profile) if chosen is None else launch_of(profile, chosen)
