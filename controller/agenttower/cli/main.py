@@ -33,6 +33,8 @@ VERBS = {
     "logs": "logs_cmd:logs_command",
     "send": "send_cmd:send_command",
     "doctor": "doctor_cmd:doctor_command",
+    "import": "import_cmd:import_command",
+    "export": "export_cmd:export_command",
 }
 
 
