@@ -16,6 +16,7 @@ from .constants import PRUNE_ANNOTATION as PRUNE_ANNOTATION
 from .identifiers import (
     AbsolutePath,
     Arg,
+    BranchPattern,
     CatalogName,
     Duration,
     EnvKey,
@@ -73,6 +74,18 @@ class TargetSpec(_Model):
         return self
 
 
+class WorktreeSpec(_Model):
+    """A git worktree of `repo` (as the target sees it) on `branch`, made before the pane
+    starts and used as its working directory; `{layout}` and `{label}` name the branch."""
+
+    repo: AbsolutePath
+    branch: BranchPattern = "agenttower/{layout}/{label}"
+
+
+class Workspace(_Model):
+    worktree: WorktreeSpec
+
+
 class TemplatePane(_Model):
     role: Name
     capability: Name
@@ -80,6 +93,7 @@ class TemplatePane(_Model):
     launch: CatalogName | None = None
     # a first task typed into the agent once, when the slot is first ready (never again)
     initial_input: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
+    workspace: Workspace | None = None  # its own git worktree as the working directory
 
 
 class TemplateSpec(_Model):
@@ -129,6 +143,7 @@ class LayoutSpec(_Model):
     template: CatalogName | None = None
     panes: Annotated[list[TemplatePane], Field(min_length=1, max_length=64)] | None = None
     launch: dict[str, CatalogName] = Field(default_factory=dict)
+    workspace: Workspace | None = None  # every pane's default (a pane's own wins)
     tmux_layout: TmuxLayoutName | None = None
     restart_policy: RestartPolicy = "Never"
     update_strategy: UpdateStrategy = "OnDelete"
