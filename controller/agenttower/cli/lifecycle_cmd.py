@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from .apply_cmd import context
-from .common import emit, output_option, path_options, verb
+from .common import Exit, emit, output_option, path_options, verb
+from .worktrees import prune_option
 
 PANE_KINDS = ("pane", "panes")
 
@@ -40,16 +41,37 @@ def _show(result: dict[str, Any], output: str, text: str) -> None:
 @click.argument("kind")
 @click.argument("name")
 @click.option("--wait", is_flag=True, help="Accepted for kubectl habits: remove always waits.")
+@prune_option
 @output_option(default="table", choices=("table", "json", "yaml"))
 @path_options
 @verb()
 def remove_command(
-    kind: str, name: str, wait: bool, output: str, state_dir: Path | None, desired_dir: Path | None
+    kind: str,
+    name: str,
+    wait: bool,
+    prune_worktree: bool,
+    output: str,
+    state_dir: Path | None,
+    desired_dir: Path | None,
 ) -> None:
-    """Kill a managed pane and keep its history; the slot stays removed until `recreate`."""
+    """Kill a managed pane and keep its history; the slot stays removed until `recreate`.
+    Its git worktree, if it has one, stays too unless --prune-worktree is given."""
     _pane_kind(kind)
+    owned = []
+    if prune_worktree:
+        from . import worktrees
+
+        paths, settings = context(state_dir, desired_dir)
+        owned = worktrees.of_panes(paths, [worktrees.pane_parts(name)[0]], worktrees.pane_parts(name)[1])
+        worktrees.refuse_if_changed(owned, settings)
     result = _run(state_dir, desired_dir, {"op": "remove", "pane": name})
     _show(result, output, f"pane/{result['pane']} removed")
+    if owned:
+        errors = worktrees.prune(owned, settings)
+        for line in errors:
+            click.echo(f"error: {line}", err=True)
+        if errors:
+            raise Exit(1)
 
 
 @click.command("recreate")
