@@ -99,6 +99,11 @@ def test_remove_and_delete_keep_worktrees_and_prune_refuses_uncommitted_work(
     w1, w2 = worktree(repo, "w1"), worktree(repo, "w2")
     eventually(lambda: (w1 / "notes.txt").exists() and (w2 / "notes.txt").exists(), what="the agents' work")
 
+    w2_id = next(p["status"]["id"] for p in panes_of(at) if p["metadata"]["name"] == "team/w2")
+    kept = at.run("remove", "pane", w2_id, "--prune-worktree")  # by record id: the same check
+    assert kept.exit_code == 1 and f"worktree {w2} of pane team/w2" in kept.stderr, kept.stderr
+    assert set(pane_paths(env)) == {"w1", "w2"}
+
     removed = at.run("remove", "pane", "team/w1")
     assert removed.exit_code == 0, removed.output + removed.stderr
     assert set(pane_paths(env)) == {"w2"}
@@ -125,10 +130,14 @@ def test_remove_and_delete_keep_worktrees_and_prune_refuses_uncommitted_work(
     for tree in (w1, w2):  # the work is committed: now pruning may go ahead
         git("add", "-A", cwd=tree)
         git("commit", "-q", "-m", "agent work", cwd=tree)
+    one = at.run("remove", "pane", "team/w2", "--prune-worktree")
+    assert one.exit_code == 0, one.output + one.stderr
+    assert not w2.exists() and (w1 / "notes.txt").exists()
     pruned = at.run("delete", "layout", "team", "--prune-worktree")
     assert pruned.exit_code == 0, pruned.output + pruned.stderr
-    assert not w1.exists() and not w2.exists()
+    assert not w1.exists()
     assert f"worktree {w1} pruned (branch agents/team/w1 kept)" in pruned.stderr
     branches = git("branch", "--list", "agents/*", "--format=%(refname:short)", cwd=repo).splitlines()
     assert branches == ["agents/team/w1", "agents/team/w2"]  # the commits stay on their branches
     assert git("log", "-1", "--format=%s", "agents/team/w1", cwd=repo) == "agent work"
+    assert git("worktree", "list", "--porcelain", cwd=repo).count("worktree ") == 1

@@ -62,7 +62,7 @@ def remove_command(
         from . import worktrees
 
         paths, settings = context(state_dir, desired_dir)
-        owned = worktrees.of_panes(paths, [worktrees.pane_parts(name)[0]], worktrees.pane_parts(name)[1])
+        owned = worktrees.of_pane(paths, name)
         worktrees.refuse_if_changed(owned, settings)
     result = _run(state_dir, desired_dir, {"op": "remove", "pane": name})
     _show(result, output, f"pane/{result['pane']} removed")

@@ -102,6 +102,20 @@ def prune(owned: list[Owned], settings: Any) -> list[str]:
     return errors
 
 
-def pane_parts(name: str) -> tuple[str, str]:
+def of_pane(paths: Any, name: str) -> list[Owned]:
+    """The worktree of the pane `remove` names: `layout/label` (or `pane/layout/label`),
+    or a pane record id."""
+    from agenttower.store.repo import Store
+
     layout, _, label = name.removeprefix("pane/").rpartition("/")
-    return layout, label
+    if not layout:
+        store = Store.open_for_reading(paths.database)
+        try:
+            record = store.pane(name)
+            owner = store.layout(record.layout_id) if record is not None else None
+        finally:
+            store.close()
+        if record is None or owner is None:
+            return []  # `remove` itself says the pane is not found
+        layout, label = owner.name, record.label
+    return of_panes(paths, [layout], label)
