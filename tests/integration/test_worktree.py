@@ -5,16 +5,23 @@ A real git repo in the test's tmp dir and the test's own tmux server."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import AtCli, Env, eventually
+from tests.integration.test_containers import IMAGE, Bench, DockerLog, benches, docker_engine, docker_log
 from tests.integration.test_controller import panes as panes_of
 from tests.manifests import layout, profile, write
 
 pytestmark = pytest.mark.tmux
+__all__ = ["benches", "docker_engine", "docker_log"]  # fixtures, used by name
+GIT = os.path.realpath(shutil.which("git") or "/usr/bin/git")
 
 # the "agent": leaves uncommitted work in its working directory, then stays
 WORKER = ["sh", "-c", "echo work > notes.txt; exec sleep 600"]
@@ -141,3 +148,70 @@ def test_remove_and_delete_keep_worktrees_and_prune_refuses_uncommitted_work(
     assert branches == ["agents/team/w1", "agents/team/w2"]  # the commits stay on their branches
     assert git("log", "-1", "--format=%s", "agents/team/w1", cwd=repo) == "agent work"
     assert git("worktree", "list", "--porcelain", cwd=repo).count("worktree ") == 1
+
+
+# ---- a container target: git runs inside the container, on the repo it sees ----------------
+
+
+@pytest.fixture
+def git_box(docker_engine: str, env: Env) -> Iterator[str]:
+    """A bench container that sees the test's tmp dir at the same path (read-write) and the
+    host's git binary (read-only; the bench image has its libraries but not git itself)."""
+    name = f"at-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    argv = [docker_engine, "run", "-d", "--name", name, "--label", "agenttower.dev/test=1"]
+    argv += ["-v", f"{env.root}:{env.root}", "-v", f"{GIT}:/usr/bin/git:ro"]
+    argv += ["-v", "/usr/lib/git-core:/usr/lib/git-core:ro"]
+    try:
+        subprocess.run([*argv, IMAGE], capture_output=True, text=True, check=True, timeout=60)
+        yield name
+    finally:
+        subprocess.run([docker_engine, "rm", "-f", name], capture_output=True, check=False, timeout=60)
+
+
+def test_a_container_pane_gets_its_worktree_made_by_git_inside_the_container(
+    env: Env, at: type[AtCli], git_box: str, docker_log: DockerLog
+) -> None:
+    repo = make_repo(env.root)
+    logs = env.root / "logs"
+    logs.mkdir()
+    target = {"container": git_box, "logMount": {"containerPath": str(logs), "hostPath": str(logs)}}
+    workspace = {"worktree": {"repo": str(repo), "branch": "agents/{layout}/{label}"}}
+    path = write(
+        env.root / "team.yaml",
+        layout("team", None, panes=PANES, workspace=workspace, target=target),
+        profile("worker", WORKER),
+    )
+    result = at.run("apply", "-f", str(path))
+    assert result.exit_code == 0, result.output + result.stderr
+    w1, w2 = worktree(repo, "w1"), worktree(repo, "w2")
+    eventually(lambda: (w1 / "notes.txt").exists() and (w2 / "notes.txt").exists(), what="the agents' work")
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=w2) == "agents/team/w2"
+    logged = docker_log.path.read_text()  # the script spans lines: read the argv text itself
+    assert logged.count(f"exec -i {git_box} sh -c ") >= 2  # git ran by `docker exec`, not on the host
+    assert logged.count(f"agenttower-worktree {repo} agents/team/") == 2
+    states = {p["metadata"]["name"]: p["status"]["state"] for p in panes_of(at)}
+    assert states == {"team/w1": "ready", "team/w2": "ready"}
+
+    refused = at.run("delete", "layout", "team", "--prune-worktree")
+    assert refused.exit_code == 1 and "uncommitted" in refused.stderr, refused.stderr
+    deleted = at.run("delete", "layout", "team")
+    assert deleted.exit_code == 0, deleted.output + deleted.stderr
+    assert (w1 / "notes.txt").exists() and (w2 / "notes.txt").exists()
+
+
+def test_a_container_without_git_fails_the_pane_at_pane_create_with_gits_words(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench]
+) -> None:
+    bench = benches()
+    workspace = {"worktree": {"repo": "/src/app"}}
+    path = write(
+        env.root / "team.yaml",
+        layout("team", None, panes=PANES[:1], workspace=workspace, target=bench.target()),
+        profile("worker", WORKER),
+    )
+    at.run("apply", "-f", str(path))
+    (status,) = [p["status"] for p in panes_of(at)]
+    assert (status["state"], status["failedStage"]) == ("failed", "pane_create")
+    assert "worktree /src/app.worktrees/agenttower/team/w1" in status["reason"]
+    assert "git" in status["reason"] and "not found" in status["reason"]
+    assert env.tmux("list-panes", "-a", check=False).stdout == ""  # no pane was started elsewhere
