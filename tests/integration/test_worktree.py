@@ -96,6 +96,11 @@ def test_two_panes_get_two_worktrees_on_two_branches(env: Env, at: type[AtCli]) 
     assert git("status", "--porcelain", cwd=repo) == ""  # the repo's own checkout is untouched
     described = at.json("get", "pane", "team/w1")
     assert described["spec"]["launch"]["workingDir"] == str(trees["w1"])
+    assert described["spec"]["launch"]["worktree"] == {
+        "repo": str(repo),
+        "branch": "agents/team/w1",
+        "path": str(trees["w1"]),
+    }
 
 
 def test_remove_and_delete_keep_worktrees_and_prune_refuses_uncommitted_work(

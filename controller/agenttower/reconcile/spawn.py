@@ -139,7 +139,7 @@ class SpawnPipeline:
             if tree is None or spawn.tmux_pane_id is not None:
                 kept.append(spawn)
                 continue
-            made = worktree.ensure(self.tmux.target, tree)
+            made = worktree.ensure(self.tmux.target, tree, self.tmux.calls)
             if made.ok:
                 kept.append(spawn)
                 continue

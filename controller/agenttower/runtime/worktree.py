@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from agenttower.model.resolved import Worktree
 
+from .calls import Calls, OutOfTime
 from .target import ExecTarget
 
 TIMEOUT_S = 30.0
@@ -42,23 +43,25 @@ class Outcome:
     message: str = ""  # git's own words when it failed
 
 
-def _git(target: ExecTarget, script: str, *args: str) -> Outcome:
+def _git(target: ExecTarget, script: str, *args: str, calls: Calls | None = None) -> Outcome:
+    """Through the session's calls, as tmux is: its deadline bounds git, and a stopping
+    controller kills it (Interrupted goes up, as from a tmux call: the pass stops)."""
+    calls = calls or Calls()
     argv = [*target.exec_prefix(), "sh", "-c", script, "agenttower-worktree", *args]
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=TIMEOUT_S, env=target.environment(), check=False
-        )
-    except subprocess.TimeoutExpired:
-        return Outcome(False, f"git did not answer within {TIMEOUT_S:g}s")
+        timeout = calls.timeout(TIMEOUT_S)
+        proc = calls.run(argv, None, timeout, target.environment(), target.key)
+    except (subprocess.TimeoutExpired, OutOfTime):
+        return Outcome(False, "git did not answer in time")
     except OSError as exc:
         return Outcome(False, f"cannot run {argv[0]}: {exc.strerror}")
     text = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
     return Outcome(proc.returncode == 0, " ".join(text)[-400:] if proc.returncode else proc.stdout)
 
 
-def ensure(target: ExecTarget, tree: Worktree) -> Outcome:
+def ensure(target: ExecTarget, tree: Worktree, calls: Calls | None = None) -> Outcome:
     """The worktree exists at `tree.path` on `tree.branch` (made now, or already there)."""
-    return _git(target, ENSURE, tree.repo, tree.branch, tree.path)
+    return _git(target, ENSURE, tree.repo, tree.branch, tree.path, calls=calls)
 
 
 def changes(target: ExecTarget, tree: Worktree) -> Outcome:
