@@ -80,7 +80,16 @@ def worktree(repo: Path, label: str) -> Path:
 
 def test_two_panes_get_two_worktrees_on_two_branches(env: Env, at: type[AtCli]) -> None:
     repo = make_repo(env.root)
+    same = [{**p, "launch": "plain-worker"} for p in PANES]
+    plain = write(env.root / "plain.yaml", layout("plain", None, panes=same), profile("plain-worker", WORKER))
+    env.reset_calls()
+    assert at.run("apply", "-f", str(plain)).exit_code == 0
+    without = env.tmux_calls()
+    env.reset_calls()
     apply_team(env, at, repo)
+    assert len(without) >= 2  # the observation and the creation batch at least
+    # the worktrees cost git processes, not tmux calls: the same tmux calls as without them
+    assert [c.split()[0] for c in env.tmux_calls()] == [c.split()[0] for c in without]
     trees = {label: worktree(repo, label) for label in ("w1", "w2")}
     eventually(lambda: all((t / "notes.txt").exists() for t in trees.values()), what="both agents' work")
     assert {label: Path(p) for label, p in pane_paths(env).items()} == trees
