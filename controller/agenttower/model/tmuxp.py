@@ -135,7 +135,7 @@ class _Converter:
         env = self.mapping(value, path)
         out: dict[str, str] = {}
         for key, raw in env.items():
-            text = _expand(str(raw)).strip() if not isinstance(raw, bool) else str(raw).lower()
+            text = _expand(str(raw)) if not isinstance(raw, bool) else str(raw).lower()
             out[str(key)] = str(self.base / text) if text.startswith(".") else text
         return out
 
