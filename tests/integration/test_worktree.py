@@ -111,6 +111,15 @@ def test_two_panes_get_two_worktrees_on_two_branches(env: Env, at: type[AtCli]) 
         "path": str(trees["w1"]),
     }
 
+    # a restart (a new record for the slot) runs in the same worktree, its work still there
+    (trees["w1"] / "notes.txt").write_text("kept\n")
+    restarted = at.run("restart", "pane", "team/w1")
+    assert restarted.exit_code == 0, restarted.output + restarted.stderr
+    assert at.json("get", "pane", "team/w1")["status"]["id"] != described["status"]["id"]
+    eventually(lambda: Path(pane_paths(env).get("w1", "")) == trees["w1"], what="the successor in w1")
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=trees["w1"]) == "agents/team/w1"
+    assert len(git("worktree", "list", "--porcelain", cwd=repo).split("\n\n")) == 3
+
 
 def test_remove_and_delete_keep_worktrees_and_prune_refuses_uncommitted_work(
     env: Env, at: type[AtCli]
