@@ -15,6 +15,7 @@ import click
 
 from . import complete
 from .common import Exit, emit, output_option, path_options, verb
+from .worktrees import prune_option
 
 if TYPE_CHECKING:
     from agenttower.reconcile.answers import ApplyAnswer
@@ -229,6 +230,7 @@ def diff_command(
 @click.option(
     "--timeout", default=None, help="Deadline of the whole verb [default: AGENTTOWER_TIMEOUT, 120s]."
 )
+@prune_option
 @output_option(default="table", choices=("table", "json", "yaml", "name"))
 @path_options
 @verb()
@@ -238,17 +240,20 @@ def delete_command(
     files: tuple[Path, ...],
     wait: bool,
     timeout: str | None,
+    prune_worktree: bool,
     output: str,
     state_dir: Path | None,
     desired_dir: Path | None,
 ) -> None:
-    """Kill a layout's panes, keep their records as removed, drop its manifest.
+    """Kill a layout's panes, keep their records as removed, drop its manifest; git worktrees
+    of its panes stay unless --prune-worktree is given.
 
     \b
     Examples:
       agenttower delete layout team
       agenttower delete layout/team     # as `get -o name` prints it
       agenttower delete -f team.yaml
+      agenttower delete layout team --prune-worktree
     """
     from agenttower.model.errors import validation_failed
     from agenttower.reconcile import engine
@@ -273,12 +278,21 @@ def delete_command(
     paths, settings = context(state_dir, desired_dir)
     seconds = deadline_seconds(timeout, settings)
     engine.load_desired(paths)  # a broken desired dir is reported before anything is touched
+    owned = []
+    if prune_worktree:  # refused before anything is touched when one has uncommitted changes
+        from . import worktrees
+
+        owned = worktrees.of_panes(paths, [name for kind_, name in objects if kind_ == "Layout"])
+        worktrees.refuse_if_changed(owned, settings)
     answer = DeleteAnswer.from_wire(dispatch(paths, settings, {"op": "delete", "objects": objects}, seconds))
     for error in answer.errors:
         click.echo(f"error: {error['code']}: {error['message']}", err=True)
     deleted = answer.layouts
     if answer.errors:
         raise Exit(1)
+    pruned = worktrees.prune(owned, settings) if owned else []
+    for line in pruned:
+        click.echo(f"error: {line}", err=True)
     if output == "table":
         for name in deleted:
             click.echo(f"layout/{name} deleted")
@@ -287,3 +301,5 @@ def delete_command(
             click.echo(f"layout/{name}")
     else:
         emit({"kind": "DeleteResult", "layouts": deleted}, output)
+    if pruned:
+        raise Exit(1)

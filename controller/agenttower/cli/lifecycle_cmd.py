@@ -11,7 +11,8 @@ import click
 
 from . import complete
 from .apply_cmd import context
-from .common import emit, output_option, path_options, verb
+from .common import Exit, emit, output_option, path_options, verb
+from .worktrees import prune_option
 
 
 def _run(state_dir: Path | None, desired_dir: Path | None, request: dict[str, Any]) -> dict[str, Any]:
@@ -44,22 +45,44 @@ def _show(result: dict[str, Any], output: str, text: str) -> None:
 @click.argument("kind", shell_complete=complete.kind)
 @click.argument("name", required=False, shell_complete=complete.pane)
 @click.option("--wait", is_flag=True, help="Accepted for kubectl habits: remove always waits.")
+@prune_option
 @output_option(default="table", choices=("table", "json", "yaml"))
 @path_options
 @verb()
 def remove_command(
-    kind: str, name: str | None, wait: bool, output: str, state_dir: Path | None, desired_dir: Path | None
+    kind: str,
+    name: str | None,
+    wait: bool,
+    prune_worktree: bool,
+    output: str,
+    state_dir: Path | None,
+    desired_dir: Path | None,
 ) -> None:
     """Kill a managed pane and keep its history; the slot stays removed until `recreate`.
+    Its git worktree, if it has one, stays too unless --prune-worktree is given.
 
     \b
     Examples:
       agenttower remove pane team/s2
       agenttower remove pane/team/s2
+      agenttower remove pane team/s2 --prune-worktree
     """
     name = _pane_ref(kind, name, "remove")
+    owned = []
+    if prune_worktree:
+        from . import worktrees
+
+        paths, settings = context(state_dir, desired_dir)
+        owned = worktrees.of_pane(paths, name)
+        worktrees.refuse_if_changed(owned, settings)
     result = _run(state_dir, desired_dir, {"op": "remove", "pane": name})
     _show(result, output, f"pane/{result['pane']} removed")
+    if owned:
+        errors = worktrees.prune(owned, settings)
+        for line in errors:
+            click.echo(f"error: {line}", err=True)
+        if errors:
+            raise Exit(1)
 
 
 @click.command("recreate")

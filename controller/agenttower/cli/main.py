@@ -35,6 +35,8 @@ VERBS = {
     "doctor": "doctor_cmd:doctor_command",
     "completion": "completion_cmd:completion_command",
     "explain": "explain_cmd:explain_command",
+    "import": "import_cmd:import_command",
+    "export": "export_cmd:export_command",
 }
 
 

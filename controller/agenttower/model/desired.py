@@ -8,17 +8,25 @@ FEAT-013 (labels, session names, profile names) before anything touches tmux.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .agents import Activity, ScreenRule
 from .builtins import BUILTIN_PROFILES, BUILTIN_TEMPLATES, SHELL_PROFILE
 from .durations import parse_duration
 from .errors import AgentTowerError, ErrorCode, SourceLocation, excerpt, validation_failed
-from .identifiers import NAME_RE, ONLY_DOTS_RE, ONLY_DOTS_REASON, is_name, what_rule
+from .identifiers import BRANCH_RE, NAME_RE, ONLY_DOTS_RE, ONLY_DOTS_REASON, is_name, what_rule
 from .legacy import LegacyCatalog
 from .manifests import Manifest, check_unique
-from .resolved import DesiredLayout, DesiredPane, Launch, Probe, Target, spec_hash
-from .resources import LaunchProfile, LaunchProfileSpec, Layout, Template, TemplatePane, TemplateSpec
+from .resolved import DesiredLayout, DesiredPane, Launch, Probe, Target, Worktree, spec_hash
+from .resources import (
+    LaunchProfile,
+    LaunchProfileSpec,
+    Layout,
+    Template,
+    TemplatePane,
+    TemplateSpec,
+    Workspace,
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,9 @@ def resolve_layout(manifest: Manifest, catalog: Catalog) -> DesiredLayout:
         assert spec.panes is not None
         panes_src, where = spec.panes, ("spec", "panes")
     target = _target(layout)
-    resolved = _resolve_template_panes(manifest, panes_src, catalog, spec.launch, where, target)
+    resolved = _resolve_template_panes(
+        manifest, panes_src, catalog, spec.launch, where, target, (layout.metadata.name, spec.workspace)
+    )
     return DesiredLayout(
         name=layout.metadata.name,
         session=session,
@@ -131,7 +141,9 @@ def _resolve_template_panes(
     overrides: Mapping[str, str],
     where: tuple[str, ...],
     target: Target | None = None,
+    owner: tuple[str, Workspace | None] | None = None,
 ) -> list[DesiredPane]:
+    """`owner`: the layout's name and default workspace (None: a Template checked alone)."""
     target = target or Target()
     counts: dict[str, int] = {}
     resolved: list[DesiredPane] = []
@@ -157,11 +169,25 @@ def _resolve_template_panes(
             manifest, catalog, profile_name, manifest.where("spec", "launch", key) if key in overrides else at
         )
         first = getattr(pane, "initial_input", None)  # legacy template panes have none
+        workspace = getattr(pane, "workspace", None) or (owner[1] if owner else None)
+        if owner is not None and workspace is not None:
+            launch = _in_worktree(launch, workspace, owner[0], label, at)
         resolved.append(
             DesiredPane(label, pane.role, pane.capability, launch, spec_hash(launch, target), first)
         )
     _check_overrides(manifest, overrides, {f"{p.role}:{p.label}" for p in resolved})
     return resolved
+
+
+def _in_worktree(launch: Launch, workspace: Workspace, layout: str, label: str, at: SourceLocation) -> Launch:
+    """The pane's launch run in its own worktree (which replaces the profile's workingDir)."""
+    spec = workspace.worktree
+    branch = spec.branch.replace("{layout}", layout).replace("{label}", label)
+    if not BRANCH_RE.fullmatch(branch):
+        reason = f"{excerpt(branch)} is not {what_rule(BRANCH_RE)}"
+        raise validation_failed("workspace.worktree.branch", reason, at)
+    tree = Worktree.at(spec.repo, branch)
+    return replace(launch, worktree=tree, working_dir=tree.path)
 
 
 def _launch(manifest: Manifest, catalog: Catalog, name: str, at: SourceLocation) -> Launch:

@@ -29,6 +29,11 @@ SESSION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 TMUX_LAYOUT_RE = re.compile(r"[A-Za-z0-9_,.x{}\[\]-]{1,2048}")
 LABEL_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_.-]|\{ordinal\})+")
+# a git branch name, made of `/`-separated parts of [A-Za-z0-9_.-] that start with a letter,
+# digit or `_` (never `.` or `-`), with no `..` and no `.lock` part end (git check-ref-format)
+_BRANCH_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+BRANCH_RE = re.compile(rf"(?!.*\.\.)(?!.*\.lock(?:/|$)){_BRANCH_PART}(?:/{_BRANCH_PART})*")
+BRANCH_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_./-]|\{layout\}|\{label\}){1,200}")
 ONLY_DOTS_RE = re.compile(r"\.+")
 PATH_SEGMENT_RES = (NAME_RE, CATALOG_NAME_RE)  # the rules that also refuse names of only dots
 ONLY_DOTS_REASON = "is made only of dots: as a path segment ('.', '..' are folder links) it leaves its folder"
@@ -68,6 +73,9 @@ def what_rule(regex: re.Pattern[str]) -> str:
         ENV_KEY_RE.pattern: "a letter or _, then letters, digits or _",
         TMUX_LAYOUT_RE.pattern: "a tmux layout name or layout string",
         LABEL_PATTERN_RE.pattern: "[A-Za-z0-9_.-] and {ordinal}",
+        BRANCH_PATTERN_RE.pattern: "[A-Za-z0-9_./-] and {layout}, {label}; 1 to 200 characters",
+        BRANCH_RE.pattern: "a git branch name: '/'-separated parts of [A-Za-z0-9_.-], none starting "
+        "with '.' or '-', no '..', no '.lock' ending",
     }.get(regex.pattern, regex.pattern)
 
 
@@ -85,6 +93,7 @@ SessionName = Annotated[str, AfterValidator(_matcher(SESSION_RE, "session name")
 EnvKey = Annotated[str, AfterValidator(_matcher(ENV_KEY_RE, "environment variable name"))]
 TmuxLayoutName = Annotated[str, AfterValidator(_matcher(TMUX_LAYOUT_RE, "tmux layout"))]
 LabelPattern = Annotated[str, AfterValidator(_matcher(LABEL_PATTERN_RE, "label pattern"))]
+BranchPattern = Annotated[str, AfterValidator(_matcher(BRANCH_PATTERN_RE, "branch pattern"))]
 
 
 def _no_nul(value: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import posixpath
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -73,6 +74,23 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Worktree:
+    """A pane's own git worktree: `path` is its working directory, found from `repo` and
+    `branch` alone, so a restart or a resume lands in the same directory."""
+
+    repo: str
+    branch: str
+    path: str
+
+    @classmethod
+    def at(cls, repo: str, branch: str) -> Worktree:
+        """`<repo>/../<repo-name>.worktrees/<branch>`: beside the checkout, never inside it
+        (the repo's own `git status` stays clean) and named after it."""
+        parent, name = posixpath.split(posixpath.normpath(repo))
+        return cls(repo, branch, posixpath.join(parent, f"{name}.worktrees", branch))
+
+
+@dataclass(frozen=True)
 class Launch:
     """`resume` continues the slot's conversation when a successor starts; it is not in
     the spec hash (a new resume argv needs no new process: the next start uses it)."""
@@ -85,6 +103,7 @@ class Launch:
     agent: str | None = None  # a kind of model/agents.py: its hooks are wired at launch
     readiness: Probe | None = None
     screen: tuple[ScreenRule, ...] = ()  # the profile's own rules (the kind's come after)
+    worktree: Worktree | None = None  # made before the pane starts; its path is working_dir
 
     def rules(self) -> tuple[ScreenRule, ...]:
         """What the screen means: the profile's rules first, then the agent kind's."""
@@ -100,7 +119,7 @@ class Launch:
         """As stored; fields at their default are left out, so a layout recorded before
         they existed keeps its fingerprint."""
         data = asdict(self)
-        for key in ("agent", "readiness", "screen"):
+        for key in ("agent", "readiness", "screen", "worktree"):
             if not data[key]:
                 del data[key]
         return data
@@ -108,6 +127,7 @@ class Launch:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Launch:
         probe = data.get("readiness")
+        tree = data.get("worktree")
         return cls(
             profile=data["profile"],
             command=tuple(data["command"]) if data["command"] is not None else None,
@@ -119,6 +139,7 @@ class Launch:
             screen=tuple(
                 ScreenRule(Activity(r["activity"]), r["pattern"], r["reason"]) for r in data.get("screen", ())
             ),
+            worktree=Worktree(tree["repo"], tree["branch"], tree["path"]) if tree else None,
         )
 
 

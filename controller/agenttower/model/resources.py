@@ -16,6 +16,7 @@ from .constants import PRUNE_ANNOTATION as PRUNE_ANNOTATION
 from .identifiers import (
     AbsolutePath,
     Arg,
+    BranchPattern,
     CatalogName,
     Duration,
     EnvKey,
@@ -83,6 +84,18 @@ class TargetSpec(_Model):
         return self
 
 
+class WorktreeSpec(_Model):
+    """A git worktree of `repo` (as the target sees it) on `branch`, made before the pane
+    starts and used as its working directory; `{layout}` and `{label}` name the branch."""
+
+    repo: AbsolutePath
+    branch: BranchPattern = "agenttower/{layout}/{label}"
+
+
+class Workspace(_Model):
+    worktree: WorktreeSpec
+
+
 class TemplatePane(_Model):
     """One pane: what it is for, its label and the profile it runs."""
 
@@ -96,6 +109,7 @@ class TemplatePane(_Model):
     """The LaunchProfile this pane runs (default: shell)."""
     # a first task typed into the agent once, when the slot is first ready (never again)
     initial_input: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
+    workspace: Workspace | None = None  # its own git worktree as the working directory
 
 
 class TemplateSpec(_Model):
@@ -162,6 +176,8 @@ class LayoutSpec(_Model):
     """The panes written inline; exactly one of template and panes."""
     launch: dict[str, CatalogName] = Field(default_factory=dict)
     """Per-pane LaunchProfile overrides, keyed role:label (master:m1: claude)."""
+    workspace: Workspace | None = None
+    """Every pane's default workspace (a git worktree per pane); a pane's own wins."""
     tmux_layout: TmuxLayoutName | None = None
     """A tmux layout name (tiled, main-vertical, ...) or layout string for the session's window."""
     restart_policy: RestartPolicy = "Never"

@@ -13,7 +13,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Actor, Stage, State
 from agenttower.model.redaction import redact
 from agenttower.model.resolved import DesiredLayout, DesiredPane
-from agenttower.runtime import hooks
+from agenttower.runtime import hooks, worktree
 from agenttower.runtime.batch import (
     PaneSpawn,
     guarded_split_line,
@@ -73,6 +73,7 @@ def launch_payload(pane: DesiredPane) -> dict[str, Any]:
         "env": dict(launch.env),
         "working_dir": launch.working_dir,
         **({"resume": list(launch.resume)} if launch.resume is not None else {}),
+        **({"worktree": asdict(launch.worktree)} if launch.worktree is not None else {}),
     }
 
 
@@ -98,7 +99,7 @@ class SpawnPipeline:
 
     def run(self, creations: Sequence[Action]) -> list[AgentTowerError]:
         errors: list[AgentTowerError] = []
-        spawns = self._record(creations, errors)
+        spawns = self._in_worktrees(self._record(creations, errors))
         if not spawns:
             return errors
         for spawn in spawns:
@@ -127,6 +128,26 @@ class SpawnPipeline:
                 spawn.actor = actor
             spawns.extend(recorded)
         return spawns
+
+    def _in_worktrees(self, spawns: list[Spawning]) -> list[Spawning]:
+        """Each new pane that asks for a worktree gets it before it starts (or an existing
+        one is reused); a pane whose worktree git could not make fails at pane_create,
+        with git's words, and is not started in some other directory."""
+        kept: list[Spawning] = []
+        for spawn in spawns:
+            tree = spawn.pane.launch.worktree
+            if tree is None or spawn.tmux_pane_id is not None:
+                kept.append(spawn)
+                continue
+            made = worktree.ensure(self.tmux.target, tree, self.tmux.calls)
+            if made.ok:
+                kept.append(spawn)
+                continue
+            with self.store.write(self.ctx.clock(), spawn.actor) as tx:
+                reason = f"worktree {tree.path} (branch {tree.branch}): {made.message or 'git failed'}"
+                tx.transition(spawn.record, State.FAILED, stage=Stage.PANE_CREATE, reason=reason)
+                tx.refresh_layout_state(spawn.layout_id)
+        return kept
 
     def _actor_of(self, action: Action) -> Actor:
         """A restart, a Recreate update or a resumed creation is the reconciler's own decision."""
