@@ -35,6 +35,8 @@ VERBS = {
     "doctor": "doctor_cmd:doctor_command",
     "completion": "completion_cmd:completion_command",
     "explain": "explain_cmd:explain_command",
+    "attach": "attach_cmd:attach_command",
+    "screen": "attach_cmd:screen_command",
 }
 
 
