@@ -37,6 +37,7 @@ VERBS = {
     "explain": "explain_cmd:explain_command",
     "attach": "attach_cmd:attach_command",
     "screen": "attach_cmd:screen_command",
+    "top": "top_cmd:top_command",
 }
 
 

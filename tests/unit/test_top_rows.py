@@ -1,0 +1,66 @@
+"""`top`'s rows without a terminal: the filter keeps a layout with its matching panes,
+events read as one short line, no database shows nothing and creates none, and the
+verb does not import textual until it runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agenttower.cli.top_rows import Board, Row, _event_text, visible
+from agenttower.paths import Paths
+
+
+def row(name: str, state: str = "ready", activity: str = "idle") -> Row:
+    layout = name.split("/")[0]
+    is_layout = "/" not in name
+    return Row(f"x/{name}", name, layout, is_layout, state, "" if is_layout else activity, "1m", "0", "")
+
+
+ROWS = [
+    row("team"),
+    row("team/m1"),
+    row("team/s1", "failed", "unknown"),
+    row("solo"),
+    row("solo/m1", activity="working"),
+]
+
+
+def test_a_filter_keeps_matching_panes_under_their_layout_and_a_matching_layout_whole() -> None:
+    assert visible(ROWS, "") == ROWS
+    assert [r.name for r in visible(ROWS, "failed")] == ["team", "team/s1"]
+    assert [r.name for r in visible(ROWS, "solo")] == ["solo", "solo/m1"]
+    assert [r.name for r in visible(ROWS, "M1 work")] == ["solo", "solo/m1"]  # every word, any case
+    assert visible(ROWS, "nothing-like-it") == []
+
+
+def test_an_event_is_its_time_its_type_and_its_reason() -> None:
+    event = {
+        "event_type": "managed_pane_failed",
+        "timestamp": "2026-12-01T15:20:01.123Z",
+        "payload": {"reason": "pane vanished from tmux"},
+    }
+    assert _event_text(event) == "15:20:01 pane_failed: pane vanished from tmux"
+    changed = {"event_type": "managed_pane_activity_changed", "timestamp": "2026-12-01T15:20:02.000Z",
+               "payload": {"to": "idle"}}  # fmt: skip
+    assert _event_text(changed) == "15:20:02 pane_activity_changed: idle"
+
+
+def test_no_database_shows_no_rows_and_creates_none(tmp_path: Path) -> None:
+    paths = Paths(state_dir=tmp_path / "state", desired_dir=tmp_path / "desired", config_dir=tmp_path)
+    board = Board(paths)
+    assert board.rows(datetime.now(UTC)) == [] and board.store is None
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_top_verb_does_not_import_textual_until_it_runs() -> None:
+    code = (
+        "import sys, click\n"
+        "from agenttower.cli.main import cli\n"
+        "cli.get_command(click.Context(cli), 'top')\n"
+        "print('textual' in sys.modules, 'agenttower.cli.top_app' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
