@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REAL_TMUX, AtCli, Env, eventually
+from tests.integration.test_containers import Bench, benches, docker_engine
 from tests.manifests import layout, profile, write
 
 pytestmark = pytest.mark.tmux
+__all__ = ["benches", "docker_engine"]  # the fixtures, used by name
 
 PRINTER = ["sh", "-c", "printf 'screen-test-line\\n'; exec sleep 600"]
 AGENTTOWER = f"{sys.executable} -m agenttower"
@@ -136,3 +138,41 @@ def test_attach_from_a_client_of_the_same_server_switches_it(
         "switch-client",
     ]
     assert os.environ.get("TMUX") is None  # the test itself never was in a tmux client
+
+
+def test_attach_and_screen_reach_a_container_pane_inside_its_container(
+    env: Env, at: type[AtCli], servers: Servers, benches: Callable[..., Bench]
+) -> None:
+    bench = benches()
+    launch = {k: "printer" for k in ("master:m1", "slave:s1", "slave:s2")}
+    path = write(
+        env.root / "box.yaml",
+        layout("box", launch=launch, target=bench.target()),
+        profile("printer", PRINTER),
+    )
+    assert at.run("apply", "-f", str(path), "--wait").exit_code == 0
+    s1 = at.json("get", "panes", "box/s1")["status"]["tmuxPaneId"]  # type: ignore[index]
+    shown = eventually(
+        lambda: (r := at.run("screen", "box/s1")).exit_code == 0 and "screen-test-line" in r.stdout
+    )
+    assert shown
+    dry = at.run("attach", "box/s1", "--dry-run")
+    assert dry.stdout.split() == [
+        "docker",
+        "exec",
+        "-it",
+        bench.name,
+        "tmux",
+        "-u",
+        "attach-session",
+        "-t",
+        s1,
+    ]
+
+    def inside() -> list[str]:
+        return bench.tmux("list-clients", "-F", "#{client_session} #{pane_id}").stdout.split("\n")[:-1]
+
+    assert inside() == []
+    servers("outer", "new-session", "-d", "-x", "100", "-y", "30", f"{AGENTTOWER} attach box/s1")
+    eventually(lambda: inside() == [f"box {s1}"], what="a client inside the container on box/s1")
+    assert env.tmux_calls() == [] and not env.server_running()  # the host's tmux was never asked
