@@ -1,7 +1,7 @@
 """The `top` dashboard as a textual app: the rows of `top_rows`, refreshed on a timer,
 and the keys that act on the selected row.
 
-Imported only by `top` (textual costs ~200 ms to import). Keys, no mouse: Enter attaches
+Imported only by `top` (textual costs ~300 ms to import). Keys, no mouse: Enter attaches
 (a client of the same server switches and `top` keeps running; otherwise `top` steps
 aside while the tmux client has the terminal and comes back when it detaches), `r`
 restarts the pane (after a `y`), `s` sends it a line of text (to every live pane for a
@@ -23,8 +23,10 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from agenttower.model.errors import AgentTowerError
 from agenttower.paths import Paths
+from agenttower.runtime.attach import Client, client
 from agenttower.settings import Settings
 
+from . import locate
 from .top_rows import Board, Row, visible
 
 COLUMNS = ("NAME", "STATE", "ACTIVITY", "AGE", "RST", "LAST EVENT")
@@ -57,11 +59,16 @@ class Ask(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class Panes(DataTable[str]):
+    """The table, with Enter named in the footer (DataTable binds it, unlisted)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "attach")]
+
+
 class Top(App[None]):
     TITLE = "agenttower top"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "attach", "attach", show=True, priority=False),
         Binding("r", "restart", "restart"),
         Binding("s", "send", "send"),
         Binding("slash", "filter", "filter"),
@@ -84,6 +91,7 @@ class Top(App[None]):
         self.board = Board(paths)
         self.rows: list[Row] = []
         self.shown: list[Row] = []
+        self.drawn: list[tuple[str, ...]] = []  # the cells of `shown`, as on screen
         self.filter_text = ""
         self.message = ""
         self.controller = "controller ?"
@@ -91,14 +99,13 @@ class Top(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("agenttower top", id="head", markup=False)
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=False)
-        yield table
+        yield Panes(cursor_type="row")
         yield Input(placeholder="filter: words of the name, state or activity", id="filter")
         yield Static("", id="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(Panes)
         for column in COLUMNS:
             table.add_column(column, key=column)
         table.focus()
@@ -117,13 +124,13 @@ class Top(App[None]):
         self.redraw()
 
     def redraw(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(Panes)
         shown = visible(self.rows, self.filter_text)
         width = max(self.size.width - _fixed_width(shown), 16)
         cells = [_cells(row, width) for row in shown]
         keys = [row.key for row in shown]
         if keys == [row.key for row in self.shown]:
-            for row, new, old in zip(shown, cells, (_cells(r, width) for r in self.shown), strict=True):
+            for row, new, old in zip(shown, cells, self.drawn, strict=True):
                 for column, value, before in zip(COLUMNS, new, old, strict=True):
                     if value != before:
                         table.update_cell(row.key, column, value, update_width=True)
@@ -134,7 +141,7 @@ class Top(App[None]):
                 table.add_row(*row_cells, key=key)
             if selected is not None and selected.key in keys:
                 table.move_cursor(row=keys.index(selected.key))
-        self.shown = shown
+        self.shown, self.drawn = shown, cells
         self.head()
         self.status()
 
@@ -158,11 +165,11 @@ class Top(App[None]):
         if row is None:
             self.query_one("#status", Static).update(self.message or "no layouts in the state store yet")
             return
-        said = self.message or row.detail or ("Enter attaches" if row.is_layout else "")
+        said = self.message or row.detail
         self.query_one("#status", Static).update(f"[{row.name}] {said}".rstrip())
 
     def selected(self) -> Row | None:
-        table = self.query_one(DataTable)
+        table = self.query_one(Panes)
         if not self.shown or not 0 <= table.cursor_row < len(self.shown):
             return None
         return self.shown[table.cursor_row]
@@ -193,25 +200,25 @@ class Top(App[None]):
 
     # ---- keys ---------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_attach()
-
-    def action_attach(self) -> None:
         row = self.selected()
-        if row is None:
-            return
-        from agenttower.runtime.attach import client
+        if row is not None:
+            self.say(f"looking for {row.name}...")
+            self.find(row)
 
-        from . import locate
-
+    @work(thread=True, exclusive=True, group="attach")
+    def find(self, row: Row) -> None:
+        """Off the UI thread: the one listing may take the read timeout on a hung target."""
         try:
             if row.is_layout:
                 where = locate.layout(self.paths, self.settings, row.name, "attach")
             else:
                 where = locate.pane(self.paths, self.settings, row.name, "attach", True)
         except AgentTowerError as exc:
-            self.say(f"error: {exc.code}: {exc.message}")
+            self.call_from_thread(self.say, f"error: {exc.code}: {exc.message}")
             return
-        chosen = client(where.tmux.target, where.where)
+        self.call_from_thread(self.attach, row, client(where.tmux.target, where.where))
+
+    def attach(self, row: Row, chosen: Client) -> None:
         if chosen.switch:  # this client moves there; top keeps running where it was
             done = subprocess.run(list(chosen.argv), env=dict(chosen.env), capture_output=True, text=True)
             self.say(f"switched to {row.name}" if done.returncode == 0 else f"error: {done.stderr.strip()}")
@@ -279,14 +286,14 @@ class Top(App[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
             event.input.remove_class("shown")
-            self.query_one(DataTable).focus()
+            self.query_one(Panes).focus()
 
     def action_unfilter(self) -> None:
         box = self.query_one("#filter", Input)
         box.value = ""
         box.remove_class("shown")
         self.filter_text = ""
-        self.query_one(DataTable).focus()
+        self.query_one(Panes).focus()
         self.redraw()
 
 

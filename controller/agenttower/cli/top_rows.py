@@ -36,7 +36,7 @@ class Row:
     age: str
     restarts: str
     last_event: str
-    detail: str = ""  # the status line's: failed stage and reason
+    detail: str = ""  # the status line's: a pane's failed stage and reason, a layout's session
 
     def matches(self, text: str) -> bool:
         """A filter's words all appear in the row's name, state or activity (any case)."""
@@ -52,7 +52,6 @@ class Board:
     store: Store | None = None
     seq: int = 0  # the last outbox row read
     last: dict[str, str] = field(default_factory=dict)  # record id -> its last event, shown
-    reads: int = 0
 
     def close(self) -> None:
         if self.store is not None:
@@ -68,7 +67,6 @@ class Board:
         store = self._open()
         if store is None:
             return []
-        self.reads += 1
         self.seq, events = store.events_after(self.seq)
         for event in events:
             for key in (event.get("pane_id"), event.get("layout_id")):
@@ -92,6 +90,7 @@ class Board:
                     age(layout.created_at, now),
                     "",
                     self.last.get(layout.id, ""),
+                    f"session {layout.session} on {layout.target_key}",
                 )
             )
             for pane in sorted(shown, key=lambda p: p.slot):
