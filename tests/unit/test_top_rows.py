@@ -64,3 +64,13 @@ def test_the_top_verb_does_not_import_textual_until_it_runs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_top_without_a_terminal_is_refused_before_anything_is_drawn() -> None:
+    from click.testing import CliRunner
+
+    from agenttower.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["top"])
+    assert result.exit_code == 1
+    assert "error: validation_failed: terminal: top needs a terminal" in result.stderr

@@ -47,7 +47,7 @@ def exec_client(client: Any) -> None:
         ) from None
 
 
-@click.command("attach")
+@click.command("attach", short_help="Attach this terminal to a pane or a layout's tmux session.")
 @click.argument("args", nargs=-1, required=True)
 @click.option("--dry-run", is_flag=True, help="Print the tmux command instead of running it.")
 @path_options
@@ -56,7 +56,14 @@ def attach_command(
     args: tuple[str, ...], dry_run: bool, state_dir: Path | None, desired_dir: Path | None
 ) -> None:
     """Attach this terminal to a pane (`attach LAYOUT/LABEL`) or a layout's session
-    (`attach layout NAME`); inside tmux, switch this client to it instead."""
+    (`attach layout NAME`); inside tmux, switch this client to it instead.
+
+    \b
+    Examples:
+      agenttower attach team/m1
+      agenttower attach layout team
+      agenttower attach team/m1 --dry-run   # print the tmux command
+    """
     from agenttower.model.errors import validation_failed
     from agenttower.runtime.attach import client
 
@@ -70,13 +77,19 @@ def attach_command(
     exec_client(chosen)
 
 
-@click.command("screen")
+@click.command("screen", short_help="Print what a pane shows now, as text.")
 @click.argument("pane")
 @output_option(default="text", choices=("text", "json", "yaml"))
 @path_options
 @verb()
 def screen_command(pane: str, output: str, state_dir: Path | None, desired_dir: Path | None) -> None:
-    """Print what a pane shows now (its visible screen, as text), LAYOUT/LABEL or a pane id."""
+    """Print what a pane shows now (its visible screen, as text), LAYOUT/LABEL or a pane id.
+
+    \b
+    Examples:
+      agenttower screen team/m1
+      agenttower screen team/m1 -o json
+    """
     from agenttower.runtime.screen import capture
 
     located = _located((pane,), "screen", False, state_dir)
