@@ -74,3 +74,44 @@ def test_top_without_a_terminal_is_refused_before_anything_is_drawn() -> None:
     result = CliRunner().invoke(cli, ["top"])
     assert result.exit_code == 1
     assert "error: validation_failed: terminal: top needs a terminal" in result.stderr
+
+
+def test_rows_come_from_the_records_and_an_unchanged_store_is_not_read_again(tmp_path: Path) -> None:
+    from agenttower.model.lifecycle import Actor, Stage, State
+    from agenttower.store.repo import NewPane, Store
+
+    paths = Paths(state_dir=tmp_path, desired_dir=tmp_path / "desired", config_dir=tmp_path)
+    store = Store.open(paths.database)
+    now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    with store.write(now, Actor.OPERATOR) as tx:
+        layout_id = tx.insert_layout("team", "host", "team", {}, None)
+        m1 = tx.insert_pane(layout_id, NewPane("m1", "master", "agent", 0, "h", {}))
+        s1 = tx.insert_pane(layout_id, NewPane("s1", "slave", "worker", 1, "h", {}))
+        tx.transition(m1, State.READY)
+        tx.transition(s1, State.READY)
+        tx.transition(s1, State.FAILED, stage=Stage.RECOVERY_REATTACH, reason="pane vanished from tmux")
+    with store.write(now, Actor.CONTROLLER) as tx:
+        tx.insert_pane(layout_id, NewPane("s1", "slave", "worker", 1, "h", {}, s1.id, chain_depth=1))
+        tx.refresh_layout_state(layout_id)
+    board = Board(paths)
+    rows = {r.name: r for r in board.rows(now)}
+    assert list(rows) == ["team", "team/m1", "team/s1"]
+    assert (rows["team"].state, rows["team"].detail) == ("creating 1/2", "session team on host")
+    assert (rows["team/m1"].state, rows["team/m1"].restarts, rows["team/m1"].activity) == (
+        "ready",
+        "0",
+        "unknown",
+    )
+    assert rows["team/m1"].last_event.startswith("15:00:00 pane_") and rows["team/m1"].last_event.endswith(
+        ": ready"
+    )
+    assert (rows["team/s1"].state, rows["team/s1"].restarts) == ("creating", "1")  # the successor speaks
+    assert board.store is not None
+    statements: list[str] = []
+    board.store.conn.set_trace_callback(statements.append)
+    again = board.rows(now)
+    assert [r.name for r in again] == list(rows)
+    assert not any("FROM panes" in s or "FROM layouts" in s for s in statements), statements  # kept reads
+    assert sum("FROM outbox" in s for s in statements) == 1  # only the events after the last one read
+    board.close()
+    store.close()
