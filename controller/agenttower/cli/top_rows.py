@@ -17,7 +17,7 @@ from typing import Any
 from agenttower.model.lifecycle import Actor, State
 from agenttower.paths import Paths
 from agenttower.store.db import present
-from agenttower.store.records import current_panes
+from agenttower.store.records import PaneRecord, current_panes
 from agenttower.store.repo import Store
 
 from .tables import age
@@ -72,10 +72,12 @@ class Board:
             for key in (event.get("pane_id"), event.get("layout_id")):
                 if key:
                     self.last[key] = _event_text(event)
-        panes = store.live_layout_panes()
+        by_layout: dict[str, list[PaneRecord]] = {}
+        for pane in store.live_layout_panes():
+            by_layout.setdefault(pane.layout_id, []).append(pane)
         rows: list[Row] = []
         for layout in store.layouts():
-            current = current_panes(p for p in panes if p.layout_id == layout.id).values()
+            current = current_panes(by_layout.get(layout.id, [])).values()
             shown = [p for p in current if p.state != State.REMOVED or p.removed_by == Actor.OPERATOR]
             live = [p for p in shown if p.state != State.REMOVED]
             ready = sum(1 for p in live if p.state == State.READY)
