@@ -77,6 +77,7 @@ def test_top_without_a_terminal_is_refused_before_anything_is_drawn() -> None:
 
 
 def test_rows_come_from_the_records_and_an_unchanged_store_is_not_read_again(tmp_path: Path) -> None:
+    from agenttower.events.types import EventType
     from agenttower.model.lifecycle import Actor, Stage, State
     from agenttower.store.repo import NewPane, Store
 
@@ -93,6 +94,7 @@ def test_rows_come_from_the_records_and_an_unchanged_store_is_not_read_again(tmp
     with store.write(now, Actor.CONTROLLER) as tx:
         tx.insert_pane(layout_id, NewPane("s1", "slave", "worker", 1, "h", {}, s1.id, chain_depth=1))
         tx.refresh_layout_state(layout_id)
+        tx.emit(EventType.PANE_PENDING_MARKER_CLEARED, layout_id, m1.id)  # bookkeeping: not shown
     board = Board(paths)
     rows = {r.name: r for r in board.rows(now)}
     assert list(rows) == ["team", "team/m1", "team/s1"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agenttower.events.types import EventType
 from agenttower.model.lifecycle import Actor, State
 from agenttower.paths import Paths
 from agenttower.store.db import present
@@ -23,6 +24,8 @@ from agenttower.store.repo import Store
 from .tables import age
 
 EVENT_PREFIX = "managed_"
+# bookkeeping of a pane's creation (the marker that makes it crash-safe): never news
+QUIET = frozenset({EventType.PANE_PENDING_MARKER_SET, EventType.PANE_PENDING_MARKER_CLEARED})
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Board:
             return []
         self.seq, events = store.events_after(self.seq)
         for event in events:
+            if event.get("event_type") in QUIET:
+                continue
             for key in (event.get("pane_id"), event.get("layout_id")):
                 if key:
                     self.last[key] = _event_text(event)
