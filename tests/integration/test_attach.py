@@ -61,6 +61,15 @@ def clients(tmux: Callable[..., subprocess.CompletedProcess[str]]) -> list[str]:
     return out.stdout.split("\n")[:-1] if out.returncode == 0 else []
 
 
+def completions(*words: str) -> list[str]:
+    """What click's bash completion offers after `agenttower WORDS...` (the last word is
+    the one being completed)."""
+    environ = {**os.environ, "_AGENTTOWER_COMPLETE": "bash_complete"}
+    environ.update(COMP_WORDS=" ".join(["agenttower", *words]), COMP_CWORD=str(len(words)))
+    out = subprocess.run([sys.executable, "-m", "agenttower"], env=environ, capture_output=True, text=True)
+    return [line.split(",", 1)[1] for line in out.stdout.splitlines()]
+
+
 def test_screen_prints_what_the_pane_shows_in_two_tmux_calls(env: Env, at: type[AtCli]) -> None:
     panes = applied(env, at)
     text = eventually(
@@ -73,6 +82,10 @@ def test_screen_prints_what_the_pane_shows_in_two_tmux_calls(env: Env, at: type[
     assert [call.split()[0] for call in env.tmux_calls()] == ["list-panes", "source-file"]
     assert data["kind"] == "Screen" and data["pane"] == "team/s1" and data["tmuxPaneId"] == panes["team/s1"]  # type: ignore[index]
     assert data["lines"] == ["screen-test-line"] and data["dead"] is False  # type: ignore[index]
+    assert at.json("screen", "pane/team/s1") == data  # the name as `get -o name` prints it
+    assert completions("screen", "team/s") == ["team/s1", "team/s2"]
+    assert completions("attach", "") == ["layout", "team/m1", "team/s1", "team/s2"]
+    assert completions("attach", "layout", "t") == ["team"]
 
 
 def test_screen_and_attach_refuse_unknown_and_gone_panes(env: Env, at: type[AtCli]) -> None:
@@ -116,6 +129,8 @@ def test_attach_from_another_server_attaches_a_client_on_the_pane_selected(
         ["-L", "agt", "list-panes", "-a"],
         ["-L", "agt", "attach-session", "-t"],
     ]
+    assert at.run("attach", "pane/team/s1", "--dry-run").stdout == dry.stdout
+    assert at.run("attach", "layout/team", "--dry-run").stdout.split()[-2:] == ["-t", "=team"]
     # a layout: its session, as it is
     servers("outer", "new-window", "-t", "=o:", f"{AGENTTOWER} attach layout team")
     eventually(lambda: len(clients(agt)) == 2, what="a second client")

@@ -10,8 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
+from . import complete
 from .common import emit, output_option, path_options, verb
+
+LAYOUT_WORDS = ("layout", "layouts", "lo")
+
+
+def _complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """`attach <TAB>`: the panes, or `layout`; `attach layout <TAB>`: the layouts."""
+    given = ctx.params.get("args") or ()
+    if given:
+        return complete.layout(ctx, param, incomplete) if given[-1] in LAYOUT_WORDS else []
+    word = [CompletionItem("layout")] if "layout".startswith(incomplete) else []
+    return word + complete.pane(ctx, param, incomplete)
 
 
 def _located(args: tuple[str, ...], action: str, running: bool, state_dir: Path | None) -> Any:
@@ -21,9 +34,15 @@ def _located(args: tuple[str, ...], action: str, running: bool, state_dir: Path 
     from agenttower.settings import Settings
 
     from . import locate
+    from .refs import split, strip
 
+    if args and args[0].startswith(("layout/", "layouts/", "lo/")):  # as `get -o name` prints it
+        _, names = split(args[0], ())
+        args = ("layout", *names, *args[1:])
+    elif args:
+        args = (strip("panes", args[0]), *args[1:])  # `pane/team/s1` is `team/s1`
     paths, settings = Paths.resolve(state_dir), Settings.from_env()
-    if args and args[0] in ("layout", "layouts", "lo"):
+    if args and args[0] in LAYOUT_WORDS:
         if len(args) != 2:
             raise validation_failed("args", f"usage: agenttower {action} layout NAME")
         return locate.layout(paths, settings, args[1], action)
@@ -48,7 +67,7 @@ def exec_client(client: Any) -> None:
 
 
 @click.command("attach", short_help="Attach this terminal to a pane or a layout's tmux session.")
-@click.argument("args", nargs=-1, required=True)
+@click.argument("args", nargs=-1, required=True, shell_complete=_complete_target)
 @click.option("--dry-run", is_flag=True, help="Print the tmux command instead of running it.")
 @path_options
 @verb()
@@ -78,7 +97,7 @@ def attach_command(
 
 
 @click.command("screen", short_help="Print what a pane shows now, as text.")
-@click.argument("pane")
+@click.argument("pane", shell_complete=complete.pane)
 @output_option(default="text", choices=("text", "json", "yaml"))
 @path_options
 @verb()
