@@ -37,6 +37,9 @@ VERBS = {
     "explain": "explain_cmd:explain_command",
     "import": "import_cmd:import_command",
     "export": "export_cmd:export_command",
+    "attach": "attach_cmd:attach_command",
+    "screen": "attach_cmd:screen_command",
+    "top": "top_cmd:top_command",
 }
 
 

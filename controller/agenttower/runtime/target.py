@@ -53,18 +53,19 @@ class ExecTarget:
     def docker_binary(self) -> str:
         return self.docker or docker_binary()
 
-    def exec_prefix(self) -> list[str]:
-        """`docker exec -i [-u user] NAME` for a container (stdin carries batches), else []."""
+    def exec_prefix(self, tty: bool = False) -> list[str]:
+        """`docker exec -i [-u user] NAME` for a container (stdin carries batches), else [];
+        `tty`: `-it`, for a tmux client a person uses (`agenttower attach`)."""
         if self.target.container is None:
             return []
         user = ["-u", self.target.user] if self.target.user else []
-        return [self.docker_binary, "exec", "-i", *user, self.target.container]
+        return [self.docker_binary, "exec", "-it" if tty else "-i", *user, self.target.container]
 
-    def argv(self, *args: str) -> list[str]:
+    def argv(self, *args: str, tty: bool = False) -> list[str]:
         # inside a container tmux is whatever `tmux` is on the container's PATH:
         # AGENTTOWER_TMUX names a host binary
         tmux = "tmux" if self.is_container else self.tmux_binary
-        prefix = [*self.exec_prefix(), tmux, "-u"]  # UTF-8 output whatever the locale (above)
+        prefix = [*self.exec_prefix(tty), tmux, "-u"]  # UTF-8 output whatever the locale (above)
         if self.target.socket is not None:
             prefix += ["-L", self.target.socket]
         elif self.target.socket_path is not None:
