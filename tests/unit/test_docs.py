@@ -4,6 +4,8 @@ row in the troubleshooting page saying what to do."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from agenttower.model.errors import ErrorCode
 from tests.conftest import REPO
@@ -16,3 +18,13 @@ def test_troubleshooting_names_every_error_code_with_what_to_do() -> None:
     for code, row in rows.items():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 3 and all(cells), code  # code, what it means, what to do
+
+
+def test_the_manifest_reference_is_generated_from_the_models_as_they_are() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "docs" / "gen_manifest_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
