@@ -151,8 +151,12 @@ def test_a_pass_rotates_a_log_past_its_cap_and_keeps_the_set_number_of_files(
     assert b"burst b2 row 39" in log.with_name("m1.log.2").read_bytes()  # b0 and b1 were dropped
     rotated = events(env, "managed_pane_log_rotated")[-1]
     assert rotated["payload"]["kept"] == 2 and rotated["pane"] == "z/m1"
-    text = at.run("logs", "z/m1").stdout.splitlines()
-    assert text[0].endswith(", continued after rotation ===")
+    current = at.run("logs", "z/m1")
+    assert current.stdout.splitlines()[0].endswith(", continued after rotation ===")
+    assert "rotated to m1.log.1" in current.stderr and "--rotated 1" in current.stderr
+    newest = at.run("logs", "z/m1", "--rotated", "1").stdout.splitlines()
+    assert newest[0].endswith(", continued after rotation ===")  # b3's file began after a rotation
+    assert newest[-1].startswith("burst b3 row 39 ")
 
 
 def test_a_deleted_and_recreated_layout_does_not_append_to_its_predecessors_log(

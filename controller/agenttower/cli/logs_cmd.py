@@ -1,10 +1,11 @@
-"""`logs LAYOUT/LABEL [-f] [--tail N] [--raw]`: a pane's output, from the host side.
+"""`logs LAYOUT/LABEL [-f] [--tail N] [--raw] [--rotated N]`: a pane's output, from the host side.
 
 The pane record keeps the path the host reads (its own logs dir for host targets, the
 `logMount.hostPath` side of a container's bind mount), so the same command works for
 both, without a `docker exec`. By default the log is rendered to the text the pane
 showed, run by run (cli/log_render.py); `--raw` copies the bytes as the pane wrote them
-(escape codes included). `-f` keeps copying bytes as they come (across truncation, a
+(escape codes included). Like `kubectl logs`, it reads the current file: what a pass
+rotated away is read with `--rotated N`. `-f` keeps copying bytes as they come (across truncation, a
 rotation and a successor pane, which appends to the same file) until interrupted: a
 screen still being drawn has no final text yet, the terminal showing them renders them.
 """
@@ -129,6 +130,12 @@ def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing what the pane writes.")
 @click.option("--tail", "tail", type=int, default=-1, show_default=True, help="Last N lines (-1: all).")
 @click.option("--raw", is_flag=True, help="The bytes as the pane wrote them, escape codes included.")
+@click.option(
+    "--rotated",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Read the N-th rotated copy (<label>.log.N, 1: the newest) instead of the log.",
+)
 @output_option(default="text", choices=("text", "json"))
 @path_options
 @verb()
@@ -137,6 +144,7 @@ def logs_command(
     follow: bool,
     tail: int,
     raw: bool,
+    rotated: int | None,
     output: str,
     state_dir: Path | None,
     desired_dir: Path | None,
@@ -159,6 +167,12 @@ def logs_command(
         why = f": {record.reason}" if record.failed_stage == "log_attach" and record.reason else ""
         raise validation_failed("logPath", f"pane {name} has no log{why}")
     path = Path(record.log_path)
+    if rotated:
+        if follow:
+            raise click.UsageError("--rotated reads a finished file: it cannot be followed")
+        path = path.with_name(f"{path.name}.{rotated}")
+    elif not follow and path.with_name(f"{path.name}.1").exists():
+        click.echo(f"(earlier output was rotated to {path.name}.1 ...: read it with --rotated 1)", err=True)
     while not path.exists():
         if not follow:
             raise validation_failed("logPath", f"log file {path} of pane {name} does not exist")
