@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agenttower.cli.log_render import render, text_lines
@@ -85,3 +85,24 @@ def test_a_rotated_run_is_named_as_continued() -> None:
     runs = list(render(b"\n" + line.encode() + b"\nmore\r\n"))
     assert runs[0][0].header is not None and runs[0][0].header.continued
     assert next(text_lines(runs)) == "=== run of pane pane_1, started t: claude, continued after rotation ==="
+
+
+# pieces of escape sequences, glued at random: malformed ones included
+ESCAPES = st.sampled_from(
+    [b"\x1b[", b"\x1b]", b"\x1b[?", b"\x1b[>", b"\x1b[=", b"\x9b", b"\x1bP", b"\x1b\\", b"\x07", b";"]
+    + [b"0", b"2", b"4", b"1049", b"9999", b"\r\n", b"\x08", b"\t", b"\x0e", b"\x0f", "é".encode()]
+    + [b"\x1bc", b"\x1b(0", b"\x1b7", b"\x1b8", b"\x1b#8", b"\x1bD", b"\x1bM", b"\x1bE", b"\xf0\x9f\x98\x80"]
+    + [bytes([c]) for c in b"@ABCDEFGHJKLMPSTXdfghlmnqrsu`"]
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.one_of(ESCAPES, ESCAPES, ESCAPES, st.binary(max_size=4)), max_size=80))
+def test_any_byte_stream_renders_to_text_without_failing(chunks: list[bytes]) -> None:
+    lines = list(text_lines(render(header(size="20x5") + b"".join(chunks))))
+    assert all("\x1b" not in line and "\n" not in line for line in lines)
+
+
+def test_private_sgr_that_agents_send_is_ignored() -> None:
+    data = header() + b"\x1b[>4;2m\x1b[?4mDo you trust\x1b[>4m the files?\r\n"
+    assert lines_of(data) == ["Do you trust the files?"]

@@ -79,6 +79,12 @@ class TranscriptScreen(pyte.Screen):
             self._last_frame = self._main_frame  # shown before: not repeated
         super().reset_mode(*modes, **kwargs)
 
+    def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
+        """`CSI ? … m` / `CSI > … m` (xterm's key-modifier settings, which agents send)
+        reach here as private SGR, which pyte's own method does not accept."""
+        if not private:
+            super().select_graphic_rendition(*attrs)
+
     # -- text ---------------------------------------------------------------------------------
     def _row(self, y: int) -> str:
         line = self.buffer.get(y)
@@ -103,6 +109,38 @@ class TranscriptScreen(pyte.Screen):
         self._last_frame = rows
 
 
+# what pyte calls without parameters, or with the text itself: nothing to misapply (and
+# the hot path: one call per chunk of text, per line feed)
+_PLAIN = frozenset(
+    ("draw", "linefeed", "carriage_return", "backspace", "tab", "bell", "shift_in", "shift_out", "debug")
+)
+
+
+class _Tolerant:
+    """The screen as pyte's parser sees it: a sequence the screen cannot apply is skipped.
+
+    pyte hands malformed or unusual sequences to methods that do not take them (a
+    private flag on a cursor move, an extra parameter) and its parser dies of the
+    TypeError; a log holds whatever its agent wrote, so one such sequence must cost
+    that sequence, not the rest of the log."""
+
+    def __init__(self, screen: TranscriptScreen) -> None:
+        self._screen = screen
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._screen, name)
+        if not callable(method) or name in _PLAIN:
+            return method
+
+        def tolerant(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except Exception:  # a sequence pyte cannot apply: skipped
+                return None
+
+        return tolerant
+
+
 def _squeeze(rows: list[str]) -> list[str]:
     """Runs of blank rows inside a frame become one (a full-screen layout's padding)."""
     out: list[str] = []
@@ -120,7 +158,8 @@ def render_run(run: Run) -> list[str]:
     if header is not None and header.columns > 0 and header.rows > 0:
         columns, lines = header.columns, header.rows
     screen = TranscriptScreen(columns, lines)
-    stream = pyte.ByteStream(screen)
+    stream = pyte.ByteStream()
+    stream.attach(_Tolerant(screen))  # type: ignore[arg-type]  # a stand-in: every attribute is the screen's
     stream.feed(run.data)
     screen.flush()
     return screen.transcript
