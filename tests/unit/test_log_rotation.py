@@ -82,3 +82,11 @@ def test_the_log_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AGENTTOWER_LOG_MAX_BYTES", "0")
     with pytest.raises(AgentTowerError, match="AGENTTOWER_LOG_MAX_BYTES"):
         Settings.from_env()
+
+
+def test_a_copy_that_cannot_be_written_truncates_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "m1.log"
+    log.write_bytes(HEADER + b"z" * 500)
+    (tmp_path / "m1.log.1").mkdir()  # where the copy should go: cannot be written
+    assert rotate(log, LogSettings(max_bytes=100, keep=1)) is None
+    assert log.read_bytes() == HEADER + b"z" * 500

@@ -6,11 +6,13 @@ Rotation is copy-truncate, at pass time, on the host. tmux's `pipe-pane` runs
 leave `cat` writing into the renamed file. The two ways out were re-piping (rename,
 then a `pipe-pane` per rotated pane: a tmux call, and for a container a `docker exec`,
 inside a pass that otherwise needs none) or copy-truncate (read the file, truncate it
-to zero, write the copy as `<label>.log.1`). Copy-truncate needs nothing from tmux and
+to zero, the copy kept as `<label>.log.1`). Copy-truncate needs nothing from tmux and
 works the same through a container's logMount, and because the pipe opened the file
 with O_APPEND its next write lands at the new end (offset 0), never past a hole. The
-price is the few bytes the pane may write between the read and the truncate (the two
-calls follow each other directly): logrotate's `copytruncate` makes the same trade.
+copy is written first and what the pane wrote meanwhile is read again just before
+the truncate, so a failed copy truncates nothing, and the price is only the bytes
+the pane may write between that last read and the truncate (two calls in a row):
+logrotate's `copytruncate` makes the same trade.
 The truncated file then gets a `continued` header (model/log_header.py), so its first
 run is still named.
 
@@ -43,26 +45,36 @@ def rotated_name(path: Path, index: int) -> Path:
 
 
 def rotate(path: Path, limits: LogSettings) -> Rotated | None:
-    """Rotate `path` if it is past the cap; None when it is not (or cannot be read)."""
+    """Rotate `path` if it is past the cap; None when it is not, or could not be (it is
+    then left whole: the copy is written before anything is truncated)."""
     try:
         if path.stat().st_size <= limits.max_bytes:
             return None
         with path.open("rb") as handle:
             data = handle.read()
-            os.truncate(path, 0)  # right after the read: the pane's bytes in between are lost
+            if limits.keep > 0:
+                _shift(path, limits.keep)
+                _write_new(rotated_name(path, 1), data)
+            rest = handle.read()  # what the pane wrote while the copy was written
+            os.truncate(path, 0)  # right after that read: the pane's bytes in between are lost
     except OSError:
         return None
-    if limits.keep > 0:
-        for index in range(limits.keep - 1, 0, -1):  # .1 -> .2 ...; the oldest is overwritten
-            older = rotated_name(path, index)
-            if older.exists():
-                os.replace(older, rotated_name(path, index + 1))
-        _write_new(rotated_name(path, 1), data)
+    data += rest
+    if limits.keep > 0 and rest:
+        _append(rotated_name(path, 1), rest)
     header = last_header(data)
     if header is not None:
         _append(path, f"\n{header.continued_line()}\n".encode())
     kept = sum(1 for index in range(1, limits.keep + 1) if rotated_name(path, index).exists())
     return Rotated(path, len(data), kept)
+
+
+def _shift(path: Path, keep: int) -> None:
+    """.1 -> .2 ... up to `keep`; the oldest is overwritten."""
+    for index in range(keep - 1, 0, -1):
+        older = rotated_name(path, index)
+        if older.exists():
+            os.replace(older, rotated_name(path, index + 1))
 
 
 def rotate_all(paths: Iterable[Path], limits: LogSettings) -> list[Rotated]:
