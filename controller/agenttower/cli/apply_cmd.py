@@ -232,7 +232,7 @@ def diff_command(
 @click.argument("kind", required=False, shell_complete=complete.kind)
 @click.argument("names", nargs=-1, shell_complete=complete.layout)
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--wait", is_flag=True, help="Accepted for kubectl habits: delete always waits.")
+@click.option("--wait", is_flag=True, help="Show the panes live on a terminal (delete always waits).")
 @click.option(
     "--timeout", default=None, help="Deadline of the whole verb [default: AGENTTOWER_TIMEOUT, 120s]."
 )
