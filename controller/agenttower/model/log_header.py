@@ -76,9 +76,16 @@ def split_runs(data: bytes) -> Iterator[Run]:
 
 
 def last_header(data: bytes) -> RunHeader | None:
-    found = None
-    for found in _LINE.finditer(data):  # noqa: B007 - the last one
-        continue
+    """The header of the run a log ends with, found from the end (a rotation asks this
+    of a whole file, and the run it continues began near its end or not at all)."""
+    marker = b"\n" + PREFIX.encode()
+    end = len(data)
+    while (at := data.rfind(marker, 0, end)) >= 0:
+        found = _LINE.match(data, at + 1)
+        if found is not None:
+            return _parse(found)
+        end = at
+    found = _LINE.match(data, 0)  # a file that starts with a header, without the newline
     return _parse(found) if found is not None else None
 
 
