@@ -103,8 +103,10 @@ class NotifySettings:
 class LogSettings:
     """How big a pane's log may grow before a pass rotates it, and how many old files stay."""
 
-    max_bytes: int = 10 * 1024 * 1024  # AGENTTOWER_LOG_MAX_BYTES: a log past this is rotated
-    keep: int = 3  # AGENTTOWER_LOG_KEEP: rotated files kept beside it (<label>.log.1 newest)
+    # AGENTTOWER_LOG_MAX_BYTES: a log past this is rotated. 5 MiB: `logs` renders one in
+    # about 10 s here (benchmarks/pane_logs.py), and a busy agent writes ~70 MB a day
+    max_bytes: int = 5 * 1024 * 1024
+    keep: int = 4  # AGENTTOWER_LOG_KEEP: rotated files kept beside it (<label>.log.1 newest)
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,8 @@ class Settings:
                 waiting_grace=_seconds("AGENTTOWER_NOTIFY_WAITING_GRACE", "30s"),
             ),
             logs=LogSettings(
-                max_bytes=_count("AGENTTOWER_LOG_MAX_BYTES", str(10 * 1024 * 1024)),
-                keep=_count("AGENTTOWER_LOG_KEEP", "3", minimum=0),
+                max_bytes=_count("AGENTTOWER_LOG_MAX_BYTES", str(5 * 1024 * 1024)),
+                keep=_count("AGENTTOWER_LOG_KEEP", "4", minimum=0),
             ),
         )
 

@@ -75,7 +75,7 @@ def test_a_predecessors_log_and_its_rotated_files_move_aside(tmp_path: Path) -> 
 
 
 def test_the_log_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings.from_env().logs == LogSettings(max_bytes=10 * 1024 * 1024, keep=3)
+    assert Settings.from_env().logs == LogSettings(max_bytes=5 * 1024 * 1024, keep=4) == LogSettings()
     monkeypatch.setenv("AGENTTOWER_LOG_MAX_BYTES", "4096")
     monkeypatch.setenv("AGENTTOWER_LOG_KEEP", "0")
     assert Settings.from_env().logs == LogSettings(max_bytes=4096, keep=0)
