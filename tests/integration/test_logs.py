@@ -143,7 +143,9 @@ def test_a_pass_rotates_a_log_past_its_cap_and_keeps_the_set_number_of_files(
         eventually(lambda b=burst: f"burst b{b} row 39".encode() in log.read_bytes(), what=f"burst {burst}")
         before = log.stat().st_size
         assert before > 2000
+        env.reset_calls()
         apply_ok(at, path)  # a pass: nothing to do for tmux, the log is past its cap
+        assert [c.split()[0] for c in env.tmux_calls()] == ["list-panes"]  # rotating costs no tmux call
         assert log.stat().st_size < 2000  # its continuation header (and any echo since)
         assert f"burst b{burst} row 39".encode() in (log.with_name(log.name + ".1")).read_bytes()
         assert len(events(env, "managed_pane_log_rotated")) == burst + 1
