@@ -71,6 +71,12 @@ def test_lines_that_scroll_off_the_screen_stay_in_order() -> None:
     assert lines_of(data) == [f"line {i}" for i in range(10)]
 
 
+def test_a_pager_on_the_alternate_screen_keeps_what_it_scrolled_past() -> None:
+    pages = b"".join(b"page line %d\r\n" % i for i in range(6))
+    data = header(size="20x3") + b"$ less f\r\n\x1b[?1049h\x1b[H" + pages + b"\x1b[?1049l$ \r\n"
+    assert lines_of(data) == ["$ less f", *(f"page line {i}" for i in range(6)), "$"]
+
+
 def test_each_run_starts_on_a_fresh_screen_of_its_own_size() -> None:
     data = header("pane_a", size="10x2") + b"0123456789abc\r\n" + header("pane_b") + b"\x1b[2;1Hsecond\r\n"
     text = list(text_lines(render(data)))

@@ -5,8 +5,8 @@ A log is a byte stream, not lines: a full-screen program writes the same rows ov
 over, and what it showed is the screen those bytes leave, not their sequence. So each
 run (model/log_header.py) is played on a fresh screen of the pane's size and the
 transcript collects, in order:
-- each line that scrolls off the top of the main screen (a shell's or a line-based
-  agent's output, as it scrolled);
+- each line that scrolls off the top of the screen or of its scrolling region (a
+  shell's or a line-based agent's output, a pager's lines, as they scrolled);
 - the screen as it was when something wipes or hides it: a full clear, entering the
   alternate screen (the main screen so far) and leaving it (the last frame a
   full-screen program showed); rows already shown by the
@@ -45,7 +45,7 @@ class TranscriptScreen(pyte.Screen):
     # -- what leaves the screen -------------------------------------------------------------
     def index(self) -> None:
         top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and self._saved is None:
+        if self.cursor.y == bottom:  # the top row of the scrolling region leaves the screen
             self.transcript.append(self._row(top))
         super().index()
 
