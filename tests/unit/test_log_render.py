@@ -86,6 +86,23 @@ def test_each_run_starts_on_a_fresh_screen_of_its_own_size() -> None:
     assert text[4:] == ["second"]  # row 2 of its own screen; nothing of the run before
 
 
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=5), st.integers(-1, 30))
+def test_the_tail_of_a_log_is_the_tail_of_its_whole_rendering(lengths: list[int], tail: int) -> None:
+    data = b"".join(
+        header(f"pane_{i}") + b"".join(b"run %d line %d\r\n" % (i, n) for n in range(count))
+        for i, count in enumerate(lengths)
+    )
+    whole = list(text_lines(render(data)))
+    shown = list(text_lines(render(data, tail)))
+    if tail < 0:
+        assert shown == whole
+    elif tail == 0:
+        assert shown == []
+    else:
+        assert shown[-tail:] == whole[-tail:]
+    assert len(render(data, 1)) == 1  # the last run alone is played for one line
+
+
 def test_a_rotated_run_is_named_as_continued() -> None:
     line = RunHeader("pane_1", "t", ("claude",), 80, 24).continued_line()
     runs = list(render(b"\n" + line.encode() + b"\nmore\r\n"))

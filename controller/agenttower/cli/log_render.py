@@ -165,10 +165,23 @@ def render_run(run: Run) -> list[str]:
     return screen.transcript
 
 
-def render(data: bytes) -> Iterator[tuple[Run, list[str]]]:
-    """Each run of a log and its text lines."""
-    for run in split_runs(data):
-        yield run, render_run(run)
+def render(data: bytes, tail: int = -1) -> list[tuple[Run, list[str]]]:
+    """Each run of a log and its text lines. With `tail` >= 0 only the last runs that
+    give that many lines (their header lines counted) are played: each run starts on a
+    fresh screen, so the runs before cannot change them, and `--tail` of a long log
+    with many runs does not pay for rendering all of it."""
+    runs = list(split_runs(data))
+    if tail < 0:
+        return [(run, render_run(run)) for run in runs]
+    shown: list[tuple[Run, list[str]]] = []
+    count = 0
+    for run in reversed(runs):
+        if count >= tail:
+            break
+        lines = render_run(run)
+        shown.append((run, lines))
+        count += len(lines) + (run.header is not None)
+    return shown[::-1]
 
 
 def text_lines(runs: Iterable[tuple[Run, list[str]]]) -> Iterator[str]:

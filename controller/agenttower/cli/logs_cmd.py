@@ -93,7 +93,7 @@ def _print_rendered(data: bytes, tail: int, output: str, pane: str) -> None:
 
     if output == "json":
         rows: list[dict[str, Any]] = []
-        for run, lines in render(data):
+        for run, lines in render(data, tail):
             if run.header is not None:
                 header = run.header
                 run_of = {"paneId": header.pane_id, "started": header.started, "argv": list(header.argv)}
@@ -102,7 +102,7 @@ def _print_rendered(data: bytes, tail: int, output: str, pane: str) -> None:
         for row in rows[-tail:] if tail > 0 else rows if tail < 0 else []:
             click.echo(json.dumps(row))
         return
-    text = list(text_lines(render(data)))
+    text = list(text_lines(render(data, tail)))
     for line in text[-tail:] if tail > 0 else text if tail < 0 else []:
         click.echo(line)
 
