@@ -100,6 +100,16 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """How big a pane's log may grow before a pass rotates it, and how many old files stay."""
+
+    # AGENTTOWER_LOG_MAX_BYTES: a log past this is rotated. 5 MiB: `logs` renders one in
+    # about 10 s here (benchmarks/pane_logs.py), and a busy agent writes ~70 MB a day
+    max_bytes: int = 5 * 1024 * 1024
+    keep: int = 4  # AGENTTOWER_LOG_KEEP: rotated files kept beside it (<label>.log.1 newest)
+
+
+@dataclass(frozen=True)
 class Settings:
     tmux: TmuxSettings = field(default_factory=TmuxSettings)
     panes: PaneSettings = field(default_factory=PaneSettings)
@@ -109,6 +119,7 @@ class Settings:
     agents: AgentSettings = field(default_factory=AgentSettings)
     send: SendSettings = field(default_factory=SendSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    logs: LogSettings = field(default_factory=LogSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -141,6 +152,10 @@ class Settings:
                 timeout=_seconds("AGENTTOWER_NOTIFY_TIMEOUT", "10s"),
                 waiting_grace=_seconds("AGENTTOWER_NOTIFY_WAITING_GRACE", "30s"),
             ),
+            logs=LogSettings(
+                max_bytes=_count("AGENTTOWER_LOG_MAX_BYTES", str(5 * 1024 * 1024)),
+                keep=_count("AGENTTOWER_LOG_KEEP", "4", minimum=0),
+            ),
         )
 
 
@@ -168,8 +183,8 @@ def _argv(variable: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _count(variable: str, default: str) -> int:
+def _count(variable: str, default: str, minimum: int = 1) -> int:
     text = os.environ.get(variable, default)
-    if not text.isdigit() or int(text) < 1:
-        raise validation_failed(variable, f"{text!r} is not a whole number of at least 1")
+    if not text.isdigit() or int(text) < minimum:
+        raise validation_failed(variable, f"{text!r} is not a whole number of at least {minimum}")
     return int(text)

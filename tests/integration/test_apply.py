@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from agenttower.model.log_header import split_runs
 from tests.conftest import REPO, AtCli, Env
 from tests.manifests import SLEEP, layout, pane, profile, write
 
@@ -219,3 +220,5 @@ def test_hostile_argv_and_env_reach_the_process_unchanged(env: Env, at: type[AtC
     for key, value in env_values.items():
         if "\n" not in value:
             assert f"{key}={value}" in text
+    (run,) = split_runs(log.read_bytes())  # the run's header names the argv exactly, on one line
+    assert run.header is not None and run.header.argv == ("sh", "-c", script, "sh", *hostile)

@@ -555,6 +555,52 @@ def test_logs_reads_host_and_container_panes_alike_and_follows(
         follow.wait(timeout=10)
 
 
+PAD = "of a burst long enough to pass the cap"
+
+
+def test_a_container_panes_log_has_its_run_header_rotates_and_starts_fresh_when_recreated(
+    env: Env, at: type[AtCli], benches: Callable[..., Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTTOWER_LOG_MAX_BYTES", "3000")
+    monkeypatch.setenv("AGENTTOWER_LOG_KEEP", "1")
+    bench = benches()
+    # one burst of 60 lines (~4 kB) per word typed into the pane
+    bursts = ["sh", "-c", f'while read w; do for i in $(seq 1 60); do echo "$w line $i {PAD}"; done; done']
+    one = layout("boxlog", None, panes=[pane("master", "m1")], launch={"master:m1": "bursts"})
+    one["spec"]["target"] = bench.target()
+    path = write(env.root / "boxlog.yaml", one, profile("bursts", bursts))
+
+    def burst(word: str) -> None:
+        status = panes_json(at)["boxlog/m1"]["status"]
+        bench.tmux("send-keys", "-t", status["tmuxPaneId"], word, "Enter")
+        eventually(lambda: f"{word} line 60 {PAD}".encode() in log.read_bytes(), what=f"the {word} burst")
+
+    apply_ok(at, path, "--wait")
+    old = panes_json(at)["boxlog/m1"]["status"]
+    log = Path(old["logPath"])
+    assert log.parent == bench.logs / "boxlog"
+    burst("first")
+    text = at.run("logs", "boxlog/m1").stdout.splitlines()  # the pipe wrote the header in the container
+    assert text[0].startswith(f"=== run of pane {old['id']}, started ")
+    assert text[-60:] == [f"first line {i} {PAD}" for i in range(1, 61)]
+    burst("again")
+    apply_ok(at, path)  # a pass: the log is past its cap, rotated on the host side of the mount
+    assert log.stat().st_size < 3000
+    shown = at.run("logs", "boxlog/m1", "--rotated", "1")
+    assert shown.exit_code == 0, shown.output + shown.stderr
+    previous = shown.stdout.splitlines()
+    assert previous[0].startswith(f"=== run of pane {old['id']},") and previous[-1] == f"again line 60 {PAD}"
+    assert at.run("delete", "layout", "boxlog").exit_code == 0
+    apply_ok(at, path, "--wait")
+    burst("second")
+    assert b"first line" not in log.read_bytes()  # not appended to its predecessor's file
+    names = sorted(p.name for p in log.parent.iterdir() if p.name != "m1.log")
+    assert len(names) == 2 and names[1] == names[0] + ".1"  # the old layout's two files, set aside
+    assert names[0].startswith("m1.lay_") and names[0].endswith(".log")
+    theirs = at.run("logs", old["id"], "--rotated", "1").stdout  # the old record follows its files
+    assert f"again line 60 {PAD}" in theirs and "second" not in theirs
+
+
 def test_spec_target_user_runs_the_containers_tmux_as_that_user(
     env: Env, at: type[AtCli], benches: Callable[..., Bench]
 ) -> None:

@@ -190,3 +190,38 @@ def test_real_claude_offline_is_held_not_restarted_with_its_line_in_describe(
     # the held pane's reason, or its last output too (tmux may drop a quick exit's last
     # bytes: reconcile/restarts.py)
     assert "Unable to connect to Anthropic services" in text.split("Predecessors:", 1)[0]
+
+
+def test_logs_of_real_gemini_and_codex_read_as_their_first_screens(
+    env: Env, at: type[AtCli], agent_bin: Path
+) -> None:
+    """Both draw with cursor moves and redraws (Codex full-screen): their log files are
+    escape sequences between the words, `logs` gives the words of the screen they show."""
+    project = env.root / "project"
+    project.mkdir()
+    node_dir = Path(shutil.which("node") or "/usr/bin/node").parent
+    agent_env = {"PATH": f"{agent_bin}:{node_dir}:/usr/local/bin:/usr/bin:/bin"}
+    docs = [
+        layout("seen", "1m+2s", launch={"master:m1": "gemini", "slave:s1": "codex"}),
+        profile("gemini", ["gemini"], env=agent_env, workingDir=str(project)),
+        profile("codex", ["codex"], env=agent_env, workingDir=str(project)),
+    ]
+    path = write(env.root / "seen.yaml", *docs)
+    result = at.run("apply", "-f", str(path), "--wait", "--timeout", "90s")
+    assert result.exit_code == 0, result.output + result.stderr
+
+    def shown(name: str, words: str) -> str | None:
+        text = at.run("logs", name).stdout
+        return text if words in text else None
+
+    try:
+        codex = eventually(
+            lambda: shown("seen/s1", "Sign in with ChatGPT"), timeout=60, what="Codex's screen"
+        )
+        gemini = eventually(lambda: shown("seen/m1", "trust"), timeout=60, what="Gemini CLI's screen")
+        for text in (codex, gemini):
+            assert "\x1b" not in text and text.startswith("=== run of pane ")
+        raw = at.run("logs", "seen/s1", "--raw").stdout
+        assert "\x1b[" in raw  # what the file holds: the words among escape sequences
+    finally:
+        assert at.run("delete", "layout", "seen").exit_code == 0

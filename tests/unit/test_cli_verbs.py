@@ -32,3 +32,17 @@ def test_one_verb_imports_only_its_own_module() -> None:
     loaded = set(ast.literal_eval(out))
     assert "agenttower.cli.apply_cmd" in loaded
     assert not loaded & {"agenttower.cli.doctor_cmd", "agenttower.cli.logs_cmd", "agenttower.cli.get_cmd"}
+
+
+def test_rich_and_pyte_are_imported_only_by_what_shows_progress_or_renders_a_log() -> None:
+    code = (
+        "import sys, pathlib\n"
+        "from agenttower.cli import apply_cmd, logs_cmd, progress\n"
+        "with progress.shown(pathlib.Path('/nonexistent'), 'apply', ['x'], enabled=False):\n"
+        "    pass\n"
+        "before = sorted(m for m in ('rich', 'pyte') if m in sys.modules)\n"
+        "from agenttower.cli import log_render\n"
+        "print(before, 'pyte' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "True"]

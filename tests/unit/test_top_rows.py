@@ -95,6 +95,7 @@ def test_rows_come_from_the_records_and_an_unchanged_store_is_not_read_again(tmp
         tx.insert_pane(layout_id, NewPane("s1", "slave", "worker", 1, "h", {}, s1.id, chain_depth=1))
         tx.refresh_layout_state(layout_id)
         tx.emit(EventType.PANE_PENDING_MARKER_CLEARED, layout_id, m1.id)  # bookkeeping: not shown
+        tx.emit(EventType.PANE_LOG_ROTATED, layout_id, m1.id, {"path": "m1.log", "bytes": 1, "kept": 1})
     board = Board(paths)
     rows = {r.name: r for r in board.rows(now)}
     assert list(rows) == ["team", "team/m1", "team/s1"]

@@ -95,7 +95,7 @@ def apply_command(
         raise validation_failed("filename", "no *.yaml or *.yml manifests found")
     if not dd.object_count(incoming):  # kubectl's words: an empty file is a mistake, not a no-op
         raise validation_failed("filename", "no objects passed to apply", SourceLocation(incoming[0].display))
-    engine.load_desired(paths, incoming)  # refuse bad input before touching anything
+    desired = engine.load_desired(paths, incoming)  # refuse bad input before touching anything
     request = {
         "op": "apply",
         "incoming": operations.incoming_to_wire(incoming),
@@ -104,7 +104,13 @@ def apply_command(
         "timeout": seconds,
         "idempotency_key": idempotency_key,
     }
-    answer = ApplyAnswer.from_wire(dispatch(paths, settings, request, seconds))
+    from . import progress
+
+    written = {str(item.destination) for item in incoming}
+    names = sorted(n for n, lay in desired.layouts.items() if lay.source and lay.source.file in written)
+    live = progress.wanted(output, wait) and not dry_run
+    with progress.shown(paths.database, "apply", names, live):
+        answer = ApplyAnswer.from_wire(dispatch(paths, settings, request, seconds))
     for warning in answer.warnings:
         click.echo(f"warning: {warning}", err=True)
     for error in answer.errors:
@@ -226,7 +232,7 @@ def diff_command(
 @click.argument("kind", required=False, shell_complete=complete.kind)
 @click.argument("names", nargs=-1, shell_complete=complete.layout)
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--wait", is_flag=True, help="Accepted for kubectl habits: delete always waits.")
+@click.option("--wait", is_flag=True, help="Show the panes live on a terminal (delete always waits).")
 @click.option(
     "--timeout", default=None, help="Deadline of the whole verb [default: AGENTTOWER_TIMEOUT, 120s]."
 )
@@ -284,7 +290,12 @@ def delete_command(
 
         owned = worktrees.of_panes(paths, [name for kind_, name in objects if kind_ == "Layout"])
         worktrees.refuse_if_changed(owned, settings)
-    answer = DeleteAnswer.from_wire(dispatch(paths, settings, {"op": "delete", "objects": objects}, seconds))
+    from . import progress
+
+    layouts = sorted({name for kind_name, name in objects if kind_name == "Layout"})
+    with progress.shown(paths.database, "delete", layouts, progress.wanted(output, wait)):
+        request = {"op": "delete", "objects": objects}
+        answer = DeleteAnswer.from_wire(dispatch(paths, settings, request, seconds))
     for error in answer.errors:
         click.echo(f"error: {error['code']}: {error['message']}", err=True)
     deleted = answer.layouts

@@ -1,10 +1,13 @@
-"""`logs LAYOUT/LABEL [-f] [--tail N]`: a pane's output, from the host side.
+"""`logs LAYOUT/LABEL [-f] [--tail N] [--raw] [--rotated N]`: a pane's output, from the host side.
 
 The pane record keeps the path the host reads (its own logs dir for host targets, the
 `logMount.hostPath` side of a container's bind mount), so the same command works for
-both, without a `docker exec`. Bytes are copied as the pane wrote them (escape codes
-included), like `kubectl logs`. `-f` keeps reading (across truncation and a successor
-pane, which appends to the same file) until interrupted.
+both, without a `docker exec`. By default the log is rendered to the text the pane
+showed, run by run (cli/log_render.py); `--raw` copies the bytes as the pane wrote them
+(escape codes included). Like `kubectl logs`, it reads the current file: what a pass
+rotated away is read with `--rotated N`. `-f` keeps copying bytes as they come (across truncation, a
+rotation and a successor pane, which appends to the same file) until interrupted: a
+screen still being drawn has no final text yet, the terminal showing them renders them.
 """
 
 from __future__ import annotations
@@ -85,6 +88,25 @@ def _follow(path: Path, handle: BinaryIO, output: str, pane: str) -> None:
             handle.seek(0)
 
 
+def _print_rendered(data: bytes, tail: int, output: str, pane: str) -> None:
+    from .log_render import render, text_lines
+
+    if output == "json":
+        rows: list[dict[str, Any]] = []
+        for run, lines in render(data, tail):
+            if run.header is not None:
+                header = run.header
+                run_of = {"paneId": header.pane_id, "started": header.started, "argv": list(header.argv)}
+                rows.append({"pane": pane, "run": run_of})
+            rows.extend({"pane": pane, "line": line} for line in lines)
+        for row in rows[-tail:] if tail > 0 else rows if tail < 0 else []:
+            click.echo(json.dumps(row))
+        return
+    text = list(text_lines(render(data, tail)))
+    for line in text[-tail:] if tail > 0 else text if tail < 0 else []:
+        click.echo(line)
+
+
 def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
     from agenttower.paths import Paths
     from agenttower.store.repo import Store
@@ -107,17 +129,35 @@ def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
 @click.argument("pane")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing what the pane writes.")
 @click.option("--tail", "tail", type=int, default=-1, show_default=True, help="Last N lines (-1: all).")
+@click.option("--raw", is_flag=True, help="The bytes as the pane wrote them, escape codes included.")
+@click.option(
+    "--rotated",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Read the N-th rotated copy (<label>.log.N, 1: the newest) instead of the log.",
+)
 @output_option(default="text", choices=("text", "json"))
 @path_options
 @verb()
 def logs_command(
-    pane: str, follow: bool, tail: int, output: str, state_dir: Path | None, desired_dir: Path | None
+    pane: str,
+    follow: bool,
+    tail: int,
+    raw: bool,
+    rotated: int | None,
+    output: str,
+    state_dir: Path | None,
+    desired_dir: Path | None,
 ) -> None:
-    """Print a pane's log (LAYOUT/LABEL or a pane id), for host and container targets alike.
+    """Print a pane's log as text (LAYOUT/LABEL or a pane id), host and container alike.
+
+    Each run of the pane's slot starts with a line naming its record, start time and
+    command. -f and --raw copy the bytes instead, escape codes included.
 
     \b
     Examples:
       agenttower logs team/s1 --tail 50
+      agenttower logs team/s1 --raw
       agenttower logs pane/team/s1 -f
     """
     from agenttower.model.errors import validation_failed
@@ -127,6 +167,12 @@ def logs_command(
         why = f": {record.reason}" if record.failed_stage == "log_attach" and record.reason else ""
         raise validation_failed("logPath", f"pane {name} has no log{why}")
     path = Path(record.log_path)
+    if rotated:
+        if follow:
+            raise click.UsageError("--rotated reads a finished file: it cannot be followed")
+        path = path.with_name(f"{path.name}.{rotated}")
+    elif not follow and path.with_name(f"{path.name}.1").exists():
+        click.echo(f"(earlier output was rotated to {path.name}.1 ...: read it with --rotated 1)", err=True)
     while not path.exists():
         if not follow:
             raise validation_failed("logPath", f"log file {path} of pane {name} does not exist")
@@ -136,6 +182,9 @@ def logs_command(
     except OSError as exc:
         raise validation_failed("logPath", f"cannot read {path}: {exc.strerror}") from None
     try:
+        if not raw and not follow:
+            _print_rendered(handle.read(), tail, output, name)
+            return
         if tail >= 0:
             handle.seek(tail_offset(handle, tail))
         else:

@@ -24,8 +24,11 @@ from agenttower.store.repo import Store
 from .tables import age
 
 EVENT_PREFIX = "managed_"
-# bookkeeping of a pane's creation (the marker that makes it crash-safe): never news
-QUIET = frozenset({EventType.PANE_PENDING_MARKER_SET, EventType.PANE_PENDING_MARKER_CLEARED})
+# bookkeeping, never news: a pane's creation marker (what makes it crash-safe), and its
+# log's rotation (a busy pane's would otherwise hide what happened to it)
+QUIET = frozenset(
+    {EventType.PANE_PENDING_MARKER_SET, EventType.PANE_PENDING_MARKER_CLEARED, EventType.PANE_LOG_ROTATED}
+)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ class EventType(StrEnum):
     PANE_PENDING_MARKER_CLEARED = "managed_pane_pending_marker_cleared"
     PANE_LAUNCH_COMMAND_EXITED = "managed_pane_launch_command_exited"
     PANE_LOG_ATTACH_FAILED = "managed_pane_log_attach_failed"
+    PANE_LOG_ROTATED = "managed_pane_log_rotated"  # its log passed the cap: copied aside, truncated
     PANE_RESTART_BACKOFF = "managed_pane_restart_backoff"
     PANE_CRASH_LOOP_HELD = "managed_pane_crash_loop_held"  # the same failure twice: no more restarts
     PANE_INPUT_SENT = "managed_pane_input_sent"  # length and sha256 of the text, never the text

@@ -15,8 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from agenttower.events import outbox
+from agenttower.events.types import EventType
 from agenttower.model.desired import Desired, Problem
 from agenttower.model.durations import rfc3339
 from agenttower.model.errors import AgentTowerError
@@ -33,7 +35,7 @@ from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 from agenttower.store.repo import Store
 
-from . import activity, desired_dir, fresh_state, status
+from . import activity, desired_dir, fresh_state, log_rotation, status
 from .actions import Plan
 from .context import PassContext
 from .execute import Executor
@@ -223,6 +225,7 @@ class Session:
             before = self.snapshot()
         result.errors.extend(Executor(self.context(), self.runtimes).execute(result.plan).errors)
         self.write_activity(result.plan)
+        self.rotate_logs()
         self.write_status(result, before)
         self.flush_audit()
         result.invocations = self.invocations()
@@ -237,6 +240,25 @@ class Session:
                 if pane is not None and pane.activity == update.before:
                     verdict = update.verdict
                     tx.set_activity(pane, verdict.activity, verdict.reason, verdict.source)
+
+    def rotate_logs(self) -> None:
+        """Each live pane's log past its cap is rotated (reconcile/log_rotation.py): one
+        stat per pane, no tmux call; each rotation is an event."""
+        panes = [p for p in self.store.live_layout_panes() if p.log_path and p.state != State.REMOVED]
+        paths = {Path(p.log_path) for p in panes if p.log_path}
+        done = {str(r.path): r for r in log_rotation.rotate_all(sorted(paths), self.settings.logs)}
+        if not done:
+            return
+        with self.store.write(self.clock(), Actor.CONTROLLER) as tx:
+            for pane in panes:
+                rotated = done.pop(str(pane.log_path), None)
+                if rotated is not None:
+                    tx.emit(
+                        EventType.PANE_LOG_ROTATED,
+                        pane.layout_id,
+                        pane.id,
+                        {"path": str(rotated.path), "bytes": rotated.size, "kept": rotated.kept},
+                    )
 
     def write_status(self, result: PassResult, before: Snapshot | None = None) -> None:
         """Conditions from the records as the pass left them (re-read only if it wrote)."""

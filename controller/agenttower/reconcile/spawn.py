@@ -25,6 +25,7 @@ from agenttower.model import agents, environment
 from agenttower.model.durations import rfc3339
 from agenttower.model.errors import AgentTowerError
 from agenttower.model.lifecycle import Actor, Stage, State
+from agenttower.model.log_header import RunHeader
 from agenttower.model.redaction import redact
 from agenttower.model.resolved import DesiredLayout, DesiredPane
 from agenttower.runtime import hooks, worktree
@@ -40,11 +41,12 @@ from agenttower.runtime.batch import (
     split_line,
 )
 from agenttower.runtime.observe import FORMAT, Listing, ObservedPane, parse_listing
+from agenttower.runtime.quoting import SIZE_FIELD
 from agenttower.runtime.tmux import Tmux, TransientError
 from agenttower.store.records import LayoutRecord, PaneRecord
 from agenttower.store.repo import NewPane, Store, Writer
 
-from . import conversations, last_output, logs
+from . import conversations, last_output, log_rotation, logs
 from .actions import Action, Conversation, Kind, Spawn
 from .context import PassContext
 from .identity import Claims, Match, claims, match
@@ -61,6 +63,7 @@ class Spawning:
     respawn: str | None = None
     log_path: Path | None = None
     log_error: str | None = None
+    set_aside: str | None = None  # the predecessor layout whose log files move out of the way
     spawned_at: float = 0.0
     actor: Actor = Actor.OPERATOR
 
@@ -170,7 +173,9 @@ class SpawnPipeline:
                     layout, spawn.layout_id, record, pane, spawn.anchor, spawn.tmux_pane_id, log_path=log_path
                 )
             ]
+        predecessor = None
         if spawn.layout_id is None:
+            predecessor = self._predecessor_layout(layout)
             layout_id = tx.insert_layout(
                 layout.name,
                 layout.target.key,
@@ -248,6 +253,10 @@ class SpawnPipeline:
                     record.id,
                     {"predecessor_id": pred, "session_id": record.session_id},
                 )
+            log_path = self._log_path(layout, pane)
+            if predecessor is not None and log_path is not None:
+                aside = log_rotation.aside_name(log_path, predecessor)
+                tx.move_logs(predecessor, str(log_path), str(aside))
             spawns.append(
                 Spawning(
                     layout,
@@ -256,7 +265,8 @@ class SpawnPipeline:
                     pane,
                     spawn.anchor,
                     respawn=spawn.respawn,
-                    log_path=self._log_path(layout, pane),
+                    log_path=log_path,
+                    set_aside=predecessor,
                 )
             )
         tx.refresh_layout_state(layout_id)
@@ -276,7 +286,17 @@ class SpawnPipeline:
         """The host-side path (what the pane record keeps); None: a container without logMount."""
         return logs.host_path(self.ctx.logs_dir, layout.target, layout.name, pane.label)
 
+    def _predecessor_layout(self, layout: DesiredLayout) -> str | None:
+        """The removed layout of this name on this target whose log files a new one would
+        otherwise append to (reconcile/log_rotation.py)."""
+        for rec in reversed(self.store.layouts(include_removed=True)):
+            if rec.name == layout.name and rec.target_key == layout.target.key:
+                return rec.id if rec.state == State.REMOVED else None
+        return None
+
     def _prepare_log(self, spawn: Spawning) -> None:
+        if spawn.set_aside is not None and spawn.log_path is not None:
+            log_rotation.set_aside(spawn.log_path, spawn.set_aside)
         spawn.log_error = logs.prepare_for(spawn.layout.target, spawn.log_path)
 
     def _await_container_logs(self, spawns: Sequence[Spawning], listing: Listing) -> None:
@@ -385,6 +405,7 @@ class SpawnPipeline:
             host_path=spawn.layout.target.container is None,
             log_path=self._pipe_path(spawn),
             log_make_dir=spawn.layout.target.container is not None,
+            log_header=self._log_header(spawn),
             # the host's panes run as this user: they need not ask `id` (LAUNCH_SCRIPT)
             user=running_user() if spawn.layout.target.container is None else "",
             owned_path=str(self.ctx.logs_dir),
@@ -397,6 +418,12 @@ class SpawnPipeline:
         return environment.PaneIdentity(
             spawn.layout.name, pane.label, pane.role, record.id, record.session_id
         )
+
+    def _log_header(self, spawn: Spawning) -> str:
+        """This run's first line in the log (model/log_header.py); tmux fills in the size."""
+        argv = conversations.argv(spawn.pane.launch, spawn.record) or ()
+        header = RunHeader(spawn.record.id, rfc3339(self.ctx.clock()), tuple(argv))
+        return header.line(size=SIZE_FIELD)
 
     def _pipe_path(self, spawn: Spawning) -> str | None:
         """Where the pipe writes, as the tmux server sees it (inside the container for one)."""

@@ -63,6 +63,7 @@ class PaneSpawn:
     host_path: bool = True  # the documented host PATH as base, else the container's own
     log_path: str | None = None  # as the tmux server sees it (inside the container, for one)
     log_make_dir: bool = False  # create the log's directory in the pipe (container targets)
+    log_header: str | None = None  # this run's first line in the log (model/log_header.py)
     user: str = ""  # who agenttower runs as, and a path it owns (LAUNCH_SCRIPT); "": ask `id`
     owned_path: str = ""
 
@@ -98,7 +99,8 @@ def _tag(spawn: PaneSpawn, target: list[str]) -> list[list[str]]:
         ["select-pane", *target, "-T", format_literal(f"@MANAGED:{spawn.token}:{spawn.label}")],
     ]
     if spawn.log_path is not None:
-        commands.append(["pipe-pane", *target, pipe_to_file(spawn.log_path, spawn.log_make_dir)])
+        pipe = pipe_to_file(spawn.log_path, spawn.log_make_dir, spawn.log_header)
+        commands.append(["pipe-pane", *target, pipe])
     return commands
 
 

@@ -37,12 +37,21 @@ def format_literal(text: str) -> str:
     return text.replace("#", "##")
 
 
-def pipe_to_file(path: str, make_dir: bool = False) -> str:
+SIZE_FIELD = "\x01SIZE\x01"  # where the pane's size goes in a header (no JSON text holds \x01)
+PANE_SIZE = "#{pane_width}x#{pane_height}"  # tmux expands it when the pipe starts
+
+
+def pipe_to_file(path: str, make_dir: bool = False, header: str | None = None) -> str:
     """The `pipe-pane` shell command appending a pane's output to `path`; with `make_dir`
     it first creates the file's directory (inside a container, as the container's user,
-    where the host could not create it with the right owner)."""
-    command = f"exec cat >> {shlex.quote(path)}"
+    where the host could not create it with the right owner). A `header` line is
+    appended first, by the pipe itself, so it lands before this run's first byte on
+    host and container targets alike; its SIZE_FIELD becomes the pane's size."""
+    target = shlex.quote(path)
+    command = f"exec cat >> {target}"
+    if header is not None:
+        command = f"printf '\\n%s\\n' {shlex.quote(header)} >> {target} && {command}"
     if make_dir:
         directory = path.rsplit("/", 1)[0] or "/"
         command = f"mkdir -p {shlex.quote(directory)} && {command}"
-    return format_literal(command).replace("%", "%%")
+    return format_literal(command).replace("%", "%%").replace(SIZE_FIELD, PANE_SIZE)

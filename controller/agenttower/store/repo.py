@@ -539,6 +539,12 @@ class Writer:
             (tmux_pane_id, log_path, self.now, pane_id),
         )
 
+    def move_logs(self, layout_id: str, old_path: str, new_path: str) -> None:
+        """A layout's pane records follow their log file, moved aside for a successor layout."""
+        self.conn.execute(
+            "UPDATE panes SET log_path=? WHERE layout_id=? AND log_path=?", (new_path, layout_id, old_path)
+        )
+
     def register_agent(self, pane: PaneRecord, layout: LayoutRecord, tmux_pane_id: str | None) -> str:
         agent_id = new_id("agt")
         self.conn.execute(

@@ -1,0 +1,117 @@
+"""Size-capped pane logs: a pass rotates each live pane's log past `LogSettings.max_bytes`,
+and a re-created layout starts its own files instead of appending to its predecessor's.
+
+Rotation is copy-truncate, at pass time, on the host. tmux's `pipe-pane` runs
+`cat >> FILE` for the pane's whole life and keeps that file open, so renaming it would
+leave `cat` writing into the renamed file. The two ways out were re-piping (rename,
+then a `pipe-pane` per rotated pane: a tmux call, and for a container a `docker exec`,
+inside a pass that otherwise needs none) or copy-truncate (read the file, truncate it
+to zero, the copy kept as `<label>.log.1`). Copy-truncate needs nothing from tmux and
+works the same through a container's logMount, and because the pipe opened the file
+with O_APPEND its next write lands at the new end (offset 0), never past a hole. The
+copy is written first and what the pane wrote meanwhile is read again just before
+the truncate, so a failed copy truncates nothing, and the price is only the bytes
+the pane may write between that last read and the truncate (two calls in a row):
+logrotate's `copytruncate` makes the same trade.
+The truncated file then gets a `continued` header (model/log_header.py), so its first
+run is still named.
+
+A layout deleted and applied again gets a new layout record but the same path
+(`<layout>/<label>.log`, as FEAT-013 names it); before its first pane's pipe starts,
+the predecessor's files are moved aside to `<label>.<old layout id>.log[.N]` and the old
+pane records follow them, so `logs` of an old pane still reads its own output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agenttower.model.log_header import last_header
+from agenttower.settings import LogSettings
+
+
+@dataclass(frozen=True)
+class Rotated:
+    path: Path
+    size: int  # bytes moved into `<path>.1` (or dropped, when no file is kept)
+    kept: int  # rotated files beside it now
+
+
+def rotated_name(path: Path, index: int) -> Path:
+    return path.with_name(f"{path.name}.{index}")
+
+
+def rotate(path: Path, limits: LogSettings) -> Rotated | None:
+    """Rotate `path` if it is past the cap; None when it is not, or could not be (it is
+    then left whole: the copy is written before anything is truncated)."""
+    try:
+        if path.stat().st_size <= limits.max_bytes:
+            return None
+        with path.open("rb") as handle:
+            data = handle.read()
+            if limits.keep > 0:
+                _shift(path, limits.keep)
+                _write_new(rotated_name(path, 1), data)
+            rest = handle.read()  # what the pane wrote while the copy was written
+            os.truncate(path, 0)  # right after that read: the pane's bytes in between are lost
+    except OSError:
+        return None
+    data += rest
+    if limits.keep > 0 and rest:
+        _append(rotated_name(path, 1), rest)
+    header = last_header(data)
+    if header is not None:
+        _append(path, f"\n{header.continued_line()}\n".encode())
+    kept = sum(1 for index in range(1, limits.keep + 1) if rotated_name(path, index).exists())
+    return Rotated(path, len(data), kept)
+
+
+def _shift(path: Path, keep: int) -> None:
+    """.1 -> .2 ... up to `keep`; the oldest is overwritten."""
+    for index in range(keep - 1, 0, -1):
+        older = rotated_name(path, index)
+        if older.exists():
+            os.replace(older, rotated_name(path, index + 1))
+
+
+def rotate_all(paths: Iterable[Path], limits: LogSettings) -> list[Rotated]:
+    return [done for path in paths if (done := rotate(path, limits)) is not None]
+
+
+def aside_name(path: Path, old_layout_id: str) -> Path:
+    return path.with_name(f"{path.stem}.{old_layout_id}{path.suffix}")
+
+
+def set_aside(path: Path, old_layout_id: str) -> Path | None:
+    """Move a predecessor layout's log (and its rotated files) out of the way of a new
+    layout of the same name; returns where the log went (None: there was none)."""
+    moved = None
+    for current in (path, *sorted(path.parent.glob(f"{path.name}.[0-9]*"))):
+        suffix = current.name.removeprefix(path.name)
+        target = aside_name(path, old_layout_id).with_name(aside_name(path, old_layout_id).name + suffix)
+        try:
+            os.replace(current, target)
+        except OSError:  # gone already, or not ours to move (a container's dir): left as it is
+            continue
+        if current == path:
+            moved = target
+    return moved
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with open(path, "wb", opener=lambda name, flags: os.open(name, flags, 0o600)) as handle:
+        handle.write(data)
+
+
+def _append(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
