@@ -402,12 +402,12 @@ class SpawnPipeline:
             command=_wired(conversations.argv(launch, spawn.record), launch.agent, spawn.record.owner),
             env=environment.assignments(launch.env, self._identity(spawn)),
             working_dir=launch.working_dir,
-            host_path=spawn.layout.target.container is None,
+            host_path=spawn.layout.target.local,
             log_path=self._pipe_path(spawn),
-            log_make_dir=spawn.layout.target.container is not None,
+            log_make_dir=not spawn.layout.target.local,
             log_header=self._log_header(spawn),
             # the host's panes run as this user: they need not ask `id` (LAUNCH_SCRIPT)
-            user=running_user() if spawn.layout.target.container is None else "",
+            user=running_user() if spawn.layout.target.local else "",
             owned_path=str(self.ctx.logs_dir),
         )
 
