@@ -317,3 +317,54 @@ def test_a_wrong_host_key_is_refused_with_its_own_error_and_nothing_is_touched(
     doctor = at.run("doctor")
     assert doctor.exit_code != 0
     assert f"ssh host (ssh:{HOST})" in doctor.output and "known_hosts" in doctor.output
+
+
+def remote_hooked(remote: Remote, owner: str) -> bool:
+    shown = (
+        remote.tmux("show-hooks", "-g", "pane-died").stdout
+        + remote.tmux("show-hooks", "-g", "after-kill-pane").stdout
+    )
+    return shown.count(f"wait-for -S agenttower-{owner}") == 2
+
+
+def remote_waiters(remote: Remote, owner: str) -> int:
+    """`tmux wait-for` clients blocked on our channel on the remote server (under sshd)."""
+    found = 0
+    for pid in _descendants(remote.proc.pid if remote.proc else -1):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        found += b"wait-for" in argv and f"agenttower-{owner}".encode() in argv
+    return found
+
+
+def test_a_killed_remote_agent_is_replaced_by_the_event_not_the_resync(
+    env: Env, at: type[AtCli], remote: Remote
+) -> None:
+    """The listener's waiter runs on the remote server through the same ssh connection;
+    with `--resync 3600s` only its event can explain the replacement."""
+    from tests.integration.test_controller import Controller
+    from tests.integration.test_events import instance_id
+
+    doc = on_remote("team", LABELS_2M2S, restartPolicy="Always")
+    write(env.desired_dir / "team.yaml", doc, profile("sleepy", SLEEP))
+    ctl = Controller(env, "--resync", "3600s", "--allow-empty").start(AGENTTOWER_BACKOFF_BASE="0s")
+    try:
+        eventually(lambda: states(at) == dict.fromkeys(EVERY, "ready"), 60, "converged over ssh")
+        owner = instance_id(env)
+        eventually(
+            lambda: remote_hooked(remote, owner) and remote_waiters(remote, owner) == 1, 30, "listening"
+        )
+        old = panes_json(at)["team/s1"]["status"]
+        pid = remote.tmux("display-message", "-p", "-t", old["tmuxPaneId"], "#{pane_pid}").stdout.strip()
+        os.kill(int(pid), signal.SIGKILL)
+
+        def replaced() -> bool:
+            now = panes_json(at).get("team/s1")
+            return bool(now and now["status"]["id"] != old["id"] and now["status"]["state"] == "ready")
+
+        eventually(replaced, 30, "s1 replaced on the remote host")
+        assert remote.sessions() == {"team": 4}
+    finally:
+        ctl.stop()
