@@ -368,3 +368,41 @@ def test_a_killed_remote_agent_is_replaced_by_the_event_not_the_resync(
         assert remote.sessions() == {"team": 4}
     finally:
         ctl.stop()
+
+
+def test_logs_of_a_remote_pane_stream_over_ssh_and_follow(env: Env, at: type[AtCli], remote: Remote) -> None:
+    import json
+    import sys
+
+    from agenttower.reconcile.logs import REMOTE_LOGS
+
+    tick = profile("tick", ["sh", "-c", "while :; do echo tick; sleep 0.2; done"])
+    doc = layout(
+        "team",
+        None,
+        target={"host": HOST},
+        panes=[{"role": "master", "capability": "worker", "labelPattern": "m1"}],
+        launch={"master:m1": "tick"},
+    )
+    apply_ok(at, write(env.root / "t.yaml", doc, tick), "--wait")
+    assert panes_json(at)["team/m1"]["status"]["logPath"] == f"~/{REMOTE_LOGS}/team/m1.log"
+    assert (remote.home / REMOTE_LOGS / "team" / "m1.log").exists()  # written on the remote host
+    eventually(lambda: at.run("logs", "team/m1").stdout.count("tick") >= 3, what="ticks over ssh")
+    tail = at.run("logs", "team/m1", "--tail", "2")
+    assert tail.exit_code == 0 and tail.stdout.splitlines() == ["tick", "tick"], tail.stdout + tail.stderr
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "agenttower", "logs", "team/m1", "-f", "--tail", "0", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    try:
+        assert follow.stdout is not None
+        lines = [json.loads(follow.stdout.readline()) for _ in range(2)]  # new output, as it comes
+        assert lines == [{"pane": "team/m1", "line": "tick"}] * 2
+    finally:
+        follow.kill()
+        follow.wait(timeout=10)
+    (remote.home / REMOTE_LOGS / "team" / "m1.log").unlink()
+    missing = at.run("logs", "team/m1")
+    assert missing.exit_code == 1 and "does not exist on ssh:remote" in missing.stderr
