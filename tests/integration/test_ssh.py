@@ -291,9 +291,14 @@ def test_killing_sshd_mid_pass_leaves_records_untouched_and_the_next_pass_conver
     # s2's death was seen by the listing (a fact); its successor never started: the host
     # went before stopping what was left of it, so the same record stays, nothing else moved
     assert after == {**before, "team/s2": ("failed", before["team/s2"][1])}, after
+    monkeypatch.delenv("AT_SSHD_DIES_AT")
+    remote.reset_calls()
     diff = at.run("diff")
     assert diff.exit_code == 2 and "ssh: unreachable" in diff.stderr, diff.stderr
-    monkeypatch.delenv("AT_SSHD_DIES_AT")
+    assert len(remote.ssh_calls()) == 3  # unreachable may pass: retried after 1 s and 2 s
+    doctor = at.run("doctor")
+    assert doctor.exit_code == 1 and f"ssh host (ssh:{HOST})" in doctor.output
+    assert "sshd listens" in doctor.output, doctor.output
     remote.start()
     apply_ok(at, path, "--wait")
     assert states(at) == dict.fromkeys(EVERY, "ready")
@@ -406,3 +411,32 @@ def test_logs_of_a_remote_pane_stream_over_ssh_and_follow(env: Env, at: type[AtC
     (remote.home / REMOTE_LOGS / "team" / "m1.log").unlink()
     missing = at.run("logs", "team/m1")
     assert missing.exit_code == 1 and "does not exist on ssh:remote" in missing.stderr
+
+
+def test_a_key_the_host_refuses_is_auth_refused_and_nothing_is_touched(
+    env: Env, at: type[AtCli], remote: Remote
+) -> None:
+    (remote.root / "authorized_keys").write_text("")
+    path = write(env.root / "team.yaml", on_remote("team", LABELS_2M2S), profile("sleepy", SLEEP))
+    result = at.run("apply", "-f", str(path))
+    assert "ssh: auth refused" in result.stderr + result.output, result.stderr + result.output
+    assert remote.sessions() == {} and len(remote.ssh_calls()) == 1  # not retried
+    assert states(at) == {}  # nothing recorded as failed either: the host is unknown, not empty
+    doctor = at.run("doctor")
+    assert doctor.exit_code == 1 and "BatchMode=yes" in doctor.output
+
+
+def test_a_host_without_tmux_is_tmux_missing_and_nothing_is_touched(
+    env: Env, at: type[AtCli], remote: Remote
+) -> None:
+    remote.kill()
+    remote.config.write_text(
+        remote.config.read_text().replace("SetEnv TMUX_TMPDIR", "SetEnv PATH=/nonexistent TMUX_TMPDIR")
+    )
+    remote.start()
+    path = write(env.root / "team.yaml", on_remote("team", LABELS_2M2S), profile("sleepy", SLEEP))
+    result = at.run("apply", "-f", str(path))
+    assert "ssh: tmux missing" in result.stderr + result.output, result.stderr + result.output
+    assert remote.sessions() == {} and states(at) == {}
+    doctor = at.run("doctor")
+    assert doctor.exit_code == 1 and "install tmux on the host" in doctor.output

@@ -472,7 +472,7 @@ def _layout_check(rec: Any, panes: list[Any], seen: Any) -> Check:
             name,
             WARN,
             f"{rec.target_key} could not be listed ({seen.error}): recorded state {rec.state}",
-            "see the tmux server / container checks above",
+            "see the tmux server / container / ssh host checks above",
         )
     live = [p for p in panes if p.state != State.REMOVED]
     ready = sum(1 for p in live if p.state == State.READY)

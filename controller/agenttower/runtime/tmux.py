@@ -35,7 +35,12 @@ def _raise_open_files_once() -> None:
 
 
 class TransientError(Exception):
-    """A tmux call that timed out or could not connect for a reason that may pass."""
+    """A tmux call that timed out or could not connect for a reason that may pass;
+    `listing`: what that answer was, when it was one (why a docker or ssh target failed)."""
+
+    def __init__(self, message: str, listing: Listing | None = None) -> None:
+        super().__init__(message)
+        self.listing = listing
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ class Tmux:
             listing = self._list_with_retry()
             return self._reaped(listing) if any(p.unreaped for p in listing.panes) else listing
         except TransientError as exc:
+            if exc.listing is not None:
+                return exc.listing
             return Listing(self.target.key, ListingStatus.INDETERMINATE, (), str(exc))
 
     def _reaped(self, listing: Listing) -> Listing:
@@ -116,7 +123,7 @@ class Tmux:
         else:
             listing = classify_failure(self.target.key, result.stderr, self.target.is_container)
         if listing.transient:  # e.g. the docker daemon does not answer: retried like a timeout
-            raise TransientError(listing.error or "transient failure")
+            raise TransientError(listing.error or "transient failure", listing)
         return listing
 
     def source(self, lines: Sequence[str], start_server: bool = False) -> RunResult:
