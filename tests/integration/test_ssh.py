@@ -175,11 +175,15 @@ def remote(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Remote]:
     killer.chmod(0o755)
     wrapper.write_text(
         "#!/bin/sh\n"
+        f"DROPPED={shlex.quote(str(root / 'dropped'))} KILLER={shlex.quote(str(killer))}\n"
         f'printf "%s\\n" "$*" >> {shlex.quote(str(calls_log))}\n'
         # AT_SSHD_DIES_AT=N: the N-th ssh call first kills sshd and its connections (mid-pass)
         f"n=$(wc -l < {shlex.quote(str(calls_log))})\n"
         f'if [ -n "$AT_SSHD_DIES_AT" ] && [ "$n" -eq "$AT_SSHD_DIES_AT" ]; then\n'
         f"  {shlex.quote(str(killer))}; fi\n"
+        # AT_SSHD_DIES_DURING_BATCH=1: the first spawn batch loses its connection while it runs
+        'case "$*" in *source-file*) if [ -n "$AT_SSHD_DIES_DURING_BATCH" ] && ! [ -e "$DROPPED" ]; then\n'
+        '  touch "$DROPPED"; (sleep 0.15; "$KILLER") & fi;; esac\n'
         f'exec {shlex.quote(str(SSH))} -F {shlex.quote(str(client))} "$@"\n'
     )
     wrapper.chmod(0o755)
@@ -440,3 +444,27 @@ def test_a_host_without_tmux_is_tmux_missing_and_nothing_is_touched(
     assert remote.sessions() == {} and states(at) == {}
     doctor = at.run("doctor")
     assert doctor.exit_code == 1 and "install tmux on the host" in doctor.output
+
+
+def test_a_connection_dropped_during_the_spawn_batch_never_spawns_a_pane_twice(
+    env: Env, at: type[AtCli], remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sshd and its connections die while the first spawn batch runs (its probe sleeps
+    the probe delay, 300 ms here): whatever that batch managed is unknown to this pass,
+    so no pane is failed for it; once sshd is back the next pass finds what the batch
+    made by the record ids on the panes and creates only what is missing."""
+    path = write(env.root / "team.yaml", on_remote("team", LABELS_2M2S), profile("sleepy", SLEEP))
+    monkeypatch.setenv("AT_SSHD_DIES_DURING_BATCH", "1")
+    at.run("apply", "-f", str(path))
+    assert (remote.root / "dropped").exists()
+    assert remote.proc is not None and remote.proc.wait(timeout=10) is not None  # sshd is dead
+    remote.proc = None
+    assert set(states(at).values()) == {"creating"}, states(at)  # unconfirmed, not failed
+    monkeypatch.delenv("AT_SSHD_DIES_DURING_BATCH")
+    remote.start()
+    apply_ok(at, path, "--wait")
+    assert states(at) == dict.fromkeys(EVERY, "ready")
+    assert remote.sessions() == {"team": 4}  # never a second pane for a slot
+    ids = {v["status"]["id"] for v in panes_json(at).values()}
+    tagged = remote.tmux("list-panes", "-a", "-F", "#{@agenttower_pane}").stdout.split()
+    assert sorted(tagged) == sorted(ids)
