@@ -13,7 +13,8 @@ with a reason that says what to configure.
 On an ssh host the pipe writes `~/REMOTE_LOGS/<layout>/<label>.log` there (the pipe
 creates the directory, as the login user); the pane record keeps that `~/` path, and
 `logs` reads it over the same ssh connection. Nothing checks from here that the file
-appeared: that would cost a round trip per spawn.
+appeared, and a pass neither rotates it nor sets a predecessor's file aside
+(reconcile/log_rotation.py works on this machine's files): each would cost a round trip.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def pipe_path(logs_dir: Path, target: Target, layout: str, label: str) -> str | 
 def remote_path(layout: str, label: str) -> str:
     """`~/…`: the pipe (runtime/quoting.py) and `logs` both expand it to the login's home."""
     return f"~/{REMOTE_LOGS}/{layout}/{label}.log"
+
+
+def on_remote_host(path: str) -> bool:
+    """A pane record's log path on an ssh host (`~/…`), not a file of this machine."""
+    return path.startswith("~/")
 
 
 def no_mount_reason(target: Target) -> str:

@@ -254,7 +254,7 @@ class SpawnPipeline:
                     {"predecessor_id": pred, "session_id": record.session_id},
                 )
             log_path = self._log_path(layout, pane)
-            if predecessor is not None and log_path is not None:
+            if predecessor is not None and log_path is not None and layout.target.host is None:
                 aside = log_rotation.aside_name(log_path, predecessor)
                 tx.move_logs(predecessor, str(log_path), str(aside))
             spawns.append(
@@ -295,7 +295,7 @@ class SpawnPipeline:
         return None
 
     def _prepare_log(self, spawn: Spawning) -> None:
-        if spawn.set_aside is not None and spawn.log_path is not None:
+        if spawn.set_aside is not None and spawn.log_path is not None and spawn.layout.target.host is None:
             log_rotation.set_aside(spawn.log_path, spawn.set_aside)
         spawn.log_error = logs.prepare_for(spawn.layout.target, spawn.log_path)
 
