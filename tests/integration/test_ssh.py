@@ -397,6 +397,13 @@ def test_logs_of_a_remote_pane_stream_over_ssh_and_follow(env: Env, at: type[AtC
     assert panes_json(at)["team/m1"]["status"]["logPath"] == f"~/{REMOTE_LOGS}/team/m1.log"
     assert (remote.home / REMOTE_LOGS / "team" / "m1.log").exists()  # written on the remote host
     eventually(lambda: at.run("logs", "team/m1").stdout.count("tick") >= 3, what="ticks over ssh")
+    record = panes_json(at)["team/m1"]["status"]["id"]
+    rendered = at.run("logs", "team/m1")
+    assert rendered.exit_code == 0 and record in rendered.stdout.splitlines()[0]  # the run's header
+    raw = at.run("logs", "team/m1", "--raw")
+    assert raw.exit_code == 0 and raw.stdout.count("tick") >= 3
+    rotated = at.run("logs", "team/m1", "--rotated", "1")
+    assert rotated.exit_code == 1 and "m1.log.1" in rotated.stderr and "does not exist" in rotated.stderr
     tail = at.run("logs", "team/m1", "--tail", "2")
     assert tail.exit_code == 0 and tail.stdout.splitlines() == ["tick", "tick"], tail.stdout + tail.stderr
     follow = subprocess.Popen(
