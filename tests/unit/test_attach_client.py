@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agenttower.model.resolved import Target
 from agenttower.runtime.attach import client, inside, socket_path
 from agenttower.runtime.target import ExecTarget
@@ -44,3 +46,15 @@ def test_a_container_pane_is_attached_with_a_terminal_inside_the_container() -> 
     )  # fmt: skip
     assert not chosen.switch and socket_path(target, environ) is None
     assert target.argv("list-panes")[:3] == ["docker", "exec", "-i"]  # batches keep `-i` alone
+
+
+def test_an_ssh_pane_is_attached_with_a_terminal_on_that_host_never_switched_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTTOWER_SSH", "ssh")
+    target = ExecTarget(Target(host="box", user="dev", socket="s"))
+    environ = {"TMUX": f"/tmp/tmux-{UID}/s,1,0"}  # a server of this host with the same socket name
+    chosen = client(target, "=team", environ)
+    assert chosen.argv[0] == "ssh" and "-tt" in chosen.argv and not chosen.switch
+    assert chosen.argv[-3:] == ("--", "box", "tmux -u -L s attach-session -t =team")
+    assert socket_path(target, environ) is None

@@ -49,6 +49,7 @@ class Targets:
     host: dict[str, Any]  # key -> Target
     containers: dict[tuple[str, str | None, str | None, str | None], list[Any]]  # -> [Target]
     layouts: int
+    ssh: dict[str, Any] = field(default_factory=dict)  # key -> Target on another machine
     listings: dict[str, Any] = field(default_factory=dict)  # key -> Listing, made once by the checks
     panes: dict[str, int] = field(default_factory=dict)  # target key -> panes the desired dir wants
 
@@ -115,14 +116,17 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
             pass  # the state dir check says what is wrong with the database
     host: dict[str, Target] = {"host": Target()}
     containers: dict[tuple[str, str | None, str | None, str | None], list[Target]] = {}
+    remote: dict[str, Target] = {}
     for target in found:
-        if target.container is None:
+        if target.host is not None:
+            remote.setdefault(target.key, target)
+        elif target.container is None:
             host.setdefault(target.key, target)
         else:
             group = (target.container, target.user, target.socket, target.socket_path)
             if target not in containers.setdefault(group, []):
                 containers[group].append(target)
-    return Targets(host, containers, layouts, panes=wanted)
+    return Targets(host, containers, layouts, ssh=remote, panes=wanted)
 
 
 def _check_tmux(settings: Settings, targets: Targets, checks: list[Check]) -> None:
@@ -264,7 +268,7 @@ def _check_docker(settings: Settings, targets: Targets, checks: list[Check]) -> 
         checks.append(Check(label, OK, f"running as {user or info.user or 'root'}"))
         target = group[0]
         tmux = ExecTarget(target)
-        answer = docker.run([*tmux.exec_prefix(), "tmux", "-V"])
+        answer = docker.run(tmux.command("tmux", "-V"))
         if not answer.ok:
             checks.append(
                 Check(
@@ -291,6 +295,39 @@ def _check_docker(settings: Settings, targets: Targets, checks: list[Check]) -> 
             checks.append(Check(f"tmux in {name}", OK, f"{answer.stdout.strip()}; {state}"))
         for each in group:
             checks.append(_check_mount(name, each, info))
+
+
+def _check_ssh(settings: Settings, targets: Targets, checks: list[Check]) -> None:
+    """One listing per ssh host, through the same multiplexed connection a pass uses; a
+    host that cannot be asked says which of ssh's failures it is and what to do."""
+    from agenttower.runtime import ssh
+    from agenttower.runtime.observe import ListingStatus
+    from agenttower.runtime.target import ExecTarget
+    from agenttower.runtime.tmux import Tmux
+
+    if not targets.ssh:
+        return
+    binary = ssh.ssh_binary()
+    if shutil.which(binary) is None:
+        checks.append(
+            Check(
+                "ssh", FAIL, f"{binary!r} not found on PATH", "install openssh-client, or set AGENTTOWER_SSH"
+            )
+        )
+        return
+    for key, target in sorted(targets.ssh.items()):
+        listing = Tmux(ExecTarget(target), timeout=settings.tmux.read_timeout).list_panes(retry=False)
+        targets.listings[key] = listing
+        name = f"ssh host ({key})"
+        if listing.status is ListingStatus.OK:
+            checks.append(Check(name, OK, f"reachable; tmux running, {len(listing.panes)} panes"))
+        elif listing.status is ListingStatus.EMPTY:
+            checks.append(
+                Check(name, OK, "reachable; tmux server not started yet (the first apply starts it)")
+            )
+        else:
+            failure = listing.ssh_failure or ssh.SshFailure.UNKNOWN
+            checks.append(Check(name, FAIL, listing.error or failure.value, failure.advice))
 
 
 def _same_dir(a: str, b: str) -> bool:
@@ -435,7 +472,7 @@ def _layout_check(rec: Any, panes: list[Any], seen: Any) -> Check:
             name,
             WARN,
             f"{rec.target_key} could not be listed ({seen.error}): recorded state {rec.state}",
-            "see the tmux server / container checks above",
+            "see the tmux server / container / ssh host checks above",
         )
     live = [p for p in panes if p.state != State.REMOVED]
     ready = sum(1 for p in live if p.state == State.READY)
@@ -471,6 +508,7 @@ def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     targets = _targets(paths, checks)
     _check_tmux(settings, targets, checks)
     _check_docker(settings, targets, checks)
+    _check_ssh(settings, targets, checks)
     _check_state(paths, targets.listings, checks)
     _check_layouts(paths, settings, targets, checks)
     return checks

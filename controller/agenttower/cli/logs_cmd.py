@@ -2,7 +2,8 @@
 
 The pane record keeps the path the host reads (its own logs dir for host targets, the
 `logMount.hostPath` side of a container's bind mount), so the same command works for
-both, without a `docker exec`. By default the log is rendered to the text the pane
+both, without a `docker exec`; an ssh host's pane log stays on that host and is read by
+`tail` over the target's ssh connection. By default the log is rendered to the text the pane
 showed, run by run (cli/log_render.py); `--raw` copies the bytes as the pane wrote them
 (escape codes included). Like `kubectl logs`, it reads the current file: what a pass
 rotated away is read with `--rotated N`. `-f` keeps copying bytes as they come (across truncation, a
@@ -17,11 +18,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
 from .common import output_option, path_options, verb
+
+if TYPE_CHECKING:
+    from agenttower.model.resolved import Target
 
 FOLLOW_POLL_S = 0.2
 BLOCK = 64 * 1024
@@ -107,7 +111,73 @@ def _print_rendered(data: bytes, tail: int, output: str, pane: str) -> None:
         click.echo(line)
 
 
+# $1: the log below $HOME; $2: lines (-1: all); $3: 1 to follow. Exit 3: no such file yet.
+_REMOTE_TAIL = """f="$HOME/$1"
+if [ "$2" -ge 0 ]; then n="$2"; else n=+1; fi
+if [ "$3" = 1 ]; then exec tail -n "$n" -F "$f" 2>/dev/null; fi
+[ -e "$f" ] || exit 3
+exec tail -n "$n" "$f"
+"""
+MISSING = 3
+
+
+def _remote(target: Target, path: str, follow: bool, tail: int, raw: bool, output: str, name: str) -> None:
+    """An ssh host's pane log, read by `tail` there over the same multiplexed connection
+    a pass uses: rendered like a local one, or (`--raw`, `-f`) its bytes streamed as
+    they come (`-F` follows it across truncation, a rotation and a successor pane)."""
+    import subprocess
+
+    from agenttower.model.errors import validation_failed
+    from agenttower.runtime import ssh
+    from agenttower.runtime.target import ExecTarget
+
+    below_home = path.removeprefix("~/")
+    exec_target = ExecTarget(target)
+    render = not raw and not follow  # the whole file, rendered here
+    lines = -1 if render else tail
+    argv = exec_target.command(
+        "sh", "-c", _REMOTE_TAIL, "agenttower-logs", below_home, str(lines), str(int(follow))
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=exec_target.environment(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    pending = b""
+    whole: list[bytes] = []
+    try:
+        while chunk := os.read(proc.stdout.fileno(), BLOCK):
+            if render:
+                whole.append(chunk)
+                continue
+            if output == "json":  # whole lines only
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1
+                chunk, pending = pending[:cut], pending[cut:]
+            _write(chunk, output, name)
+    except KeyboardInterrupt:
+        proc.kill()
+        sys.exit(0)
+    if pending:
+        _write(pending, output, name)
+    error = proc.stderr.read().decode("utf-8", "replace").strip()
+    code = proc.wait()
+    if code == MISSING:
+        raise validation_failed("logPath", f"log file {path} of pane {name} does not exist on {target.key}")
+    failed = ssh.failure(code, error)
+    if failed is not None:
+        raise validation_failed("logPath", f"cannot read {path} on {target.key}: {failed.advice} ({error})")
+    if code != 0:
+        raise validation_failed("logPath", f"cannot read {path} on {target.key}: {error or f'exit {code}'}")
+    if render:
+        _print_rendered(b"".join(whole), tail, output, name)
+
+
 def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
+    from agenttower.model.resolved import Target
     from agenttower.paths import Paths
     from agenttower.store.repo import Store
 
@@ -122,7 +192,8 @@ def _pane(state_dir: Path | None, desired_dir: Path | None, name: str) -> Any:
         layout = world.layout_by_id(pane.layout_id)
     finally:
         store.close()
-    return pane, (f"{layout.name}/{pane.label}" if layout else name)
+    target = Target.of_record(layout.target_key, layout.resolved) if layout else None
+    return pane, (f"{layout.name}/{pane.label}" if layout else name), target
 
 
 @click.command("logs")
@@ -162,14 +233,18 @@ def logs_command(
     """
     from agenttower.model.errors import validation_failed
 
-    record, name = _pane(state_dir, desired_dir, pane)
+    record, name, target = _pane(state_dir, desired_dir, pane)
     if not record.log_path:
         why = f": {record.reason}" if record.failed_stage == "log_attach" and record.reason else ""
         raise validation_failed("logPath", f"pane {name} has no log{why}")
+    if rotated and follow:
+        raise click.UsageError("--rotated reads a finished file: it cannot be followed")
+    if target is not None and target.host is not None:
+        remote = f"{record.log_path}.{rotated}" if rotated else record.log_path
+        _remote(target, remote, follow, tail, raw, output, name)
+        return
     path = Path(record.log_path)
     if rotated:
-        if follow:
-            raise click.UsageError("--rotated reads a finished file: it cannot be followed")
         path = path.with_name(f"{path.name}.{rotated}")
     elif not follow and path.with_name(f"{path.name}.1").exists():
         click.echo(f"(earlier output was rotated to {path.name}.1 ...: read it with --rotated 1)", err=True)

@@ -8,8 +8,9 @@ between two waits is remembered by tmux.
 
 The wait runs in the target beside a nudger that makes the server reap the pane exits
 Debian's tmux loses (runtime/hooks.py), one `sh -c` there: for a container one
-`docker exec` holds both, so a lost exit is heard within hooks.NUDGE_S in a container
-as on the host, at no exec per nudge.
+`docker exec` (or one ssh session, on the host's multiplexed connection) holds both, so
+a lost exit is heard within hooks.NUDGE_S in a container or on another machine as on
+the host, at no exec per nudge.
 
 When the wait fails (the server died with its hooks, or a container stopped), the
 listener wakes the controller once and then sleeps until a pass has seen the target
@@ -59,8 +60,7 @@ class Listener:
 
     def _loop(self) -> None:
         target = self.tmux.target
-        prefix = target.exec_prefix()
-        argv = hooks.waiter_argv(prefix, target.argv()[len(prefix) :], self.owner, WAIT_S)
+        argv = target.command(*hooks.waiter_words(target.tmux_words(), self.owner, WAIT_S))
         while not self.done.is_set():
             self.armed.wait()
             if self.done.is_set():

@@ -126,6 +126,8 @@ def _target(layout: Layout) -> Target:
     mount = t.log_mount
     return Target(
         container=t.container,
+        host=t.host,
+        port=t.port,
         user=t.user,
         socket=t.socket,
         socket_path=t.socket_path,

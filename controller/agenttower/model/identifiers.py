@@ -35,6 +35,10 @@ _BRANCH_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 BRANCH_RE = re.compile(rf"(?!.*\.\.)(?!.*\.lock(?:/|$)){_BRANCH_PART}(?:/{_BRANCH_PART})*")
 BRANCH_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_./-]|\{layout\}|\{label\}){1,200}")
 ONLY_DOTS_RE = re.compile(r"\.+")
+# an ssh host (a name from ~/.ssh/config, a DNS name or an IPv4 address) or login: never
+# starting with '-', so ssh cannot read it as an option
+SSH_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
+SSH_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 PATH_SEGMENT_RES = (NAME_RE, CATALOG_NAME_RE)  # the rules that also refuse names of only dots
 ONLY_DOTS_REASON = "is made only of dots: as a path segment ('.', '..' are folder links) it leaves its folder"
 
@@ -71,6 +75,8 @@ def what_rule(regex: re.Pattern[str]) -> str:
         CATALOG_NAME_RE.pattern: "[A-Za-z0-9_.+-], 1 to 64 characters, not only dots",
         SESSION_RE.pattern: "[A-Za-z0-9_-], 1 to 64 characters; tmux rewrites '.' and ':'",
         ENV_KEY_RE.pattern: "a letter or _, then letters, digits or _",
+        SSH_HOST_RE.pattern: "an ssh host: [A-Za-z0-9_.-], not starting with '.' or '-', 253 at most",
+        SSH_USER_RE.pattern: "a login name: [A-Za-z0-9_.-], not starting with '.' or '-'",
         TMUX_LAYOUT_RE.pattern: "a tmux layout name or layout string",
         LABEL_PATTERN_RE.pattern: "[A-Za-z0-9_.-] and {ordinal}",
         BRANCH_PATTERN_RE.pattern: "[A-Za-z0-9_./-] and {layout}, {label}; 1 to 200 characters",
@@ -89,6 +95,8 @@ def is_catalog_name(value: str) -> bool:
 
 Name = Annotated[str, AfterValidator(_matcher(NAME_RE, "name"))]
 CatalogName = Annotated[str, AfterValidator(_matcher(CATALOG_NAME_RE, "template/profile name"))]
+SshHost = Annotated[str, AfterValidator(_matcher(SSH_HOST_RE, "ssh host"))]
+SshUser = Annotated[str, AfterValidator(_matcher(SSH_USER_RE, "ssh user"))]
 SessionName = Annotated[str, AfterValidator(_matcher(SESSION_RE, "session name"))]
 EnvKey = Annotated[str, AfterValidator(_matcher(ENV_KEY_RE, "environment variable name"))]
 TmuxLayoutName = Annotated[str, AfterValidator(_matcher(TMUX_LAYOUT_RE, "tmux layout"))]

@@ -21,32 +21,56 @@ from .errors import SourceLocation
 @dataclass(frozen=True)
 class Target:
     container: str | None = None
-    user: str | None = None
+    user: str | None = None  # docker exec -u for a container, the ssh login for a host
     socket: str | None = None
     socket_path: str | None = None
     log_container_path: str | None = None
     log_host_path: str | None = None
+    host: str | None = None  # another machine, reached with ssh
+    port: int | None = None  # its ssh port (None: the ssh config's, else 22)
+
+    @property
+    def local(self) -> bool:
+        """tmux runs on this machine, beside agenttower (not in a container, not over ssh)."""
+        return self.container is None and self.host is None
+
+    @property
+    def destination(self) -> str:
+        """`[user@]host[:port]`: the ssh target as a key names it ("" for other targets)."""
+        if self.host is None:
+            return ""
+        who = f"{self.user}@" if self.user else ""
+        return f"{who}{self.host}" + (f":{self.port}" if self.port is not None else "")
 
     @property
     def key(self) -> str:
-        """`host`, `host:<socket>` or `container:<name>`: the name records and logs use."""
+        """`host`, `host:<socket>`, `container:<name>` or `ssh:[user@]host[:port]` (then
+        `#<socket>` when it names one): the name records and logs use."""
         if self.container is not None:
             return f"container:{self.container}"
-        if self.socket is not None:
-            return f"host:{self.socket}"
-        if self.socket_path is not None:
-            return f"host:{self.socket_path}"
-        return "host"
+        server = self.socket if self.socket is not None else self.socket_path
+        if self.host is not None:
+            return f"ssh:{self.destination}" + (f"#{server}" if server is not None else "")
+        return "host" if server is None else f"host:{server}"
 
     @classmethod
     def of_key(cls, key: str) -> Target:
         """Rebuild a Target from its record key alone (`host`, `host:<socket>`, `host:/path`,
-        `container:<name>`). The key holds no user and no logMount: prefer `of_record`."""
+        `container:<name>`, `ssh:[user@]host[:port][#socket]`). The key holds no
+        container user and no logMount: prefer `of_record`."""
         if key == "host":
             return cls()
         kind, _, rest = key.partition(":")
         if kind == "container":
             return cls(container=rest)
+        if kind == "ssh":
+            where, _, server = rest.partition("#")
+            user, _, host = where.rpartition("@")
+            host, _, port = host.partition(":")
+            sockets = (
+                ({"socket_path": server} if server.startswith("/") else {"socket": server}) if server else {}
+            )
+            return cls(host=host, user=user or None, port=int(port) if port.isdigit() else None, **sockets)
         return cls(socket_path=rest) if rest.startswith("/") else cls(socket=rest)
 
     @classmethod

@@ -226,7 +226,7 @@ def union_json_schema() -> Schema:
 _KEPT = frozenset(
     {
         "type", "description", "required", "enum", "pattern",
-        "minItems", "maxItems", "minLength", "maxLength", "format",
+        "minItems", "maxItems", "minLength", "maxLength", "format", "minimum", "maximum",
     }
 )  # fmt: skip
 _DROPPED = frozenset({"title", "propertyNames"})  # CRD schemas have no propertyNames

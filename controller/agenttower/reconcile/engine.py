@@ -35,7 +35,7 @@ from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 from agenttower.store.repo import Store
 
-from . import activity, desired_dir, fresh_state, log_rotation, status
+from . import activity, desired_dir, fresh_state, log_rotation, logs, status
 from .actions import Plan
 from .context import PassContext
 from .execute import Executor
@@ -243,8 +243,13 @@ class Session:
 
     def rotate_logs(self) -> None:
         """Each live pane's log past its cap is rotated (reconcile/log_rotation.py): one
-        stat per pane, no tmux call; each rotation is an event."""
-        panes = [p for p in self.store.live_layout_panes() if p.log_path and p.state != State.REMOVED]
+        stat per pane, no tmux call; each rotation is an event. An ssh host's logs are
+        on that host, out of reach of a stat (reconcile/logs.py): not rotated."""
+        panes = [
+            p
+            for p in self.store.live_layout_panes()
+            if p.log_path and p.state != State.REMOVED and not logs.on_remote_host(p.log_path)
+        ]
         paths = {Path(p.log_path) for p in panes if p.log_path}
         done = {str(r.path): r for r in log_rotation.rotate_all(sorted(paths), self.settings.logs)}
         if not done:

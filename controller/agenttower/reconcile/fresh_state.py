@@ -44,15 +44,15 @@ class OwnedPanes:
 
 def visible_targets(paths: Paths) -> dict[str, Target]:
     """The host servers the desired dir names (there are no records to name more); a
-    server no layout uses is never asked. Containers are left to `doctor`: they may be
-    shared by other installations, and each would cost a `docker exec`."""
+    server no layout uses is never asked. Containers and ssh hosts are left to `doctor`:
+    they may be shared by other installations, and each would cost an exec or a round trip."""
     from agenttower.model.legacy import load_legacy
 
     legacy = load_legacy(paths.legacy_templates_dir, paths.legacy_profiles_dir)
     desired, _ = desired_dir.load_lenient(paths.desired_dir, legacy, desired_dir.DirCache())
     targets: dict[str, Target] = {}
     for layout in desired.layouts.values():
-        if layout.target.container is None:
+        if layout.target.local:
             targets.setdefault(layout.target.key, layout.target)
     return targets
 

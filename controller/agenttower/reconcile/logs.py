@@ -9,6 +9,12 @@ container's user, who must own what it writes); the file then has to show up on 
 host under `hostPath`, which proves the declared bind mount really is one. A container
 without a logMount has no host-readable path at all: the pane is degraded/log_attach
 with a reason that says what to configure.
+
+On an ssh host the pipe writes `~/REMOTE_LOGS/<layout>/<label>.log` there (the pipe
+creates the directory, as the login user); the pane record keeps that `~/` path, and
+`logs` reads it over the same ssh connection. Nothing checks from here that the file
+appeared, and a pass neither rotates it nor sets a predecessor's file aside
+(reconcile/log_rotation.py works on this machine's files): each would cost a round trip.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 
 from agenttower.model.resolved import Target
 
+REMOTE_LOGS = ".local/state/opensoft/agenttower/logs/remote"  # below the ssh login's home
 APPEAR_TIMEOUT_S = 2.0  # how long a container's pipe may take to create its file
 POLL_S = 0.02
 
@@ -34,7 +41,9 @@ def log_path(logs_dir: Path, target_key: str, layout: str, label: str) -> Path:
 
 def host_path(logs_dir: Path, target: Target, layout: str, label: str) -> Path | None:
     """Where the host reads a pane's log (the pane record's `log_path`); None when a
-    container target declares no logMount."""
+    container target declares no logMount; `~/…` (on that host) for an ssh host."""
+    if target.host is not None:
+        return Path(remote_path(layout, label))
     if target.container is None:
         return log_path(logs_dir, target.key, layout, label)
     if target.log_host_path is None or target.log_container_path is None:
@@ -44,11 +53,23 @@ def host_path(logs_dir: Path, target: Target, layout: str, label: str) -> Path |
 
 def pipe_path(logs_dir: Path, target: Target, layout: str, label: str) -> str | None:
     """Where tmux's pipe writes it, as the tmux server sees the file system."""
+    if target.host is not None:
+        return remote_path(layout, label)
     if target.container is None:
         return str(log_path(logs_dir, target.key, layout, label))
     if target.log_container_path is None:
         return None
     return f"{target.log_container_path.rstrip('/')}/{layout}/{label}.log"
+
+
+def remote_path(layout: str, label: str) -> str:
+    """`~/…`: the pipe (runtime/quoting.py) and `logs` both expand it to the login's home."""
+    return f"~/{REMOTE_LOGS}/{layout}/{label}.log"
+
+
+def on_remote_host(path: str) -> bool:
+    """A pane record's log path on an ssh host (`~/…`), not a file of this machine."""
+    return path.startswith("~/")
 
 
 def no_mount_reason(target: Target) -> str:
@@ -73,7 +94,10 @@ def prepare(path: Path) -> str | None:
 
 def prepare_for(target: Target, path: Path | None) -> str | None:
     """Before the spawn batch: the host creates its own log files; for a container it
-    only checks that the declared host side of the mount exists (the pipe creates the file)."""
+    only checks that the declared host side of the mount exists (the pipe creates the file);
+    on an ssh host the pipe creates directory and file itself."""
+    if target.host is not None:
+        return None
     if target.container is None:
         return prepare(path) if path is not None else None
     if path is None:
@@ -106,7 +130,10 @@ def await_files(paths: Iterable[Path], timeout: float = APPEAR_TIMEOUT_S) -> Non
 
 
 def check(target: Target, path: Path | None) -> str | None:
-    """After the probe: None when the host can use the pane's log, else why not."""
+    """After the probe: None when the host can use the pane's log, else why not (an ssh
+    host's log is not looked at from here: see the module's docstring)."""
+    if target.host is not None:
+        return None
     if target.container is None:
         return still_writable(path) if path is not None else None
     if path is None:

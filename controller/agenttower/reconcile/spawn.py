@@ -254,7 +254,7 @@ class SpawnPipeline:
                     {"predecessor_id": pred, "session_id": record.session_id},
                 )
             log_path = self._log_path(layout, pane)
-            if predecessor is not None and log_path is not None:
+            if predecessor is not None and log_path is not None and layout.target.host is None:
                 aside = log_rotation.aside_name(log_path, predecessor)
                 tx.move_logs(predecessor, str(log_path), str(aside))
             spawns.append(
@@ -295,7 +295,7 @@ class SpawnPipeline:
         return None
 
     def _prepare_log(self, spawn: Spawning) -> None:
-        if spawn.set_aside is not None and spawn.log_path is not None:
+        if spawn.set_aside is not None and spawn.log_path is not None and spawn.layout.target.host is None:
             log_rotation.set_aside(spawn.log_path, spawn.set_aside)
         spawn.log_error = logs.prepare_for(spawn.layout.target, spawn.log_path)
 
@@ -402,12 +402,12 @@ class SpawnPipeline:
             command=_wired(conversations.argv(launch, spawn.record), launch.agent, spawn.record.owner),
             env=environment.assignments(launch.env, self._identity(spawn)),
             working_dir=launch.working_dir,
-            host_path=spawn.layout.target.container is None,
+            host_path=spawn.layout.target.local,
             log_path=self._pipe_path(spawn),
-            log_make_dir=spawn.layout.target.container is not None,
+            log_make_dir=not spawn.layout.target.local,
             log_header=self._log_header(spawn),
             # the host's panes run as this user: they need not ask `id` (LAUNCH_SCRIPT)
-            user=running_user() if spawn.layout.target.container is None else "",
+            user=running_user() if spawn.layout.target.local else "",
             owned_path=str(self.ctx.logs_dir),
         )
 

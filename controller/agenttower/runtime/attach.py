@@ -27,9 +27,9 @@ class Client:
 
 def socket_path(target: ExecTarget, environ: Mapping[str, str]) -> str | None:
     """The socket a host target's server listens on, as tmux computes it; None for a
-    container (its path is inside the container)."""
+    container or an ssh host (its path is on another file system)."""
     spec = target.target
-    if target.is_container:
+    if not target.local:
         return None
     if spec.socket_path is not None:
         return spec.socket_path

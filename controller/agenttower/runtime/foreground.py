@@ -33,7 +33,7 @@ def foreground_argv(target: ExecTarget, pids: Sequence[str]) -> dict[str, tuple[
     as `bash`); a pid whose /proc cannot be read is left out."""
     if not pids:
         return {}
-    argv = [*target.exec_prefix(), "sh", "-c", SCRIPT, "agenttower-foreground", *pids]
+    argv = target.command("sh", "-c", SCRIPT, "agenttower-foreground", *pids)
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, timeout=TIMEOUT_S, env=target.environment(), check=False

@@ -75,13 +75,13 @@ def remove_lines(owner: str) -> list[str]:
     return [command_line(["set-hook", "-gu", f"{event}[{index(owner)}]"]) for event in EVENTS]
 
 
-def waiter_argv(exec_prefix: Sequence[str], tmux: Sequence[str], owner: str, lifetime: float) -> list[str]:
-    """One blocked `wait-for` on our channel with its nudger beside it, run in the target:
-    `exec_prefix` is `docker exec -i [-u U] C` for a container (else nothing), `tmux` the
-    tmux argv there (`tmux -u [-L S]`). Exits 0 on a signal, WAIT_EXPIRED after
-    `lifetime`, anything else when the server is gone."""
+def waiter_words(tmux: Sequence[str], owner: str, lifetime: float) -> list[str]:
+    """One blocked `wait-for` on our channel with its nudger beside it, as words to run in
+    the target (through its exec prefix: `docker exec`, ssh); `tmux` is the tmux argv
+    there (`tmux -u [-L S]`). Exits 0 on a signal, WAIT_EXPIRED after `lifetime`,
+    anything else when the server is gone."""
     script = _WAITER.format(
         tmux=shlex.join(tmux), channel=shlex.quote(channel(owner)), nudge=NUDGE_S, expired=WAIT_EXPIRED
     )
     nudges = max(1, int(lifetime / NUDGE_S))
-    return [*exec_prefix, "sh", "-c", script, "agenttower-listen", str(nudges)]
+    return ["sh", "-c", script, "agenttower-listen", str(nudges)]

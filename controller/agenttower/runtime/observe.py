@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from .ssh import SshFailure
+
 _EMPTY_MARKERS = (
     "no server running",
     "server exited unexpectedly",  # its last session just went: the server is gone, not unknown
@@ -147,6 +149,7 @@ class Listing:
     error: str | None = None
     unavailable: Unavailable | None = None  # empty because the container is stopped or gone
     transient: bool = False  # indeterminate for a reason that may pass (retried)
+    ssh_failure: SshFailure | None = None  # an ssh host that could not be asked: why
     # tmux pane id -> its screen, for the panes whose screen this pass read (runtime/screen.py)
     screens: Mapping[str, Screen] = field(default_factory=dict, compare=False, hash=False)
 
@@ -208,6 +211,15 @@ def _unreadable_error(lines: list[str]) -> str:
 
 def _has(text: str, markers: tuple[str, ...]) -> bool:
     return any(marker in text for marker in markers)
+
+
+def ssh_failed(target_key: str, failure: SshFailure, stderr: str) -> Listing:
+    """An ssh host ssh could not ask (or without tmux): never empty, whatever the words
+    say (ssh's "Connection refused" is not tmux's); retried when it may pass."""
+    message = f"ssh: {failure.value.replace('_', ' ')}: {stderr.strip() or 'no message'}"
+    return Listing(
+        target_key, ListingStatus.INDETERMINATE, (), message, transient=failure.transient, ssh_failure=failure
+    )
 
 
 def classify_failure(target_key: str, stderr: str, container: bool = False) -> Listing:

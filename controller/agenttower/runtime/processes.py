@@ -100,7 +100,7 @@ def stop_processes(
         return Stopped(True)
     calls = calls or Calls()
     ticks = max(0, round(grace / TICK_S))
-    argv = [*target.exec_prefix(), "sh", "-s", "--", str(ticks), str(KILL_WAIT_TICKS), *record_ids]
+    argv = target.command("sh", "-s", "--", str(ticks), str(KILL_WAIT_TICKS), *record_ids)
     try:
         timeout = calls.timeout(grace + KILL_WAIT_TICKS * TICK_S + 15)
         proc = calls.run(argv, SCRIPT, timeout, _environment(target), target.key)

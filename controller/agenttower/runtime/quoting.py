@@ -46,12 +46,21 @@ def pipe_to_file(path: str, make_dir: bool = False, header: str | None = None) -
     it first creates the file's directory (inside a container, as the container's user,
     where the host could not create it with the right owner). A `header` line is
     appended first, by the pipe itself, so it lands before this run's first byte on
-    host and container targets alike; its SIZE_FIELD becomes the pane's size."""
-    target = shlex.quote(path)
+    host and container targets alike; its SIZE_FIELD becomes the pane's size. A path
+    starting `~/` is below the home of the user the tmux server runs as (an ssh host's
+    login)."""
+    target = _shell_path(path)
     command = f"exec cat >> {target}"
     if header is not None:
         command = f"printf '\\n%s\\n' {shlex.quote(header)} >> {target} && {command}"
     if make_dir:
         directory = path.rsplit("/", 1)[0] or "/"
-        command = f"mkdir -p {shlex.quote(directory)} && {command}"
+        command = f"mkdir -p {_shell_path(directory)} && {command}"
     return format_literal(command).replace("%", "%%").replace(SIZE_FIELD, PANE_SIZE)
+
+
+def _shell_path(path: str) -> str:
+    """`path` for the shell, `~/` as `"$HOME"/` (a quoted `~` is not expanded)."""
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)

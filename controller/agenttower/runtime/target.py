@@ -1,8 +1,11 @@
-"""A target is an exec prefix: `tmux [-L socket | -S path]` on the host, or
-`docker exec -i [-u user] CONTAINER tmux [-L socket | -S path]` for a container.
+"""A target is an exec prefix: `tmux [-L socket | -S path]` on the host,
+`docker exec -i [-u user] CONTAINER tmux …` for a container, or
+`ssh -o BatchMode=yes … [-l user] [-p port] HOST 'tmux' …` for another machine.
 
 Everything else (the listing format, the `source-file -` batches on stdin) is the same
-for both, so a container costs exactly as many execs as the host costs tmux processes.
+for all three, so a container costs exactly as many execs as the host costs tmux
+processes, and an ssh host as many ssh round trips (runtime/ssh.py: one multiplexed
+connection, so a round trip is not a handshake).
 Child processes run with `$TMUX` unset, so the host target is the user's default
 server for `TMUX_TMPDIR` (or the layout's socket), never the server of the shell
 agenttower happens to run in; `docker exec` passes none of our environment inside.
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 
 from agenttower.model.resolved import Target
 
+from . import ssh
 from .docker import docker_binary
 
 
@@ -45,32 +49,50 @@ class ExecTarget:
         return self.target.container is not None
 
     @property
+    def is_ssh(self) -> bool:
+        return self.target.host is not None
+
+    @property
+    def local(self) -> bool:
+        return self.target.local
+
+    @property
     def program(self) -> str:
         """What runs first: the name to put in error messages."""
+        if self.is_ssh:
+            return ssh.ssh_binary()
         return self.docker_binary if self.is_container else self.tmux_binary
 
     @property
     def docker_binary(self) -> str:
         return self.docker or docker_binary()
 
-    def exec_prefix(self, tty: bool = False) -> list[str]:
-        """`docker exec -i [-u user] NAME` for a container (stdin carries batches), else [];
-        `tty`: `-it`, for a tmux client a person uses (`agenttower attach`)."""
+    def command(self, *words: str, tty: bool = False) -> list[str]:
+        """`words` run in the target: as they are on the host; after `docker exec -i
+        [-u user] NAME` in a container (stdin carries batches); through ssh on another
+        machine, quoted word by word (ssh joins its arguments with spaces and the remote
+        shell splits them again). `tty`: for a tmux client a person uses (`attach`)."""
+        if self.target.host is not None:
+            return ssh.argv(self.target, list(words), tty)
         if self.target.container is None:
-            return []
+            return list(words)
         user = ["-u", self.target.user] if self.target.user else []
-        return [self.docker_binary, "exec", "-it" if tty else "-i", *user, self.target.container]
+        return [self.docker_binary, "exec", "-it" if tty else "-i", *user, self.target.container, *words]
+
+    def tmux_words(self) -> list[str]:
+        """The tmux client as the target runs it, options included (`tmux -u [-L S]`)."""
+        # in a container or on another machine tmux is whatever `tmux` is on its PATH:
+        # AGENTTOWER_TMUX names a binary of this host
+        tmux = self.tmux_binary if self.local else "tmux"
+        words = [tmux, "-u"]  # UTF-8 output whatever the locale (above)
+        if self.target.socket is not None:
+            words += ["-L", self.target.socket]
+        elif self.target.socket_path is not None:
+            words += ["-S", self.target.socket_path]
+        return words
 
     def argv(self, *args: str, tty: bool = False) -> list[str]:
-        # inside a container tmux is whatever `tmux` is on the container's PATH:
-        # AGENTTOWER_TMUX names a host binary
-        tmux = "tmux" if self.is_container else self.tmux_binary
-        prefix = [*self.exec_prefix(tty), tmux, "-u"]  # UTF-8 output whatever the locale (above)
-        if self.target.socket is not None:
-            prefix += ["-L", self.target.socket]
-        elif self.target.socket_path is not None:
-            prefix += ["-S", self.target.socket_path]
-        return [*prefix, *args]
+        return self.command(*self.tmux_words(), *args, tty=tty)
 
     @staticmethod
     def environment() -> dict[str, str]:

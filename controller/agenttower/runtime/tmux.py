@@ -3,7 +3,8 @@
 Written by hand because libtmux runs one process per command and cannot send a
 whole layout as one `source-file -` batch, which is what keeps creation at a
 constant number of invocations and keeps env values out of `ps`. For a container
-each invocation is one `docker exec -i`, and the batch travels on its stdin.
+each invocation is one `docker exec -i`, for an ssh host one multiplexed `ssh`, and the
+batch travels on its stdin.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_chain, wait_fixed
 
+from . import ssh
 from .calls import Calls, OutOfTime
 from .limits import raise_open_files
-from .observe import FORMAT, Listing, ListingStatus, ObservedPane, classify_failure, parse_listing
+from .observe import FORMAT, Listing, ListingStatus, ObservedPane, classify_failure, parse_listing, ssh_failed
 from .target import ExecTarget
 
 STAGE_TIMEOUT_S = 30.0
@@ -33,7 +35,12 @@ def _raise_open_files_once() -> None:
 
 
 class TransientError(Exception):
-    """A tmux call that timed out or could not connect for a reason that may pass."""
+    """A tmux call that timed out or could not connect for a reason that may pass;
+    `listing`: what that answer was, when it was one (why a docker or ssh target failed)."""
+
+    def __init__(self, message: str, listing: Listing | None = None) -> None:
+        super().__init__(message)
+        self.listing = listing
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ class Tmux:
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> RunResult:
         program = self.target.program
-        if not self.target.is_container:
+        if self.target.local:
             _raise_open_files_once()
         try:
             timeout = self.calls.timeout(self.timeout)
@@ -82,6 +89,8 @@ class Tmux:
             listing = self._list_with_retry()
             return self._reaped(listing) if any(p.unreaped for p in listing.panes) else listing
         except TransientError as exc:
+            if exc.listing is not None:
+                return exc.listing
             return Listing(self.target.key, ListingStatus.INDETERMINATE, (), str(exc))
 
     def _reaped(self, listing: Listing) -> Listing:
@@ -108,9 +117,13 @@ class Tmux:
         result = self.run(["list-panes", "-a", "-F", FORMAT])
         if result.returncode == 0:
             return parse_listing(self.target.key, result.stdout, self._listed)
-        listing = classify_failure(self.target.key, result.stderr, self.target.is_container)
+        failed = ssh.failure(result.returncode, result.stderr) if self.target.is_ssh else None
+        if failed is not None:
+            listing = ssh_failed(self.target.key, failed, result.stderr)
+        else:
+            listing = classify_failure(self.target.key, result.stderr, self.target.is_container)
         if listing.transient:  # e.g. the docker daemon does not answer: retried like a timeout
-            raise TransientError(listing.error or "transient failure")
+            raise TransientError(listing.error or "transient failure", listing)
         return listing
 
     def source(self, lines: Sequence[str], start_server: bool = False) -> RunResult:

@@ -47,7 +47,7 @@ def _git(target: ExecTarget, script: str, *args: str, calls: Calls | None = None
     """Through the session's calls, as tmux is: its deadline bounds git, and a stopping
     controller kills it (Interrupted goes up, as from a tmux call: the pass stops)."""
     calls = calls or Calls()
-    argv = [*target.exec_prefix(), "sh", "-c", script, "agenttower-worktree", *args]
+    argv = target.command("sh", "-c", script, "agenttower-worktree", *args)
     try:
         timeout = calls.timeout(TIMEOUT_S)
         proc = calls.run(argv, None, timeout, target.environment(), target.key)
