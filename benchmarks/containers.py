@@ -38,11 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from run import (
     AGENTTOWER,
-    API,
     LABELS,
     PANE_COMMAND,
     BenchError,
@@ -52,6 +49,7 @@ from run import (
     command_output,
     cpu_model,
     sandbox,
+    write_agenttower,
 )
 
 DOCKER = shutil.which("docker")
@@ -127,30 +125,8 @@ def read_calls(log: Path) -> list[Call]:
 
 
 def write_layout(sb: Sandbox, box: Box) -> Path:
-    docs = [
-        {
-            "apiVersion": API,
-            "kind": "Layout",
-            "metadata": {"name": "team"},
-            "spec": {
-                "template": TEMPLATE,
-                "target": {
-                    "container": box.name,
-                    "logMount": {"containerPath": LOGS_IN_CONTAINER, "hostPath": str(box.logs)},
-                },
-                "launch": dict.fromkeys(LABELS[TEMPLATE], "sleepy"),
-            },
-        },
-        {
-            "apiVersion": API,
-            "kind": "LaunchProfile",
-            "metadata": {"name": "sleepy"},
-            "spec": {"command": PANE_COMMAND},
-        },
-    ]
-    path = sb.work / "team.yaml"
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return path
+    mount = {"containerPath": LOGS_IN_CONTAINER, "hostPath": str(box.logs)}
+    return write_agenttower(sb, 1, TEMPLATE, {"container": box.name, "logMount": mount})
 
 
 def check_container(box: Box, panes: int) -> None:

@@ -155,13 +155,16 @@ def layout_names(count: int) -> list[str]:
     return ["team"] if count == 1 else [f"l{i:02d}" for i in range(count)]
 
 
-def write_agenttower(sb: Sandbox, count: int, template: str) -> Path:
+def write_agenttower(sb: Sandbox, count: int, template: str, target: dict[str, object] | None = None) -> Path:
+    """`count` layouts of `template` (one: `team`), every pane a sleeping profile; on the
+    host, or on `target` (the container and ssh benchmarks' rows beside the host's)."""
+    where = {"target": target} if target else {}
     docs: list[dict[str, object]] = [
         {
             "apiVersion": API,
             "kind": "Layout",
             "metadata": {"name": name},
-            "spec": {"template": template, "launch": dict.fromkeys(LABELS[template], "sleepy")},
+            "spec": {"template": template, **where, "launch": dict.fromkeys(LABELS[template], "sleepy")},
         }
         for name in layout_names(count)
     ]

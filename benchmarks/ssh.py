@@ -36,11 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from run import (
     AGENTTOWER,
-    API,
     LABELS,
     PANE_COMMAND,
     REAL_TMUX,
@@ -50,6 +47,7 @@ from run import (
     check_ready,
     cpu_model,
     sandbox,
+    write_agenttower,
 )
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
@@ -139,27 +137,7 @@ def wrapper(sb: Sandbox, box: Loopback) -> tuple[Path, Path]:
 
 
 def write_layout(sb: Sandbox) -> Path:
-    docs = [
-        {
-            "apiVersion": API,
-            "kind": "Layout",
-            "metadata": {"name": "team"},
-            "spec": {
-                "template": TEMPLATE,
-                "target": {"host": "remote"},
-                "launch": dict.fromkeys(LABELS[TEMPLATE], "sleepy"),
-            },
-        },
-        {
-            "apiVersion": API,
-            "kind": "LaunchProfile",
-            "metadata": {"name": "sleepy"},
-            "spec": {"command": PANE_COMMAND},
-        },
-    ]
-    path = sb.work / "team.yaml"
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return path
+    return write_agenttower(sb, 1, TEMPLATE, {"host": "remote"})
 
 
 def check_remote(box: Loopback, panes: int) -> None:
