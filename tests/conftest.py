@@ -6,9 +6,11 @@ must never talk to that server. Each test's server is killed at teardown.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -194,3 +196,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(line)
     if written is not None:
         terminalreporter.write_line(f"fault-suite: counts written to {written}")
+
+
+def followed(pane: str, count: int) -> list[Any]:
+    """The next `count` lines `logs PANE -f --tail 0 -o json` prints, as they come."""
+    argv = [sys.executable, "-m", "agenttower", "logs", pane, "-f", "--tail", "0", "-o", "json"]
+    follow = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    try:
+        assert follow.stdout is not None
+        return [json.loads(follow.stdout.readline()) for _ in range(count)]
+    finally:
+        follow.kill()
+        follow.wait(timeout=10)

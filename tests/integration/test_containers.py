@@ -17,7 +17,6 @@ import shlex
 import shutil
 import sqlite3
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AtCli, Env, eventually
+from tests.conftest import AtCli, Env, eventually, followed
 from tests.manifests import SLEEP, layout, pane, profile, template, write
 
 pytestmark = pytest.mark.tmux
@@ -540,19 +539,7 @@ def test_logs_reads_host_and_container_panes_alike_and_follows(
         tail = at.run("logs", name, "--tail", "2")
         assert tail.exit_code == 0 and tail.stdout.splitlines() == ["tick", "tick"], tail.stdout
     assert panes_json(at)["there/m1"]["status"]["logPath"].startswith(str(bench.logs))
-    follow = subprocess.Popen(
-        [sys.executable, "-m", "agenttower", "logs", "there/m1", "-f", "--tail", "0", "-o", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    try:
-        assert follow.stdout is not None
-        lines = [json.loads(follow.stdout.readline()) for _ in range(2)]  # new output, as it comes
-        assert lines == [{"pane": "there/m1", "line": "tick"}] * 2
-    finally:
-        follow.kill()
-        follow.wait(timeout=10)
+    assert followed("there/m1", 2) == [{"pane": "there/m1", "line": "tick"}] * 2  # new output, as it comes
 
 
 PAD = "of a burst long enough to pass the cap"

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REAL_TMUX, AtCli, Env, eventually
+from tests.conftest import REAL_TMUX, AtCli, Env, eventually, followed
 from tests.manifests import SLEEP, layout, profile, write
 
 pytestmark = pytest.mark.tmux
@@ -380,8 +380,6 @@ def test_a_killed_remote_agent_is_replaced_by_the_event_not_the_resync(
 
 
 def test_logs_of_a_remote_pane_stream_over_ssh_and_follow(env: Env, at: type[AtCli], remote: Remote) -> None:
-    import json
-    import sys
 
     from agenttower.reconcile.logs import REMOTE_LOGS
 
@@ -406,19 +404,7 @@ def test_logs_of_a_remote_pane_stream_over_ssh_and_follow(env: Env, at: type[AtC
     assert rotated.exit_code == 1 and "m1.log.1" in rotated.stderr and "does not exist" in rotated.stderr
     tail = at.run("logs", "team/m1", "--tail", "2")
     assert tail.exit_code == 0 and tail.stdout.splitlines() == ["tick", "tick"], tail.stdout + tail.stderr
-    follow = subprocess.Popen(
-        [sys.executable, "-m", "agenttower", "logs", "team/m1", "-f", "--tail", "0", "-o", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    try:
-        assert follow.stdout is not None
-        lines = [json.loads(follow.stdout.readline()) for _ in range(2)]  # new output, as it comes
-        assert lines == [{"pane": "team/m1", "line": "tick"}] * 2
-    finally:
-        follow.kill()
-        follow.wait(timeout=10)
+    assert followed("team/m1", 2) == [{"pane": "team/m1", "line": "tick"}] * 2  # new output, as it comes
     (remote.home / REMOTE_LOGS / "team" / "m1.log").unlink()
     missing = at.run("logs", "team/m1")
     assert missing.exit_code == 1 and "does not exist on ssh:remote" in missing.stderr
