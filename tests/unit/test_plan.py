@@ -149,6 +149,18 @@ def test_fr020_interrupted_creation_resumes_under_the_same_record() -> None:
     assert action.detail.tmux_pane_id is None and action.detail.anchor == world.tmux["host"][0].pane_id
 
 
+def test_fr020_a_creating_pane_whose_slot_left_the_manifest_is_failed_not_resumed() -> None:
+    """The manifest lost the slot while its pane was being created (or `diff` read the
+    desired dir from before the apply that recorded it): no slot to resume it by."""
+    world = converged()
+    world.set_pane(world.panes[1].id, state="creating", tmux_pane_id=None)
+    world.tmux["host"].pop(1)
+    shrunk = replace(TEAM, panes=tuple(p for p in TEAM.panes if p.label != "s1"))
+    lines = str(run(world, {"team": shrunk})).splitlines()
+    assert "+ mark pane team/s1 failed (pane_create)  # creation interrupted" in lines
+    assert not [line for line in lines if "spawn" in line or "create pane" in line]
+
+
 def test_fr022_creating_past_ttl_is_swept_with_the_right_stage() -> None:
     world = converged()
     old = (NOW - timedelta(minutes=6)).isoformat().replace("+00:00", "Z")

@@ -612,13 +612,14 @@ class _Planner:
             return
         layout = self.desired.get(rec.name)
         expired = self.now - parse_time(pane.created_at) >= self.settings.panes.creating_ttl
-        if expired or layout is None or rec.name in self.deletes:
+        # its slot may have left the manifest while it was being created (or a concurrent
+        # reader took the desired dir from before the apply that recorded it)
+        slot = layout.pane(pane.label) if layout is not None else None
+        if expired or layout is None or slot is None or rec.name in self.deletes:
             stage = Stage.REGISTRATION if obs else Stage.PANE_CREATE
             cause = "still creating after the pending-marker TTL" if expired else "creation interrupted"
             self.mark(rec, pane, Mark(State.FAILED, stage), cause)
             return
-        slot = layout.pane(pane.label)
-        assert slot is not None
         spawn = Spawn(layout, rec.id, (slot,), self.anchor(rec), tmux_pane_id=obs.pane_id if obs else None)
         self.act(Action(Kind.RESUME_PANE, _slot(rec, pane), "creation interrupted", spawn))
 
