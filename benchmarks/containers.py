@@ -41,9 +41,11 @@ from pathlib import Path
 from run import (
     AGENTTOWER,
     LABELS,
+    LIVE_FORMAT,
     PANE_COMMAND,
     BenchError,
     Sandbox,
+    check_live_team,
     check_ok,
     check_ready,
     command_output,
@@ -130,14 +132,10 @@ def write_layout(sb: Sandbox, box: Box) -> Path:
 
 
 def check_container(box: Box, panes: int) -> None:
-    fmt = "#{session_name}\t#{pane_dead}\t#{pane_current_command}"
-    out = box.docker("exec", box.name, "tmux", "-u", "list-panes", "-a", "-F", fmt)  # -u: no locale inside
-    rows = [line.split("\t") for line in out.stdout.splitlines()]
-    live = [r for r in rows if r[0] == "team" and r[1] == "0" and r[2] == "sleep"]
-    if len(live) != panes or len(rows) != panes:
-        raise BenchError(
-            f"container {box.name} does not hold {panes} live sleep panes:\n{out.stdout}{out.stderr}"
-        )
+    out = box.docker(
+        "exec", box.name, "tmux", "-u", "list-panes", "-a", "-F", LIVE_FORMAT
+    )  # -u: no locale inside
+    check_live_team(out, panes, f"container {box.name}")
 
 
 # --------------------------------------------------------------------------- runs

@@ -273,6 +273,18 @@ def check_tmux(sb: Sandbox, sessions: list[str], panes_each: int) -> None:
         time.sleep(0.1)  # an exec may still be in flight; not part of any timing
 
 
+LIVE_FORMAT = "#{session_name}\t#{pane_dead}\t#{pane_current_command}"
+
+
+def check_live_team(out: subprocess.CompletedProcess[str], panes: int, where: str) -> None:
+    """A `list-panes -a -F LIVE_FORMAT` of a target (a container's, a remote host's):
+    exactly `panes` panes, all of them live `sleep` in session `team`."""
+    rows = [line.split("\t") for line in out.stdout.splitlines()]
+    live = [r for r in rows if r[0] == "team" and r[1] == "0" and r[2] == "sleep"]
+    if len(live) != panes or len(rows) != panes:
+        raise BenchError(f"{where} does not hold {panes} live sleep panes:\n{out.stdout}{out.stderr}")
+
+
 def check_ready(sb: Sandbox, expected: int) -> None:
     """`agenttower get panes -o json`: exactly `expected` panes, all ready."""
     _, proc = sb.run([str(AGENTTOWER), "get", "panes", "-o", "json"])

@@ -39,10 +39,12 @@ from pathlib import Path
 from run import (
     AGENTTOWER,
     LABELS,
+    LIVE_FORMAT,
     PANE_COMMAND,
     REAL_TMUX,
     BenchError,
     Sandbox,
+    check_live_team,
     check_ok,
     check_ready,
     cpu_model,
@@ -141,13 +143,7 @@ def write_layout(sb: Sandbox) -> Path:
 
 
 def check_remote(box: Loopback, panes: int) -> None:
-    out = box.tmux("list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_current_command}")
-    rows = [line.split("\t") for line in out.stdout.splitlines()]
-    live = [r for r in rows if r[0] == "team" and r[1] == "0" and r[2] == "sleep"]
-    if len(live) != panes or len(rows) != panes:
-        raise BenchError(
-            f"the remote server does not hold {panes} live sleep panes:\n{out.stdout}{out.stderr}"
-        )
+    check_live_team(box.tmux("list-panes", "-a", "-F", LIVE_FORMAT), panes, "the remote server")
 
 
 @dataclass
