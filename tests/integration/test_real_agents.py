@@ -137,9 +137,16 @@ def test_built_in_profiles_show_real_gemini_and_codex_waiting_on_their_first_scr
         history = at.json("get", "panes", "-A")["items"]  # type: ignore[index]
         assert len(history) == 3 and all(p["status"]["chainDepth"] == 0 for p in history)
         states = {p["spec"]["label"]: p["status"]["state"] for p in history}
-        assert states["m1"] in ("creating", "degraded") and states["s1"] in ("creating", "degraded")
+        shown_states = {
+            p["spec"]["label"]: (p["status"]["state"], p["status"].get("reason")) for p in history
+        }
+        assert states["m1"] in ("creating", "degraded") and states["s1"] in ("creating", "degraded"), (
+            shown_states,
+            at.run("screen", "agents/s1").stdout,
+        )
         assert at.run("delete", "layout", "agents").exit_code == 0
     finally:
+        at.run("delete", "layout", "agents")  # after a failed check too: Gemini CLI outlives its tmux server
         controller.stop()
 
 

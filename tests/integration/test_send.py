@@ -185,7 +185,7 @@ def test_send_when_idle_waits_for_the_agent_s_own_idle_and_never_types_into_unkn
     # no hooks: its activity is unknown, which is not idle; nothing is typed
     env.reset_calls()
     unknown = at.run("send", "team/p1", "three", "--when", "idle", "--timeout", "1s", "-o", "json")
-    assert unknown.exit_code == 3
+    assert unknown.exit_code == 3, unknown.output + unknown.stderr
     answer = json.loads(unknown.stdout)
     assert answer["results"][0]["outcome"] == "not_idle"
     assert answer["results"][0]["reason"] == "activity unknown"
