@@ -15,6 +15,7 @@ from .common import Exit, emit, output_option, path_options, verb
 
 NOT_DELIVERED_EXIT = 3  # not confirmed on screen, or (--when idle) never idle before the deadline
 IDLE_POLL_S = 0.25
+LOOK_S = 10.0  # what one look at the panes may take, whatever is left of --timeout
 
 
 def _text(given: str | None, file: Path | None) -> str:
@@ -57,11 +58,13 @@ def _request(args: tuple[str, ...], role: str | None) -> tuple[dict[str, Any], s
 
 def _until_idle(ask: Callable[[float], dict[str, Any]], seconds: float) -> dict[str, Any]:
     """Ask again while the answer is "not idle yet" (nothing was typed), until the deadline:
-    each ask holds the reconciler lock only for its own look, never while waiting."""
+    each ask holds the reconciler lock only for its own look, never while waiting. The
+    deadline bounds the waiting, not one look: a look cut short by it (its tmux calls
+    interrupted on a loaded machine) would end in an error instead of "not idle"."""
     deadline = time.monotonic() + seconds
     asks = 0
     while True:
-        result = ask(max(deadline - time.monotonic(), 0.1))
+        result = ask(max(deadline - time.monotonic(), LOOK_S))
         asks += 1
         if not result.get("waiting") or time.monotonic() + IDLE_POLL_S >= deadline:
             return {**result, "asks": asks}
