@@ -9,34 +9,16 @@ joined (`-J`), before anything respawns the pane. What is kept is bounded
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 
 from agenttower.model.last_output import MAX_LINES, from_screen
-from agenttower.runtime.quoting import command_line
-from agenttower.runtime.screen import split_screens
-from agenttower.runtime.tmux import Tmux, TransientError
+from agenttower.runtime import screen
+from agenttower.runtime.tmux import Tmux
 
 HISTORY_LINES = MAX_LINES * 3  # the screen's own rows plus this much scrollback
 
 
-def _lines(pane_ids: Sequence[str], nonce: str) -> list[str]:
-    return [
-        command_line(
-            ["display-message", "-p", "-t", pane_id, f"agenttower-screen-{nonce} #{{pane_id}}"],
-            ["capture-pane", "-p", "-J", "-S", f"-{HISTORY_LINES}", "-t", pane_id],
-        )
-        for pane_id in pane_ids
-    ]
-
-
 def capture(tmux: Tmux, pane_ids: Sequence[str]) -> Mapping[str, str]:
     """tmux pane id -> its last output (bounded); {} for nothing to read or no answer."""
-    if not pane_ids:
-        return {}
-    nonce = secrets.token_hex(6)
-    try:
-        result = tmux.source(_lines(pane_ids, nonce))
-    except TransientError:
-        return {}
-    return {pane: from_screen(screen) for pane, screen in split_screens(result.stdout, nonce).items()}
+    screens = screen.capture(tmux, pane_ids, history=HISTORY_LINES)
+    return {pane: from_screen(text) for pane, text in screens.items()}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from agenttower.model.resolved import Target
@@ -96,12 +96,27 @@ def prepare_for(target: Target, path: Path | None) -> str | None:
     """Before the spawn batch: the host creates its own log files; for a container it
     only checks that the declared host side of the mount exists (the pipe creates the file);
     on an ssh host the pipe creates directory and file itself."""
+    return _by_target(target, path, prepare, _mount_dir_problem)
+
+
+def _by_target(
+    target: Target,
+    path: Path | None,
+    on_host: Callable[[Path], str | None],
+    in_container: Callable[[Target, Path], str | None],
+) -> str | None:
+    """Where a log check applies: an ssh host's log is not looked at from here, a host
+    pane without a log path has nothing to check, a container pane needs its mount."""
     if target.host is not None:
         return None
     if target.container is None:
-        return prepare(path) if path is not None else None
+        return on_host(path) if path is not None else None
     if path is None:
         return no_mount_reason(target)
+    return in_container(target, path)
+
+
+def _mount_dir_problem(target: Target, path: Path) -> str | None:
     host_dir = Path(str(target.log_host_path))
     if not host_dir.is_dir():
         return (
@@ -132,12 +147,10 @@ def await_files(paths: Iterable[Path], timeout: float = APPEAR_TIMEOUT_S) -> Non
 def check(target: Target, path: Path | None) -> str | None:
     """After the probe: None when the host can use the pane's log, else why not (an ssh
     host's log is not looked at from here: see the module's docstring)."""
-    if target.host is not None:
-        return None
-    if target.container is None:
-        return still_writable(path) if path is not None else None
-    if path is None:
-        return no_mount_reason(target)
+    return _by_target(target, path, still_writable, _container_log_problem)
+
+
+def _container_log_problem(target: Target, path: Path) -> str | None:
     if not path.exists():
         return (
             f"log file {path} did not appear on the host: the pane pipes to "

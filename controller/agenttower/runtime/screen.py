@@ -17,13 +17,15 @@ from .quoting import command_line
 from .tmux import Tmux, TransientError
 
 
-def capture_lines(pane_ids: Sequence[str], nonce: str) -> list[str]:
+def capture_lines(pane_ids: Sequence[str], nonce: str, history: int = 0) -> list[str]:
     """One line per pane: its marker, then its screen, in the same command sequence (a
-    missing pane fails its marker and so skips its capture too)."""
+    missing pane fails its marker and so skips its capture too). `history` > 0 adds that
+    many scrollback lines, wrapped lines joined (`-J`)."""
+    scrollback = ["-J", "-S", f"-{history}"] if history > 0 else []
     return [
         command_line(
             ["display-message", "-p", "-t", pane_id, f"{_marker(nonce)} #{{pane_id}}"],
-            ["capture-pane", "-p", "-t", pane_id],
+            ["capture-pane", "-p", *scrollback, "-t", pane_id],
         )
         for pane_id in pane_ids
     ]
@@ -48,14 +50,15 @@ def split_screens(stdout: str, nonce: str) -> dict[str, str]:
     return {pane: "\n".join(rows).rstrip("\n") for pane, rows in screens.items() if pane}
 
 
-def capture(tmux: Tmux, pane_ids: Sequence[str]) -> Mapping[str, str]:
-    """The screens of `pane_ids` (tmux `%N` ids) in one invocation; {} when there is
-    nothing to capture or the target did not answer (no screen is not an empty one)."""
+def capture(tmux: Tmux, pane_ids: Sequence[str], history: int = 0) -> Mapping[str, str]:
+    """The screens of `pane_ids` (tmux `%N` ids) in one invocation, with `history` lines
+    of scrollback; {} when there is nothing to capture or the target did not answer (no
+    screen is not an empty one)."""
     if not pane_ids:
         return {}
     nonce = secrets.token_hex(6)
     try:
-        result = tmux.source(capture_lines(pane_ids, nonce))
+        result = tmux.source(capture_lines(pane_ids, nonce, history))
     except TransientError:
         return {}
     return split_screens(result.stdout, nonce)
