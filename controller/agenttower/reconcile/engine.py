@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from agenttower.events import outbox
 from agenttower.events.types import EventType
@@ -250,8 +249,8 @@ class Session:
             for p in self.store.live_layout_panes()
             if p.log_path and p.state != State.REMOVED and not logs.on_remote_host(p.log_path)
         ]
-        paths = {Path(p.log_path) for p in panes if p.log_path}
-        done = {str(r.path): r for r in log_rotation.rotate_all(sorted(paths), self.settings.logs)}
+        paths = sorted({p.log_path for p in panes if p.log_path})
+        done = {str(r.path): r for r in log_rotation.rotate_all(paths, self.settings.logs)}
         if not done:
             return
         with self.store.write(self.clock(), Actor.CONTROLLER) as tx:

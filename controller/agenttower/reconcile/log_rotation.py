@@ -77,8 +77,18 @@ def _shift(path: Path, keep: int) -> None:
             os.replace(older, rotated_name(path, index + 1))
 
 
-def rotate_all(paths: Iterable[Path], limits: LogSettings) -> list[Rotated]:
-    return [done for path in paths if (done := rotate(path, limits)) is not None]
+def rotate_all(paths: Iterable[str | Path], limits: LogSettings) -> list[Rotated]:
+    """Every pass asks this of every live pane's log: one `os.stat` of the path as text
+    each (a Path per pane per pass was a third of a 1,000-pane no-op pass), and only a
+    log past its cap goes on to `rotate`."""
+    return [done for path in paths if _past_cap(path, limits) and (done := rotate(Path(path), limits))]
+
+
+def _past_cap(path: str | Path, limits: LogSettings) -> bool:
+    try:
+        return os.stat(path).st_size > limits.max_bytes
+    except OSError:
+        return False
 
 
 def aside_name(path: Path, old_layout_id: str) -> Path:
