@@ -1,5 +1,6 @@
 """The docs stay true where a test can tell: every error code of the closed set has a
-row in the troubleshooting page saying what to do."""
+row in the troubleshooting page saying what to do; every action kind and note kind is
+named in the controller page, the kinds in the order a target runs them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 from agenttower.model.errors import ErrorCode
+from agenttower.reconcile.actions import Kind, NoteKind
 from tests.conftest import REPO
 
 
@@ -28,3 +30,12 @@ def test_the_manifest_reference_is_generated_from_the_models_as_they_are() -> No
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_controller_page_lists_every_action_kind_in_run_order_and_every_note_kind() -> None:
+    text = (REPO / "docs" / "controller.md").read_text()
+    section = text[text.index("### Action kinds") : text.index("### Settings")]
+    rows = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
+    assert rows == sorted((k.value for k in Kind), key=lambda v: (Kind(v).phase, list(Kind).index(Kind(v))))
+    notes = section[section.index("*note*") :]
+    assert all(f"`{kind.value}`" in notes for kind in NoteKind)
