@@ -107,6 +107,9 @@ class LogSettings:
     # about 10 s here (benchmarks/pane_logs.py), and a busy agent writes ~70 MB a day
     max_bytes: int = 5 * 1024 * 1024
     keep: int = 4  # AGENTTOWER_LOG_KEEP: rotated files kept beside it (<label>.log.1 newest)
+    # a controller passing every second looks at its logs' sizes this often, not every pass
+    # (1,000 stats were a tenth of a no-op pass); a log is still rotated within this of its cap
+    check_every: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ class Session:
     calls: Calls = field(default_factory=Calls)  # every tmux child: the verb's deadline, stop()
     captured: dict[str, datetime] = field(default_factory=dict)  # per target: its screens last read
     screens_seen: dict[str, dict[str, str]] = field(default_factory=dict)  # what they showed then
+    logs_checked: datetime | None = None  # when rotate_logs last looked at the logs' sizes
 
     def __post_init__(self) -> None:
         if self.sleep is time.sleep:  # probe and retry waits end at the deadline or on stop
@@ -243,7 +244,13 @@ class Session:
     def rotate_logs(self) -> None:
         """Each live pane's log past its cap is rotated (reconcile/log_rotation.py): one
         stat per pane, no tmux call; each rotation is an event. An ssh host's logs are
-        on that host, out of reach of a stat (reconcile/logs.py): not rotated."""
+        on that host, out of reach of a stat (reconcile/logs.py): not rotated. A session
+        looks again only `LogSettings.check_every` after its last look."""
+        now = self.clock()
+        every = timedelta(seconds=self.settings.logs.check_every)
+        if self.logs_checked is not None and now - self.logs_checked < every:
+            return
+        self.logs_checked = now
         panes = [
             p
             for p in self.store.live_layout_panes()
