@@ -18,6 +18,7 @@ what dies with the engine is what dies for a user.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -66,6 +67,7 @@ class Engine:
     dockerd: str
     root: Path
     proc: subprocess.Popen[bytes] | None = None
+    live_restore: bool = False  # daemon.json's: containers keep running while it is down
 
     @property
     def host(self) -> str:
@@ -115,6 +117,7 @@ class Engine:
     def start(self) -> None:
         """Start it (again: the same arguments, the same dirs) and wait until it answers."""
         assert not self.running()
+        (self.root / "daemon.json").write_text(json.dumps({"live-restore": self.live_restore}) + "\n")
         with (self.root / "dockerd.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv(),
@@ -136,12 +139,19 @@ class Engine:
         self.proc.send_signal(signal.SIGTERM)
         assert self.proc.wait(timeout=60) == 0, self.log_tail()
 
+    def configure(self, live_restore: bool) -> None:
+        if live_restore != self.live_restore:
+            self.stop()
+            self.live_restore = live_restore
+            self.start()
+
     def log_tail(self) -> str:
         path = self.root / "dockerd.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-20:]) if path.exists() else ""
 
     def close(self) -> None:
-        """Everything goes: its containers, the engine, what it left running, its dirs."""
+        """Everything goes: its containers, the engine, what it left running, its mounts
+        (with live-restore it leaves its data root bind-mounted on itself) and dirs."""
         if self.running() and self.answers():
             ids = self.docker("ps", "-aq", check=False).stdout.split()
             if ids:
@@ -187,7 +197,6 @@ def private_engine(docker_engine: str) -> Iterator[Engine]:
         _unavailable("starting a private docker engine needs root")
     assert dockerd is not None
     engine = Engine(dockerd, Path(tempfile.mkdtemp(prefix="at-dockerd-", dir="/tmp")))
-    (engine.root / "daemon.json").write_text("{}\n")
     try:
         engine.start()
         save = subprocess.Popen([docker_engine, "save", IMAGE], stdout=subprocess.PIPE)
@@ -203,10 +212,13 @@ def private_engine(docker_engine: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def restartable(private_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
+def restartable(
+    private_engine: Engine, live_restore: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Bench]:
     """A bench container of the private engine with `--restart unless-stopped` (what
     brings a container back after an engine restart without anyone starting it), and
     every docker client of this test pointed at that engine."""
+    private_engine.configure(live_restore)
     monkeypatch.setenv("DOCKER_HOST", private_engine.host)
     name = f"at-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     logs = tmp_path / f"logs-{name}"
@@ -230,20 +242,27 @@ def pass_lines(log: str, after: int) -> list[str]:
     return [line for line in log.splitlines()[after:] if "reconcile" in line and "actions=" in line]
 
 
+@pytest.mark.parametrize("live_restore", [False, True], ids=["restart-policy", "live-restore"])
 def test_fr022_the_engine_restarting_leaves_records_alone_then_listener_and_panes_come_back(
     env: Env,
     at: type[AtCli],
     private_engine: Engine,
     restartable: Bench,
     box_controller: Callable[..., Any],
+    live_restore: bool,
 ) -> None:
     """While the engine is down the target is indeterminate: the listener's `docker
     exec` dies with it, the pass that wakes finds the engine not answering, and no
-    record changes. Once the engine is back (and has started the container again, by
-    its restart policy) the controller finds the fresh container with no tmux server
-    by itself (`--resync 3600s`: no resync explains it), brings every slot back,
-    installs its hooks in the new server and listens there: one waiter, and a pane
-    killed afterwards comes back on its event."""
+    record changes. Once the engine answers again the controller looks at the target
+    by itself (`--resync 3600s`: no resync explains it) and listens there again, and a
+    pane killed afterwards comes back on its event.
+
+    - restart-policy (the default engine): the shutdown stopped the container, and the
+      engine started it again by its policy, with no tmux server: every slot comes
+      back as a new record, the hooks go into the new server, one waiter there.
+    - live-restore: the container, its tmux server and its panes ran on: the same
+      records stay `ready`, the hooks are still there, and the waiter whose client
+      died with the engine ran on too, beside the new one, until that next event."""
     bench = restartable
     write(env.desired_dir / "box.yaml", boxed("box", bench, restartPolicy="Always"), profile("sleepy", SLEEP))
     ctl = box_controller("3600s")
@@ -257,11 +276,11 @@ def test_fr022_the_engine_restarting_leaves_records_alone_then_listener_and_pane
         }
         return live if set(live) == set(LABELS) else None
 
-    def listening() -> bool:
+    def listening(waiters: int = 1) -> bool:
         return (
             hooked_in_box(bench, owner)
-            and waiters_in(bench, owner) == 1
             and len(listener_clients(bench)) == 1
+            and waiters_in(bench, owner) == waiters
         )
 
     first = eventually(ready, 60, "box ready")
@@ -286,22 +305,26 @@ def test_fr022_the_engine_restarting_leaves_records_alone_then_listener_and_pane
     fault_report.tried("faults", not problems)
     assert not problems, "\n".join(problems) + ctl.text()[-3000:]
 
-    private_engine.start()  # the container comes back by its restart policy, with no tmux server
+    private_engine.start()
     assert bench.docker("inspect", "-f", "{{.State.Running}}", bench.name).stdout.strip() == "true"
-    back = eventually(
-        lambda: ready(frozenset(first.values())), 60, "every slot back in the restarted container"
-    )
-    eventually(listening, 30, "hooks in the new server and one waiter again")
-    assert {label: id_ for label, (_, id_) in slots().items()} == back
+    if live_restore:
+        eventually(lambda: listening(waiters=2), 30, "a new waiter beside the one the dead client left")
+        assert slots() == {label: ("ready", id_) for label, id_ in first.items()}
+        assert bench.sessions() == {"box": 3}
+    else:
+        back = eventually(
+            lambda: ready(frozenset(first.values())), 60, "every slot back in the restarted container"
+        )
+        eventually(listening, 30, "hooks in the new server and one waiter again")
+        assert {label: id_ for label, (_, id_) in slots().items()} == back
     eventually(lambda: "actions=[]" in pass_lines(ctl.text(), mark)[-1], what="a quiet pass")
 
     victim = panes_json(at)["box/m1"]["status"]
     bench.tmux("kill-pane", "-t", victim["tmuxPaneId"])
     eventually(replaced_in_box(at, "box/m1", victim["id"]), 30, "m1 recreated on the new waiter's event")
-    eventually(listening, what="still one waiter")
-    found = violations(
-        env.state_dir, {"host": tmux_lister(env.tmux), f"container:{bench.name}": tmux_lister(bench.tmux)}
-    )
+    eventually(listening, what="one waiter")
+    listers = {"host": tmux_lister(env.tmux), f"container:{bench.name}": tmux_lister(bench.tmux)}
+    found = violations(env.state_dir, listers)
     fault_report.tried("faults", not found)
     assert found == [], found
     assert ctl.proc is not None and ctl.proc.poll() is None
