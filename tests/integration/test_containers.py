@@ -770,8 +770,9 @@ def test_fr022_a_listener_whose_docker_exec_dies_is_re_established(
     env: Env, at: type[AtCli], benches: Callable[..., Bench], box_controller: Callable[..., Any]
 ) -> None:
     """What the listener sees when the engine goes away under it: its `docker exec`
-    client ends with an error. (Restarting the engine itself would stop every other
-    test's containers on a shared machine, so the client is killed instead.) The
+    client ends with an error. (Restarting the shared engine would stop every other
+    test's containers, so the client is killed here; test_fault_engine.py restarts an
+    engine of its own.) The
     failed wait wakes a pass, which re-arms the listener; with `--resync 3600s` only
     the new waiter can explain the replacement of the agent killed afterwards. The
     waiter the dead client left inside the container ends with the next event."""
