@@ -734,7 +734,8 @@ def test_fr022_a_container_stopped_and_started_comes_back_with_the_resync_and_it
     env: Env, at: type[AtCli], benches: Callable[..., Bench], box_controller: Callable[..., Any]
 ) -> None:
     """The stop kills the waiter with everything in the container (the listener's wait
-    fails: an event); the start is seen by the resync, which brings the Always panes
+    fails: an event); the start is seen by the next pass that looks (the re-look at a
+    target no listener hears, or the resync), which brings the Always panes
     back on a new server; the hooks go into that server and a waiter blocks there
     again, which hears the next death."""
     from tests.integration.test_events import instance_id

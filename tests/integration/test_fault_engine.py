@@ -306,7 +306,8 @@ def test_fr022_the_engine_restarting_leaves_records_alone_then_listener_and_pane
     assert not problems, "\n".join(problems) + ctl.text()[-3000:]
 
     private_engine.start()
-    assert bench.docker("inspect", "-f", "{{.State.Running}}", bench.name).stdout.strip() == "true"
+    running = ["inspect", "-f", "{{.State.Running}}", bench.name]
+    eventually(lambda: bench.docker(*running).stdout.strip() == "true", 30, "the container running again")
     if live_restore:
         eventually(lambda: listening(waiters=2), 30, "a new waiter beside the one the dead client left")
         assert slots() == {label: ("ready", id_) for label, id_ in first.items()}
