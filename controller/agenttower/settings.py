@@ -56,6 +56,10 @@ class LoopSettings:
 
     after_actions: float = 0.5  # a pass that acted is followed this soon (mark, then restart)
     after_failure: float = 5.0  # a pass that raised is tried again this soon
+    # a target that cannot take panes and that no listener hears (the docker engine is
+    # down, the container stopped, the ssh host unreachable) is looked at again this
+    # soon, doubling per pass that still finds it so, up to the resync
+    relook_first: float = 1.0
     allow_empty: bool = False  # `--allow-empty`: a pass may prune every layout
 
 

@@ -734,7 +734,8 @@ def test_fr022_a_container_stopped_and_started_comes_back_with_the_resync_and_it
     env: Env, at: type[AtCli], benches: Callable[..., Bench], box_controller: Callable[..., Any]
 ) -> None:
     """The stop kills the waiter with everything in the container (the listener's wait
-    fails: an event); the start is seen by the resync, which brings the Always panes
+    fails: an event); the start is seen by the next pass that looks (the re-look at a
+    target no listener hears, or the resync), which brings the Always panes
     back on a new server; the hooks go into that server and a waiter blocks there
     again, which hears the next death."""
     from tests.integration.test_events import instance_id
@@ -770,8 +771,9 @@ def test_fr022_a_listener_whose_docker_exec_dies_is_re_established(
     env: Env, at: type[AtCli], benches: Callable[..., Bench], box_controller: Callable[..., Any]
 ) -> None:
     """What the listener sees when the engine goes away under it: its `docker exec`
-    client ends with an error. (Restarting the engine itself would stop every other
-    test's containers on a shared machine, so the client is killed instead.) The
+    client ends with an error. (Restarting the shared engine would stop every other
+    test's containers, so the client is killed here; test_fault_engine.py restarts an
+    engine of its own.) The
     failed wait wakes a pass, which re-arms the listener; with `--resync 3600s` only
     the new waiter can explain the replacement of the agent killed afterwards. The
     waiter the dead client left inside the container ends with the next event."""

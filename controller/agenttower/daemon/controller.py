@@ -1,6 +1,7 @@
 """The control loop: one reconciler per state dir, woken by file events, socket requests,
 tmux's own events (daemon/listen.py: a pane died, was killed, a server went), the resync
-timer (with jitter) and back-off deadlines.
+timer (with jitter), back-off deadlines, and the re-look at a target no listener hears
+that could not take panes (an engine down, a container stopped: daemon/listen.py).
 
 Everything that touches SQLite or tmux runs on this one thread, in order: a request from
 the CLI is handled between passes, never during one. SIGTERM and SIGINT kill the tmux
@@ -70,7 +71,12 @@ class Controller:
         loop = replace(self.settings.loop, allow_empty=self.allow_empty)
         with engine.session(self.paths, replace(self.settings, loop=loop), Actor.CONTROLLER) as session:
             self.session = session
-            self.listeners = Listeners(session.store.instance_id, lambda key: self.wake.put(f"event {key}"))
+            self.listeners = Listeners(
+                session.store.instance_id,
+                lambda key: self.wake.put(f"event {key}"),
+                relook_first=self.settings.loop.relook_first,
+                relook_cap=self.resync,
+            )
             self.notifier = Notifier(self.settings.notify, lambda event: self._notify_argv(session, event))
             self.notified = session.store.last_event_seq()  # what happened before this start is old news
             server = protocol.listen(self.paths.socket)
@@ -138,10 +144,13 @@ class Controller:
                 continue
             assert result.passed is not None
             self._notify(session)
+            relook = None
             if self.listeners is not None:
-                self.listeners.after_pass(dict(result.passed.observed), session.runtime)
+                relook = self.listeners.after_pass(dict(result.passed.observed), session.runtime)
             requeue_at = result.requeue_at
             delay = result.requeue_after
+            if relook is not None:  # a target nothing will tell us about when it is back
+                delay = relook if delay is None else min(delay, relook)
             if delay is None:  # nothing left: the resync (with jitter) catches what events missed
                 delay = self.resync * random.uniform(0.9, 1.1)
             next_resync = time.monotonic() + delay

@@ -12,9 +12,16 @@ Debian's tmux loses (runtime/hooks.py), one `sh -c` there: for a container one
 a lost exit is heard within hooks.NUDGE_S in a container or on another machine as on
 the host, at no exec per nudge.
 
-When the wait fails (the server died with its hooks, or a container stopped), the
-listener wakes the controller once and then sleeps until a pass has seen the target
-again and re-armed it: a target with no server is not polled by a spinning client.
+When the wait fails (the server died with its hooks, a container stopped, the docker
+engine went away), the listener wakes the controller once and then sleeps until a pass
+has seen the target again and re-armed it: a target with no server is not polled by a
+spinning client. Nothing tells us when such a target comes back (an engine restarted,
+by its restart policy the container with it; an ssh host back on the network): tmux
+cannot signal from a server that is not there yet. So a target that cannot take panes
+and that no listener hears is looked at again by a pass after a back-off (1 s,
+doubling per pass that still finds it so, up to the resync), instead of only at the
+resync: an engine restart is healed within seconds of the engine answering, and a
+target that stays away costs no more than the resync did.
 """
 
 from __future__ import annotations
@@ -85,6 +92,12 @@ class Listener:
             self.wake(target.key)
 
 
+def relook_delay(misses: int, first: float, cap: float) -> float:
+    """How soon to look again at a target unheard and unusable for `misses` passes in a
+    row before this one: `first`, doubling, never more than `cap`."""
+    return min(first * 2.0 ** min(misses, 32), cap)
+
+
 @dataclass
 class Listeners:
     """The controller's listeners, one per target with managed panes, and the hooks they
@@ -96,13 +109,36 @@ class Listeners:
     calls: Calls = field(default_factory=Calls)
     by_target: dict[str, Listener] = field(default_factory=dict)
     hooked: dict[str, int] = field(default_factory=dict)  # target -> server pid hooked
+    relook_first: float = 1.0
+    relook_cap: float = 30.0  # the controller's resync: what catches such a target anyway
+    unheard: dict[str, int] = field(default_factory=dict)  # target -> passes in a row it was unheard
 
-    def after_pass(self, observed: dict[str, Listing], runtime: Callable[[str], Tmux]) -> None:
+    def after_pass(self, observed: dict[str, Listing], runtime: Callable[[str], Tmux]) -> float | None:
+        """Follow what the pass saw; return how soon the next pass should look again at
+        a target that cannot take panes and that no listener hears (None: there is none,
+        the events and the resync are enough)."""
         for key, listing in observed.items():
             if listing.known:
                 self._follow(key, listing, runtime(key))
         for key in set(self.by_target) - set(observed):  # no layout there any more: not observed
             self._leave(key, runtime(key), hooked=True)
+        return self._relook(observed)
+
+    def _relook(self, observed: dict[str, Listing]) -> float | None:
+        unheard = {
+            key for key, listing in observed.items() if not listing.can_create and not self._hears(key)
+        }
+        self.unheard = {key: self.unheard.get(key, -1) + 1 for key in unheard}  # the others start over
+        if not unheard:
+            return None
+        return min(
+            relook_delay(misses, self.relook_first, self.relook_cap) for misses in self.unheard.values()
+        )
+
+    def _hears(self, key: str) -> bool:
+        """A listener waits there (or is about to): an event will come when something does."""
+        listener = self.by_target.get(key)
+        return listener is not None and listener.armed.is_set()
 
     def _leave(self, key: str, tmux: Tmux, hooked: bool) -> None:
         if hooked and key in self.hooked:
