@@ -1,7 +1,9 @@
 """Fault suite, the docker engine itself restarting under a running controller.
 
 The engine is the test's own: a private dockerd with its own socket, data root, exec
-root, pidfile and managed containerd, no bridge and no iptables rules, which the test
+root, pidfile, managed containerd and a bridge of its own (not `--bridge none`: a
+dockerd without a bridge deletes `docker0`, the machine engine's, as it starts), and no
+iptables rules, which the test
 stops and starts again without touching the machine's engine (other tests, and other
 people, use that one at the same time). The bench image is copied into it from the
 machine's engine (`docker save | docker load`), so the test is gated like the other
@@ -66,6 +68,7 @@ class Engine:
 
     dockerd: str
     root: Path
+    bridge: str  # made by `own_bridge` before the engine starts
     proc: subprocess.Popen[bytes] | None = None
     live_restore: bool = False  # daemon.json's: containers keep running while it is down
 
@@ -88,7 +91,7 @@ class Engine:
             "--config-file",  # not /etc/docker/daemon.json, which may name hosts of its own
             str(root / "daemon.json"),
             "--bridge",
-            "none",
+            self.bridge,
             "--iptables=false",
             "--ip6tables=false",
             "--ip-forward=false",
@@ -187,6 +190,29 @@ class Engine:
         return [p for p in points if p == str(self.root) or p.startswith(f"{self.root}/")]
 
 
+@contextlib.contextmanager
+def own_bridge() -> Iterator[str]:
+    """A bridge interface for the private engine alone, removed afterwards. dockerd
+    started with `--bridge none` removes the default bridge `docker0` by name, which is
+    the machine engine's: every container there then fails to start."""
+    ip = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")
+    if ip is None:
+        _unavailable("no ip command (iproute2) to make the private engine's bridge")
+    assert ip is not None
+    name = f"atb{uuid.uuid4().hex[:8]}"
+    subnet = f"10.213.{uuid.uuid4().int % 250 + 1}.1/24"
+    for argv in (
+        ["link", "add", name, "type", "bridge"],
+        ["addr", "add", subnet, "dev", name],
+        ["link", "set", name, "up"],
+    ):
+        subprocess.run([ip, *argv], capture_output=True, check=True, timeout=30)
+    try:
+        yield name
+    finally:
+        subprocess.run([ip, "link", "delete", name], capture_output=True, check=False, timeout=30)
+
+
 @pytest.fixture(scope="module")
 def private_engine(docker_engine: str) -> Iterator[Engine]:
     """A private engine holding the bench image, for this module's tests."""
@@ -196,7 +222,12 @@ def private_engine(docker_engine: str) -> Iterator[Engine]:
     if os.geteuid() != 0:
         _unavailable("starting a private docker engine needs root")
     assert dockerd is not None
-    engine = Engine(dockerd, Path(tempfile.mkdtemp(prefix="at-dockerd-", dir="/tmp")))
+    with own_bridge() as bridge:
+        yield from _engine_with_image(docker_engine, dockerd, bridge)
+
+
+def _engine_with_image(docker_engine: str, dockerd: str, bridge: str) -> Iterator[Engine]:
+    engine = Engine(dockerd, Path(tempfile.mkdtemp(prefix="at-dockerd-", dir="/tmp")), bridge)
     try:
         engine.start()
         save = subprocess.Popen([docker_engine, "save", IMAGE], stdout=subprocess.PIPE)
