@@ -57,6 +57,9 @@ class LoopSettings:
     after_actions: float = 0.5  # a pass that acted is followed this soon (mark, then restart)
     after_failure: float = 5.0  # a pass that raised is tried again this soon
     allow_empty: bool = False  # `--allow-empty`: a pass may prune every layout
+    # AGENTTOWER_TARGET_HOST / `--target-host`: this reconciler is that host; it takes only
+    # the layouts whose target.host is it (run here) or unset (reconcile/selection.py)
+    target_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class Settings:
                 recovery_wave=_count("AGENTTOWER_RECOVERY_WAVE", "10"),
                 recovery_jitter=_seconds("AGENTTOWER_RECOVERY_JITTER", "500ms"),
             ),
+            loop=LoopSettings(target_host=target_host(os.environ.get("AGENTTOWER_TARGET_HOST") or None)),
             verbs=VerbSettings(
                 timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
                 fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
@@ -160,6 +164,15 @@ class Settings:
                 keep=_count("AGENTTOWER_LOG_KEEP", "4", minimum=0),
             ),
         )
+
+
+def target_host(name: str | None, what: str = "AGENTTOWER_TARGET_HOST") -> str | None:
+    """A target-host selector, checked as `spec.target.host` is (it is compared with it)."""
+    from agenttower.model.identifiers import SSH_HOST_RE, what_rule
+
+    if name is not None and SSH_HOST_RE.fullmatch(name) is None:
+        raise validation_failed(what, f"{name!r} is not {what_rule(SSH_HOST_RE)}")
+    return name
 
 
 def _seconds(variable: str, default: str) -> float:

@@ -78,7 +78,7 @@ def apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
 def _apply(session: Session, request: dict[str, Any]) -> ApplyAnswer:
     incoming = incoming_from(request)
     paths = session.paths
-    desired = load_desired(paths, incoming)
+    desired = session.selected(load_desired(paths, incoming))
     shown = {item.display for item in incoming}
     names = [m.name for m in desired.manifests if m.kind == "Layout" and m.document.file in shown]
     snapshot = session.snapshot()
@@ -182,11 +182,14 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
     """Every check first, the observation included: a target that does not answer fails
     the delete before the desired dir is touched (a cut manifest would otherwise be
     pruned by a later pass, a failure taking effect after it was reported). Then the cut
-    and one pass planned on that same observation."""
+    and one pass planned on that same observation. A layout outside this reconciler's
+    target-host selection (another host's) loses only its record and panes here: its
+    manifest is that host's, and stays."""
     paths = session.paths
     wanted = set(objects)
     layouts = sorted(name for kind, name in wanted if kind == "Layout")
     desired = load_desired(paths)
+    outside = session.selected(desired).outside
     found = {m.key: m for m in desired.manifests if m.key in wanted}
     for name in layouts:
         rec = session.store.layout_by_name(name)
@@ -199,7 +202,7 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
     snapshot = session.snapshot()
     observed = session.observe(desired, snapshot)
     _observable(session, layouts, observed)
-    dd.remove_objects(found)
+    dd.remove_objects({key: m for key, m in found.items() if not (m.kind == "Layout" and m.name in outside)})
     after = load_desired(paths)
     result = PassResult(session.plan(after, snapshot, observed, deletes=layouts), observed)
     session.execute(result, snapshot)
