@@ -59,9 +59,11 @@ def _tmux_version(text: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
-def _targets(paths: Any, checks: list[Check]) -> Targets:
+def _targets(paths: Any, checks: list[Check], selected: str | None = None) -> Targets:
+    """`selected`: the target-host selection (reconcile/selection.py): another host's layouts
+    are not this machine's to check, and this host's run here."""
     from agenttower.model.resolved import Target
-    from agenttower.reconcile import desired_dir, engine
+    from agenttower.reconcile import desired_dir, engine, selection
 
     found: list[Target] = []
     layouts = 0
@@ -79,6 +81,7 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
         desired, problems = desired_dir.load_lenient(
             paths.desired_dir, engine.legacy_catalog(paths), desired_dir.DirCache()
         )
+        desired = selection.select(desired, selected)
         layouts = len(desired.layouts)
         found += [layout.target for layout in desired.layouts.values()]
         for layout in desired.layouts.values():
@@ -535,7 +538,7 @@ def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     paths = Paths.resolve(state_dir, desired_dir)
     settings = Settings.from_env()
     checks: list[Check] = []
-    targets = _targets(paths, checks)
+    targets = _targets(paths, checks, settings.loop.target_host)
     _check_tmux(settings, targets, checks)
     _check_docker(settings, targets, checks)
     _check_ssh(settings, targets, checks)
