@@ -84,6 +84,7 @@ def test_a_controller_per_host_takes_its_own_and_hostless_layouts_and_leaves_the
     monkeypatch.setenv("AGENTTOWER_TARGET_HOST", "alpha")  # CLI passes select as the controller does
     applied = at.run("apply", "-f", str(env.desired_dir), "--wait")
     assert applied.exit_code == 0, applied.output + applied.stderr
+    assert "layout theirs: its target.host is not alpha" in applied.stderr
     first = _records(at)
     assert sorted(first) == ["anywhere/m1", "anywhere/s1", "mine/m1", "mine/s1"]
     assert {target for _, _, target in first.values()} == {"host"}  # alpha's own: no ssh hop

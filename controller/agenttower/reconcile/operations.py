@@ -85,6 +85,13 @@ def _apply(session: Session, request: dict[str, Any]) -> ApplyAnswer:
     observed = session.observe(desired, snapshot)
     plan = session.plan(desired, snapshot, observed)
     warnings = list(desired.warnings)
+    host = session.settings.loop.target_host
+    warnings += [
+        f"layout {name}: its target.host is not {host} (this reconciler's selection): written, "
+        "left to that host's controller"
+        for name in names
+        if name in desired.outside
+    ]
     pending = _pending(desired, observed, names)
     warnings += [f"layout {p.name}: nothing can be created on {p.target} now: {p.reason}" for p in pending]
     for blocked in plan.blocked:
