@@ -668,6 +668,7 @@ def test_a_killed_agent_in_a_remote_container_is_replaced_by_the_event_not_the_r
 ) -> None:
     """The listener's waiter runs in the container through `ssh … docker exec`."""
     from tests.integration.test_controller import Controller
+    from tests.integration.test_events import instance_id
 
     bench = benches(mount=False)
     doc = in_remote_container("team", bench, LABELS_2M2S, restartPolicy="Always")
@@ -677,9 +678,18 @@ def test_a_killed_agent_in_a_remote_container_is_replaced_by_the_event_not_the_r
         eventually(
             lambda: states(at) == dict.fromkeys(EVERY, "ready"), 60, "converged in the remote container"
         )
-        eventually(
-            lambda: any("wait-for" in call for call in remote.ssh_calls()), 30, "the listener's wait over ssh"
-        )
+        owner = instance_id(env)
+
+        def listening() -> bool:
+            hooked = "".join(
+                bench.tmux("show-hooks", "-g", e).stdout for e in ("pane-died", "after-kill-pane")
+            )
+            waiting = bench.docker("exec", bench.name, "ps", "-eo", "args", check=False).stdout
+            return hooked.count(f"wait-for -S agenttower-{owner}") == 2 and f"agenttower-{owner}" in waiting
+
+        eventually(listening, 30, "hooks in the remote container and the listener's wait there")
+        sent = "\n".join(remote.ssh_calls())  # the waiter's script spans lines of the log
+        assert f"docker exec -i {bench.name} sh -c" in sent and "agenttower-listen" in sent
         old = panes_json(at)["team/s1"]["status"]
         shown = bench.tmux("display-message", "-p", "-t", old["tmuxPaneId"], "#{pane_pid}").stdout.strip()
         bench.docker("exec", bench.name, "kill", "-9", shown)
