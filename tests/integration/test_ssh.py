@@ -702,3 +702,18 @@ def test_a_killed_agent_in_a_remote_container_is_replaced_by_the_event_not_the_r
         assert bench.sessions() == {"team": 4}
     finally:
         ctl.stop()
+
+
+def test_a_missing_container_on_the_remote_host_is_container_not_found_and_nothing_is_written(
+    env: Env, at: type[AtCli], remote: Remote, docker_engine: str
+) -> None:
+    ghost = f"at-test-missing-{os.getpid()}"
+    doc = layout("ghost", "1m+2s", target={"host": HOST, "container": ghost})
+    result = at.run("apply", "-f", str(write(env.root / "ghost.yaml", doc)), "-o", "json")
+    assert result.exit_code == 1, result.output + result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "container_not_found" and error["details"]["container_id"] == ghost
+    assert f"on {HOST}" in error["message"]
+    assert not (env.desired_dir / "ghost.yaml").exists() and states(at) == {}
+    calls = remote.ssh_calls()
+    assert calls and all("list-panes" in c and "source-file" not in c for c in calls), calls  # observed only

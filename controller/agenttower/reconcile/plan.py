@@ -198,8 +198,9 @@ class _Planner:
             )
         else:
             state = "does not exist" if why is Unavailable.CONTAINER_MISSING else "is not running"
-            container = spawn.layout.target.container
-            message = f"container {container} {state}: {action.describe()} waits"
+            target = spawn.layout.target
+            where = f" on {target.host}" if target.host else ""
+            message = f"container {target.container}{where} {state}: {action.describe()} waits"
             self.waits.append(Note(layout, message, NoteKind.WAITS))
 
     def mark(self, rec: LayoutRecord, pane: PaneRecord, mark: Mark, cause: str) -> None:
