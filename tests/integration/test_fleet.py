@@ -129,6 +129,9 @@ def test_a_controller_per_host_takes_its_own_and_hostless_layouts_and_leaves_the
         deleted = at.run("delete", "layout", "theirs")
         assert deleted.exit_code == 0, deleted.output + deleted.stderr
         assert "theirs" not in _sessions(env) and "theirs" in fleet.read_text()
+        again = at.run("delete", "layout", "theirs")  # nothing of it left here: said so, nothing cut
+        assert again.exit_code == 1 and "another host's" in again.stderr, again.output + again.stderr
+        assert "theirs" in fleet.read_text()
     finally:
         ctl.stop()
     assert not no_ssh.exists()  # nothing was ever asked over ssh

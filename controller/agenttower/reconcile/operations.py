@@ -200,10 +200,15 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
     found = {m.key: m for m in desired.manifests if m.key in wanted}
     for name in layouts:
         rec = session.store.layout_by_name(name)
-        if ("Layout", name) not in found and (rec is None or rec.state == State.REMOVED):
-            raise AgentTowerError(
-                ErrorCode.LAYOUT_NOT_FOUND, f"layout {name!r} not found", {"layout_id": name}
+        gone = rec is None or rec.state == State.REMOVED
+        if gone and (("Layout", name) not in found or name in outside):
+            why = (
+                ": it is another host's (its target.host is not this reconciler's) and has no panes "
+                "here; remove its manifest from the shared desired dir to delete it everywhere"
+                if name in outside
+                else " not found"
             )
+            raise AgentTowerError(ErrorCode.LAYOUT_NOT_FOUND, f"layout {name!r}{why}", {"layout_id": name})
     remaining = [m for m in desired.manifests if m.key not in wanted]
     resolve(remaining, legacy_catalog(paths))  # what stays must still be valid on its own
     snapshot = session.snapshot()
