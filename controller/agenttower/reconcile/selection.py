@@ -42,7 +42,13 @@ def select(desired: Desired, host: str | None) -> Desired:
 
 def here(layout: DesiredLayout) -> DesiredLayout:
     """A layout of this host, as a target of this machine: its key, and so its panes' spec
-    hashes, are those of the same layout written without `host`."""
+    hashes, are those of the same layout written without `host`. Made once per layout
+    object (kept on it, as its fingerprint is): the controller's file cache hands back
+    the same objects while the manifests are unchanged, so a quiet pass rewrites and
+    hashes nothing again."""
+    cached = layout.__dict__.get("_here")
+    if isinstance(cached, DesiredLayout):
+        return cached
     t = layout.target
     target = Target(
         container=t.container,
@@ -51,4 +57,6 @@ def here(layout: DesiredLayout) -> DesiredLayout:
         socket_path=t.socket_path,
     )
     panes = tuple(replace(p, spec_hash=spec_hash(p.launch, target)) for p in layout.panes)
-    return replace(layout, target=target, panes=panes)
+    local = replace(layout, target=target, panes=panes)
+    object.__setattr__(layout, "_here", local)
+    return local
