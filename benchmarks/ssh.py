@@ -16,6 +16,12 @@ script's client config (the user's ~/.ssh is never read). Per run:
 Each run is checked (4 panes `ready`, 4 live panes on the remote server); a failed check
 stops the script before any table is printed. The floor rows time `ssh remote true`
 cold (a new connection each) and on a warm master. Prints a Markdown table.
+
+With a docker engine and the bench image (`--image`, `.ci/docker-setup.sh` builds it)
+the same cases run again on a container *on* the remote host (`target: {host: remote,
+container: C}`: `ssh remote docker exec -i C tmux …`, the sshd's logins running this
+machine's docker as that host's own), one throw-away container for the whole script;
+`--no-container` skips them.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +61,7 @@ from run import (
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 SSH = shutil.which("ssh")
 KEYGEN = shutil.which("ssh-keygen")
+DOCKER = shutil.which("docker")
 TEMPLATE = "2m+2s"
 FLOOR_CALLS = 10
 
@@ -138,12 +145,24 @@ def wrapper(sb: Sandbox, box: Loopback) -> tuple[Path, Path]:
     return path, log
 
 
-def write_layout(sb: Sandbox) -> Path:
-    return write_agenttower(sb, 1, TEMPLATE, {"host": "remote"})
+def write_layout(sb: Sandbox, container: str | None) -> Path:
+    target = {"host": "remote", **({"container": container} if container else {})}
+    return write_agenttower(sb, 1, TEMPLATE, target)
 
 
-def check_remote(box: Loopback, panes: int) -> None:
-    check_live_team(box.tmux("list-panes", "-a", "-F", LIVE_FORMAT), panes, "the remote server")
+def in_container(container: str, *args: str) -> subprocess.CompletedProcess[str]:
+    assert DOCKER
+    return subprocess.run(
+        [DOCKER, "exec", container, "tmux", "-u", *args], capture_output=True, text=True, check=False
+    )
+
+
+def check_remote(box: Loopback, panes: int, container: str | None) -> None:
+    if container:
+        listed = in_container(container, "list-panes", "-a", "-F", LIVE_FORMAT)
+        check_live_team(listed, panes, f"the remote host's container {container}")
+    else:
+        check_live_team(box.tmux("list-panes", "-a", "-F", LIVE_FORMAT), panes, "the remote server")
 
 
 @dataclass
@@ -151,8 +170,27 @@ class Case:
     name: str
     env: dict[str, str]
     noop: bool = False
+    container: str | None = None  # a container on the remote host, by name
     walls: list[float] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def bench_container(image: str) -> Iterator[str]:
+    """One throw-away container of the bench image, removed at the end."""
+    assert DOCKER
+    name = f"atb-ssh-{os.getpid()}"
+    started = subprocess.run(
+        [DOCKER, "run", "-d", "--name", name, "--label", "agenttower.dev/test=1", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    check_ok(f"docker run {image}", started)
+    try:
+        yield name
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", name], capture_output=True, check=False)
 
 
 def stop_master(sb: Sandbox, ssh: Path) -> None:
@@ -164,7 +202,7 @@ def stop_master(sb: Sandbox, ssh: Path) -> None:
 def run_once(case: Case, box: Loopback) -> None:
     with sandbox() as sb:
         ssh, log = wrapper(sb, box)
-        path = write_layout(sb)
+        path = write_layout(sb, case.container)
         argv = [str(AGENTTOWER), "apply", "-f", str(path), "--wait"]
         env = {"AGENTTOWER_SSH": str(ssh), **case.env}
         try:
@@ -177,12 +215,14 @@ def run_once(case: Case, box: Loopback) -> None:
             if f"layout/team {expected}" not in proc.stdout:
                 raise BenchError(f"layout/team not {expected}:\n{proc.stdout}{proc.stderr}")
             check_ready(sb, len(LABELS[TEMPLATE]))
-            check_remote(box, len(LABELS[TEMPLATE]))
+            check_remote(box, len(LABELS[TEMPLATE]), case.container)
             case.walls.append(seconds)
             case.calls.append(len(log.read_text().splitlines()))
         finally:
             stop_master(sb, ssh)
             box.tmux("kill-server")
+            if case.container:
+                in_container(case.container, "kill-server")
 
 
 def floor(box: Loopback) -> tuple[list[float], list[float]]:
@@ -210,6 +250,16 @@ def floor(box: Loopback) -> tuple[list[float], list[float]]:
     return cold, warm[1:]  # the first warm call opened the master
 
 
+def docker_ready(image: str) -> bool:
+    """The engine answers and the bench image exists (else the container cases are left out)."""
+    if DOCKER is None:
+        return False
+    answered = subprocess.run([DOCKER, "image", "inspect", image], capture_output=True, check=False)
+    if answered.returncode != 0:
+        print(f"  (no container cases: {image} or the engine is missing)", file=sys.stderr)
+    return answered.returncode == 0
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
@@ -220,7 +270,8 @@ def render(cases: list[Case], cold: list[float], warm: list[float], repeat: int)
         "## ssh host (loopback)",
         "",
         f"`python benchmarks/ssh.py --repeat {repeat}`: a {TEMPLATE} layout (4 panes running "
-        f"`{shlex.join(PANE_COMMAND)}`) on `target.host` = a loopback sshd, a fresh sandbox per run.",
+        f"`{shlex.join(PANE_COMMAND)}`) on `target.host` = a loopback sshd (and, for the container "
+        "rows, in a bench container on it), a fresh sandbox per run.",
         "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; nproc {os.cpu_count()} ({cpu_model()})",
         f"- client: {version}",
@@ -243,6 +294,8 @@ def render(cases: list[Case], cold: list[float], warm: list[float], repeat: int)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per case (default 5)")
+    parser.add_argument("--image", default=os.environ.get("AGENTTOWER_BENCH_IMAGE", "agenttower-bench:test"))
+    parser.add_argument("--no-container", action="store_true", help="skip the container-on-the-host cases")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -254,11 +307,17 @@ def main(argv: list[str] | None = None) -> int:
         Case("apply --wait, cold connection (probe 0s)", {"AGENTTOWER_PROBE_DELAY": "0s"}),
         Case("no-op re-apply --wait (warm master)", {}, noop=True),
     ]
+    boxed = not args.no_container and docker_ready(args.image)
     try:
-        with loopback() as box:
+        with loopback() as box, bench_container(args.image) if boxed else nullcontext("") as name:
             cold, warm = floor(box)
+            if name:
+                cases += [
+                    Case("container on the host: apply --wait, cold (probe 1s)", {}, container=name),
+                    Case("container on the host: no-op re-apply --wait", {}, noop=True, container=name),
+                ]
             for case in cases:
-                run_once(Case(case.name, case.env, case.noop), box)  # warm-up, not kept
+                run_once(Case(case.name, case.env, case.noop, case.container), box)  # warm-up, not kept
                 for _ in range(args.repeat):
                     run_once(case, box)
                 print(

@@ -61,6 +61,9 @@ class LoopSettings:
     # soon, doubling per pass that still finds it so, up to the resync
     relook_first: float = 1.0
     allow_empty: bool = False  # `--allow-empty`: a pass may prune every layout
+    # AGENTTOWER_TARGET_HOST / `--target-host`: this reconciler is that host; it takes only
+    # the layouts whose target.host is it (run here) or unset (reconcile/selection.py)
+    target_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class Settings:
                 recovery_wave=_count("AGENTTOWER_RECOVERY_WAVE", "10"),
                 recovery_jitter=_seconds("AGENTTOWER_RECOVERY_JITTER", "500ms"),
             ),
+            loop=LoopSettings(target_host=target_host(os.environ.get("AGENTTOWER_TARGET_HOST") or None)),
             verbs=VerbSettings(
                 timeout=_seconds("AGENTTOWER_TIMEOUT", "120s"),
                 fresh_state=os.environ.get("AGENTTOWER_FRESH_STATE", "") not in ("", "0"),
@@ -164,6 +168,15 @@ class Settings:
                 keep=_count("AGENTTOWER_LOG_KEEP", "4", minimum=0),
             ),
         )
+
+
+def target_host(name: str | None, what: str = "AGENTTOWER_TARGET_HOST") -> str | None:
+    """A target-host selector, checked as `spec.target.host` is (it is compared with it)."""
+    from agenttower.model.identifiers import SSH_HOST_RE, what_rule
+
+    if name is not None and SSH_HOST_RE.fullmatch(name) is None:
+        raise validation_failed(what, f"{name!r} is not {what_rule(SSH_HOST_RE)}")
+    return name
 
 
 def _seconds(variable: str, default: str) -> float:

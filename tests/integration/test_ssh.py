@@ -10,11 +10,17 @@ call and adds `-F CONFIG` (the test's client config: that key, that known_hosts,
 agent), so the user's ~/.ssh is never read. Without sshd these tests skip and say
 why; `.ci/run` installs openssh-server and sets AGENTTOWER_REQUIRE_SSH=1, so in CI
 they fail instead.
+
+A container on the "remote" host is a bench container of the real docker engine
+(tests/integration/test_containers.py's `benches`), reached as `ssh remote docker exec
+…`: the sshd's logins run this machine's docker client, which is that host's own.
+Without an engine those tests skip (AGENTTOWER_REQUIRE_DOCKER=1: they fail).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -22,7 +28,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +36,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import REAL_TMUX, AtCli, Env, eventually, followed
+from tests.integration.test_containers import Bench, benches, docker_engine
 from tests.manifests import SLEEP, layout, profile, write
 
 pytestmark = pytest.mark.tmux
+__all__ = ["benches", "docker_engine"]  # the fixtures, used by name
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 SSH = shutil.which("ssh")
@@ -461,3 +469,251 @@ def test_a_connection_dropped_during_the_spawn_batch_never_spawns_a_pane_twice(
     ids = {v["status"]["id"] for v in panes_json(at).values()}
     tagged = remote.tmux("list-panes", "-a", "-F", "#{@agenttower_pane}").stdout.split()
     assert sorted(tagged) == sorted(ids)
+
+
+# ---- a container on the remote host -----------------------------------------------------------
+
+
+def in_remote_container(name: str, bench: Bench, labels: list[str], **spec: Any) -> dict[str, Any]:
+    target = {"host": HOST, "container": bench.name, **spec.pop("target", {})}
+    return layout(name, "2m+2s", target=target, launch=dict.fromkeys(labels, "sleepy"), **spec)
+
+
+def test_a_2m2s_layout_converges_in_a_container_on_the_remote_host_and_a_no_op_pass_is_one_round_trip(
+    env: Env, at: type[AtCli], remote: Remote, benches: Callable[..., Bench]
+) -> None:
+    bench = benches(mount=False)
+    path = write(
+        env.root / "team.yaml", in_remote_container("team", bench, LABELS_2M2S), profile("sleepy", SLEEP)
+    )
+    apply_ok(at, path, "--wait")
+    assert states(at) == dict.fromkeys(EVERY, "ready")
+    key = f"ssh:{HOST}/container:{bench.name}"
+    assert {v["status"]["target"] for v in panes_json(at).values()} == {key}
+    ids = sorted(v["status"]["id"] for v in panes_json(at).values())
+    rows = bench.tmux("list-panes", "-a", "-F", "#{session_name}\t#{@agenttower_pane}").stdout.splitlines()
+    assert sorted(row.split("\t")[1] for row in rows) == ids and bench.sessions() == {"team": 4}
+    assert remote.sessions() == {} and not env.server_running()  # not the ssh host's tmux, not ours
+    creation = remote.ssh_calls()
+    assert creation and all(f"docker exec -i {bench.name} tmux -u" in call for call in creation), creation
+    remote.reset_calls()
+    apply_ok(at, path)  # converged: one round trip, the listing inside the container
+    again = remote.ssh_calls()
+    assert len(again) == 1 and "list-panes" in again[0] and "docker" in again[0], again
+    assert remote.log.read_text().count("Accepted publickey") == 1  # one multiplexed master throughout
+    deleted = at.run("delete", "layout", "team")
+    assert deleted.exit_code == 0, deleted.output + deleted.stderr
+    assert bench.sessions() == {}
+
+
+def test_a_stopped_container_on_the_remote_host_is_a_stopped_container_and_comes_back_when_it_runs(
+    env: Env, at: type[AtCli], remote: Remote, benches: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker's answer through ssh is classified as a local container's: a stopped
+    container is confidently empty (its panes are gone with it: failed/recovery_reattach),
+    nothing is spawned into it, doctor says how to start it, and Always brings the panes
+    back once it runs."""
+    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "200ms")
+    bench = benches(mount=False)
+    doc = in_remote_container("team", bench, LABELS_2M2S, restartPolicy="Always")
+    path = write(env.root / "team.yaml", doc, profile("sleepy", SLEEP))
+    apply_ok(at, path, "--wait")
+    first = {k: v["status"]["id"] for k, v in panes_json(at).items()}
+    bench.stop()
+    remote.reset_calls()
+    warned = apply_ok(at, path)
+    assert "is not running" in warned, warned
+    assert {
+        k: (v["status"]["state"], v["status"]["failedStage"]) for k, v in panes_json(at).items()
+    } == dict.fromkeys(first, ("failed", "recovery_reattach"))
+    assert [call for call in remote.ssh_calls() if "source-file" in call] == []  # nothing spawned into it
+    doctor = at.run("doctor", "-o", "json")
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    check = checks[f"container on ssh host (ssh:{HOST}/container:{bench.name})"]
+    assert check["status"] == "fail" and f"ssh {HOST} docker start {bench.name}" in check["fix"], check
+    bench.start()
+
+    def back() -> bool:
+        at.run("apply", "-f", str(path), "--wait")
+        return set(states(at).values()) == {"ready"}
+
+    eventually(back, what="Always panes back in the remote container")
+    assert {k: v["status"]["predecessorId"] for k, v in panes_json(at).items()} == first
+    assert bench.sessions() == {"team": 4}
+    ok = {c["name"]: c for c in at.json("doctor")["checks"]}  # type: ignore[index]
+    assert ok[f"container on ssh host (ssh:{HOST}/container:{bench.name})"]["status"] == "ok"
+
+
+def test_a_remote_docker_that_does_not_answer_leaves_records_untouched_and_the_next_pass_converges(
+    env: Env, at: type[AtCli], remote: Remote, benches: Callable[..., Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host answers, its docker does not (DOCKER_HOST of the login points nowhere):
+    indeterminate, as a local engine that is down; then an ssh host that is gone."""
+    monkeypatch.setenv("AGENTTOWER_BACKOFF_BASE", "200ms")
+    bench = benches(mount=False)
+    doc = in_remote_container("team", bench, LABELS_2M2S, restartPolicy="Always")
+    path = write(env.root / "team.yaml", doc, profile("sleepy", SLEEP))
+    apply_ok(at, path, "--wait")
+    before = {k: (v["status"]["state"], v["status"]["id"]) for k, v in panes_json(at).items()}
+    gone = panes_json(at)["team/s2"]["status"]["tmuxPaneId"]
+    bench.tmux("kill-pane", "-t", gone)  # a replacement is due, once the target can be seen
+    remote.kill()
+    original = remote.config.read_text()
+    remote.config.write_text(
+        original.replace("SetEnv ", f"SetEnv DOCKER_HOST=unix://{remote.root}/none.sock ")
+    )
+    remote.start()
+    diff = at.run("diff")
+    assert diff.exit_code == 2 and "Cannot connect to the Docker daemon" in diff.stderr, diff.stderr
+    at.run("apply", "-f", str(path))
+    after = {k: (v["status"]["state"], v["status"]["id"]) for k, v in panes_json(at).items()}
+    assert after == before  # nothing failed, nothing replaced: the container could not be asked
+    remote.kill()  # and with the host itself gone: the same
+    assert at.run("apply", "-f", str(path)).exit_code in (0, 2)
+    assert {k: (v["status"]["state"], v["status"]["id"]) for k, v in panes_json(at).items()} == before
+    doctor = {c["name"]: c for c in json.loads(at.run("doctor", "-o", "json").stdout)["checks"]}
+    assert "sshd listens" in (
+        doctor[f"container on ssh host (ssh:{HOST}/container:{bench.name})"]["fix"] or ""
+    )
+    remote.config.write_text(original)
+    remote.start()
+
+    def back() -> bool:  # s2's death is a fact now: marked, then restarted after its back-off
+        at.run("apply", "-f", str(path), "--wait")
+        return states(at) == dict.fromkeys(EVERY, "ready")
+
+    eventually(back, what="s2 replaced once docker answers")
+    assert bench.sessions() == {"team": 4}
+    assert panes_json(at)["team/s2"]["status"]["predecessorId"] == before["team/s2"][1]
+
+
+def test_logs_screen_and_attach_reach_a_pane_in_a_container_on_the_remote_host(
+    env: Env, at: type[AtCli], remote: Remote, benches: Callable[..., Bench]
+) -> None:
+    from agenttower.reconcile.logs import REMOTE_LOGS
+    from tests.integration.test_attach import AGENTTOWER
+
+    bench = benches(mount=False)
+    tick = profile("tick", ["sh", "-c", "echo screen-test-line; while :; do echo tick; sleep 0.2; done"])
+    doc = layout(
+        "team",
+        None,
+        target={"host": HOST, "container": bench.name},
+        panes=[{"role": "master", "capability": "worker", "labelPattern": "m1"}],
+        launch={"master:m1": "tick"},
+    )
+    apply_ok(at, write(env.root / "t.yaml", doc, tick), "--wait")
+    status = panes_json(at)["team/m1"]["status"]
+    assert status["state"] == "ready" and status["logPath"] == f"~/{REMOTE_LOGS}/team/m1.log"
+    inside = bench.docker("exec", bench.name, "cat", f"/root/{REMOTE_LOGS}/team/m1.log", check=False)
+    assert inside.returncode == 0 and "tick" in inside.stdout  # written in the container, as its user
+    eventually(
+        lambda: at.run("logs", "team/m1").stdout.count("tick") >= 3, what="ticks through ssh and docker"
+    )
+    tail = at.run("logs", "team/m1", "--tail", "2")
+    assert tail.exit_code == 0 and tail.stdout.splitlines() == ["tick", "tick"], tail.stdout + tail.stderr
+    assert followed("team/m1", 2) == [{"pane": "team/m1", "line": "tick"}] * 2
+    shown = at.run("screen", "team/m1")
+    assert shown.exit_code == 0 and "tick" in shown.stdout, shown.output + shown.stderr
+    dry = shlex.split(at.run("attach", "team/m1", "--dry-run").stdout)
+    assert (
+        "-tt" in dry
+        and dry[-2] == HOST
+        and shlex.split(dry[-1])
+        == [
+            "docker",
+            "exec",
+            "-it",
+            bench.name,
+            "tmux",
+            "-u",
+            "attach-session",
+            "-t",
+            status["tmuxPaneId"],
+        ]
+    ), dry
+    outer = ["-L", "outer"]
+    try:
+        subprocess.run(
+            [
+                REAL_TMUX or "tmux",
+                *outer,
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                f"{AGENTTOWER} attach team/m1",
+            ],
+            check=True,
+        )
+
+        def clients() -> list[str]:
+            out = bench.tmux("list-clients", "-F", "#{client_session} #{pane_id}").stdout
+            return out.split("\n")[:-1]
+
+        eventually(
+            lambda: clients() == [f"team {status['tmuxPaneId']}"], what="a client in the remote container"
+        )
+    finally:
+        subprocess.run([REAL_TMUX or "tmux", *outer, "kill-server"], check=False, capture_output=True)
+    bench.docker("exec", bench.name, "rm", f"/root/{REMOTE_LOGS}/team/m1.log")
+    missing = at.run("logs", "team/m1")
+    assert missing.exit_code == 1 and f"does not exist on ssh:{HOST}/container:{bench.name}" in missing.stderr
+
+
+def test_a_killed_agent_in_a_remote_container_is_replaced_by_the_event_not_the_resync(
+    env: Env, at: type[AtCli], remote: Remote, benches: Callable[..., Bench]
+) -> None:
+    """The listener's waiter runs in the container through `ssh … docker exec`."""
+    from tests.integration.test_controller import Controller
+    from tests.integration.test_events import instance_id
+
+    bench = benches(mount=False)
+    doc = in_remote_container("team", bench, LABELS_2M2S, restartPolicy="Always")
+    write(env.desired_dir / "team.yaml", doc, profile("sleepy", SLEEP))
+    ctl = Controller(env, "--resync", "3600s", "--allow-empty").start(AGENTTOWER_BACKOFF_BASE="0s")
+    try:
+        eventually(
+            lambda: states(at) == dict.fromkeys(EVERY, "ready"), 60, "converged in the remote container"
+        )
+        owner = instance_id(env)
+
+        def listening() -> bool:
+            hooked = "".join(
+                bench.tmux("show-hooks", "-g", e).stdout for e in ("pane-died", "after-kill-pane")
+            )
+            waiting = bench.docker("exec", bench.name, "ps", "-eo", "args", check=False).stdout
+            return hooked.count(f"wait-for -S agenttower-{owner}") == 2 and f"agenttower-{owner}" in waiting
+
+        eventually(listening, 30, "hooks in the remote container and the listener's wait there")
+        sent = "\n".join(remote.ssh_calls())  # the waiter's script spans lines of the log
+        assert f"docker exec -i {bench.name} sh -c" in sent and "agenttower-listen" in sent
+        old = panes_json(at)["team/s1"]["status"]
+        shown = bench.tmux("display-message", "-p", "-t", old["tmuxPaneId"], "#{pane_pid}").stdout.strip()
+        bench.docker("exec", bench.name, "kill", "-9", shown)
+
+        def replaced() -> bool:
+            now = panes_json(at).get("team/s1")
+            return bool(now and now["status"]["id"] != old["id"] and now["status"]["state"] == "ready")
+
+        eventually(replaced, 30, "s1 replaced in the remote container")
+        assert bench.sessions() == {"team": 4}
+    finally:
+        ctl.stop()
+
+
+def test_a_missing_container_on_the_remote_host_is_container_not_found_and_nothing_is_written(
+    env: Env, at: type[AtCli], remote: Remote, docker_engine: str
+) -> None:
+    ghost = f"at-test-missing-{os.getpid()}"
+    doc = layout("ghost", "1m+2s", target={"host": HOST, "container": ghost})
+    result = at.run("apply", "-f", str(write(env.root / "ghost.yaml", doc)), "-o", "json")
+    assert result.exit_code == 1, result.output + result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "container_not_found" and error["details"]["container_id"] == ghost
+    assert f"on {HOST}" in error["message"]
+    assert not (env.desired_dir / "ghost.yaml").exists() and states(at) == {}
+    calls = remote.ssh_calls()
+    assert calls and all("list-panes" in c and "source-file" not in c for c in calls), calls  # observed only

@@ -45,9 +45,10 @@ def test_host_user_and_port_make_an_ssh_target_key() -> None:
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
-        ({"host": "b", "container": "c"}, "not supported"),
         ({"port": 22}, "port needs host"),
         ({"host": "b", "logMount": {"containerPath": "/l", "hostPath": "/l"}}, "logMount"),
+        ({"host": "b", "container": "c", "logMount": {"containerPath": "/l", "hostPath": "/l"}}, "logMount"),
+        ({"host": "dev@b", "container": "c"}, "ssh config's User"),
         ({"host": "b", "user": "-oProxyCommand=x"}, "ssh login"),
     ],
 )
@@ -75,13 +76,23 @@ _names = st.text(st.sampled_from("abz09_.-"), min_size=1, max_size=12).filter(la
     user=st.none() | _names,
     port=st.none() | st.integers(1, 65535),
     socket=st.none() | _names | st.just("/tmp/x/s"),
+    container=_names,
 )
-def test_a_key_rebuilds_its_target(host: str, user: str | None, port: int | None, socket: str | None) -> None:
+def test_a_key_rebuilds_its_target(
+    host: str, user: str | None, port: int | None, socket: str | None, container: str
+) -> None:
     sockets = (
         {} if socket is None else {"socket_path": socket} if socket.startswith("/") else {"socket": socket}
     )
     target = Target(host=host, user=user, port=port, **sockets)  # type: ignore[arg-type]
     assert Target.of_key(target.key) == target
+    boxed = Target(host=host, port=port, container=container)  # its key holds no user, no socket
+    assert Target.of_key(boxed.key) == boxed
+
+
+def test_a_socket_path_that_looks_like_a_container_stays_a_socket() -> None:
+    target = Target(host="b", socket_path="/container:x")
+    assert target.key == "ssh:b#/container:x" and Target.of_key(target.key) == target
 
 
 def test_the_ssh_argv_is_batch_mode_multiplexed_and_quoted_per_word(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,3 +177,115 @@ def test_tmux_answering_through_ssh_is_tmuxs_failure() -> None:
 def test_a_home_relative_log_path_expands_in_the_pipe() -> None:
     command = pipe_to_file("~/logs/it's/x.log", make_dir=True)
     assert command == "mkdir -p \"$HOME\"/'logs/it'\"'\"'s' && exec cat >> \"$HOME\"/'logs/it'\"'\"'s/x.log'"
+
+
+# ---- a container on an ssh host -------------------------------------------------------------
+
+BOXED = """apiVersion: agenttower.dev/v1alpha1
+kind: Layout
+metadata: {name: l}
+spec:
+  template: 1m+2s
+  target:
+    host: box
+    container: bench
+%s"""
+
+
+def _boxed_error(extra: str) -> AgentTowerError:
+    with pytest.raises(AgentTowerError) as info:
+        resolve(parse_text(BOXED % extra, "m.yaml"))
+    return info.value
+
+
+def test_host_and_container_make_one_target_whose_user_is_the_containers() -> None:
+    target = _target(host="box", container="bench", user="1000:1000", port=2222, socket="team")
+    assert target.key == "ssh:box:2222/container:bench"  # like a container's: no user, no socket
+    assert target.login is None and target.destination == "box:2222"  # the ssh config's login
+    assert not target.local
+    plain = _target(host="box", user="dev")
+    assert plain.login == "dev" and plain.key == "ssh:dev@box"
+
+
+def test_a_container_user_is_not_an_ssh_login_and_any_docker_user_is_taken() -> None:
+    assert _target(host="box", container="c", user="1000:1000").user == "1000:1000"
+    assert "ssh login" in _error(host="box", user="1000:1000").details["reason"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "line", "reason"),
+    [
+        ("    logMount: {containerPath: /l, hostPath: /l}\n", "spec.target", 6, "logMount"),
+        ("    socket: a\n    socketPath: /tmp/s\n", "spec.target", 6, "at most one"),
+    ],
+)
+def test_bad_combinations_with_a_container_on_a_host_name_code_file_and_line(
+    extra: str, field: str, line: int, reason: str
+) -> None:
+    err = _boxed_error(extra)
+    assert (err.code, err.details["field"], err.details["file"], err.details["line"]) == (
+        "validation_failed",
+        field,
+        "m.yaml",
+        line,
+    )
+    assert reason in err.details["reason"]
+
+
+def test_a_login_written_into_host_is_refused_on_its_line() -> None:
+    with pytest.raises(AgentTowerError) as info:
+        resolve(parse_text((BOXED % "").replace("host: box", "host: dev@box"), "m.yaml"))
+    err = info.value
+    assert (err.code, err.details["field"], err.details["line"]) == (
+        "validation_failed",
+        "spec.target.host",
+        7,
+    )
+    assert "ssh config's User" in err.details["reason"]
+
+
+def test_the_argv_runs_the_remote_hosts_docker_inside_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    short = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    monkeypatch.setenv("AGENTTOWER_STATE_DIR", str(short / "s"))
+    monkeypatch.setenv("AGENTTOWER_DOCKER", "/opt/podman")  # this machine's client: not used there
+    exec_target = ExecTarget(Target(host="box", container="bench", user="1000:1000", socket="team"))
+    argv = exec_target.argv("list-panes", "-a")
+    shutil.rmtree(short)
+    assert "-l" not in argv and argv[-3:-1] == ["--", "box"]
+    assert shlex.split(argv[-1]) == [
+        "docker",
+        "exec",
+        "-i",
+        "-u",
+        "1000:1000",
+        "bench",
+        "tmux",
+        "-u",
+        "-L",
+        "team",
+        "list-panes",
+        "-a",
+    ]
+    attach = exec_target.argv("attach-session", "-t", "%1", tty=True)
+    assert "-tt" in attach and shlex.split(attach[-1])[:3] == ["docker", "exec", "-it"]
+    assert exec_target.program == ssh.ssh_binary() and exec_target.is_ssh and exec_target.is_container
+
+
+def test_a_remote_containers_answers_are_classified_as_a_local_containers() -> None:
+    """ssh's failures first (indeterminate), then docker's words, by the one classifier."""
+    from agenttower.runtime.observe import Unavailable, classify_failure
+
+    key = "ssh:box/container:bench"
+    assert ssh.failure(127, "sh: 1: docker: not found", container=True) is ssh.SshFailure.DOCKER_MISSING
+    assert (
+        ssh.failure(ssh.SSH_FAILED, "Host key verification failed.", container=True)
+        is ssh.SshFailure.HOST_KEY
+    )
+    stopped = "Error response from daemon: Container 5376 is not running"
+    assert ssh.failure(1, stopped, container=True) is None
+    listing = classify_failure(key, stopped, container=True)
+    assert (listing.status, listing.unavailable) == (ListingStatus.EMPTY, Unavailable.CONTAINER_STOPPED)
+    missing = classify_failure(key, "Error response from daemon: No such container: bench", container=True)
+    assert missing.unavailable is Unavailable.CONTAINER_MISSING
+    down = classify_failure(key, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.", True)
+    assert down.status is ListingStatus.INDETERMINATE and down.transient

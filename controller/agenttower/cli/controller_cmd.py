@@ -27,6 +27,13 @@ def controller_group() -> None:
 @click.option("--resync", default="30s", show_default=True, help="Full resync period (with 10% jitter).")
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console", show_default=True)
 @click.option("--allow-empty", is_flag=True, help="Allow a pass to prune every layout (empty desired dir).")
+@click.option(
+    "--target-host",
+    metavar="NAME",
+    default=None,
+    help="This controller is host NAME: reconcile only layouts whose spec.target.host is NAME "
+    "(run on this machine) or unset; leave every other layout alone (default: AGENTTOWER_TARGET_HOST).",
+)
 @output_option(default="table", choices=("table", "json"))
 @path_options
 @verb()
@@ -34,6 +41,7 @@ def run_command(
     resync: str,
     log_format: str,
     allow_empty: bool,
+    target_host: str | None,
     output: str,
     state_dir: Path | None,
     desired_dir: Path | None,
@@ -44,13 +52,16 @@ def run_command(
     Examples:
       agenttower controller run --resync 30s
       agenttower controller run --log-format json
+      agenttower controller run --desired-dir ~/fleet --target-host "$(hostname -s)"
     """
     from agenttower.daemon.controller import Controller
     from agenttower.daemon.logging import configure
+    from agenttower.settings import target_host as checked_host
 
     paths, settings = context(state_dir, desired_dir)
+    host = checked_host(target_host, "--target-host")
     configure(log_format)
-    raise Exit(Controller(paths, settings, duration(resync, "--resync"), allow_empty).run())
+    raise Exit(Controller(paths, settings, duration(resync, "--resync"), allow_empty, host).run())
 
 
 @click.command("wait")

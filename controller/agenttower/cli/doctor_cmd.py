@@ -59,9 +59,11 @@ def _tmux_version(text: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
-def _targets(paths: Any, checks: list[Check]) -> Targets:
+def _targets(paths: Any, checks: list[Check], selected: str | None = None) -> Targets:
+    """`selected`: the target-host selection (reconcile/selection.py): another host's layouts
+    are not this machine's to check, and this host's run here."""
     from agenttower.model.resolved import Target
-    from agenttower.reconcile import desired_dir, engine
+    from agenttower.reconcile import desired_dir, engine, selection
 
     found: list[Target] = []
     layouts = 0
@@ -79,6 +81,7 @@ def _targets(paths: Any, checks: list[Check]) -> Targets:
         desired, problems = desired_dir.load_lenient(
             paths.desired_dir, engine.legacy_catalog(paths), desired_dir.DirCache()
         )
+        desired = selection.select(desired, selected)
         layouts = len(desired.layouts)
         found += [layout.target for layout in desired.layouts.values()]
         for layout in desired.layouts.values():
@@ -318,6 +321,9 @@ def _check_ssh(settings: Settings, targets: Targets, checks: list[Check]) -> Non
     for key, target in sorted(targets.ssh.items()):
         listing = Tmux(ExecTarget(target), timeout=settings.tmux.read_timeout).list_panes(retry=False)
         targets.listings[key] = listing
+        if target.container is not None:
+            checks.append(_remote_container(key, target, listing))
+            continue
         name = f"ssh host ({key})"
         if listing.status is ListingStatus.OK:
             checks.append(Check(name, OK, f"reachable; tmux running, {len(listing.panes)} panes"))
@@ -328,6 +334,33 @@ def _check_ssh(settings: Settings, targets: Targets, checks: list[Check]) -> Non
         else:
             failure = listing.ssh_failure or ssh.SshFailure.UNKNOWN
             checks.append(Check(name, FAIL, listing.error or failure.value, failure.advice))
+
+
+def _remote_container(key: str, target: Any, listing: Any) -> Check:
+    """A container on an ssh host, from the one listing a pass makes there: its answer is
+    classified as a local container's, after ssh's own failures (runtime/tmux.py)."""
+    from agenttower.runtime.observe import ListingStatus, Unavailable
+
+    name = f"container on ssh host ({key})"
+    host, container = target.host, target.container
+    if listing.status is ListingStatus.OK:
+        return Check(name, OK, f"reachable, container running; tmux running, {len(listing.panes)} panes")
+    if listing.unavailable is Unavailable.CONTAINER_STOPPED:
+        fix = f"ssh {host} docker start {container} (its panes restart per policy)"
+        return Check(name, FAIL, f"reachable; the container is not running: {listing.error}", fix)
+    if listing.unavailable is Unavailable.CONTAINER_MISSING:
+        fix = f"start it there (ssh {host} docker run -d --name {container} IMAGE), or fix spec.target"
+        return Check(name, FAIL, f"reachable; no container {container} on {host}", fix)
+    if listing.status is ListingStatus.EMPTY:
+        detail = "reachable, container running; tmux server not started yet (the first apply starts it)"
+        return Check(name, OK, detail)
+    if listing.ssh_failure is not None:
+        return Check(name, FAIL, listing.error or listing.ssh_failure.value, listing.ssh_failure.advice)
+    fix = (
+        f"check docker on {host} as your ssh login (ssh {host} docker ps): its daemon, the login's "
+        "access to it (the docker group), tmux in the image, spec.target.user"
+    )
+    return Check(name, FAIL, listing.error or "no answer", fix)
 
 
 def _same_dir(a: str, b: str) -> bool:
@@ -505,7 +538,7 @@ def run_checks(state_dir: Path | None, desired_dir: Path | None) -> list[Check]:
     paths = Paths.resolve(state_dir, desired_dir)
     settings = Settings.from_env()
     checks: list[Check] = []
-    targets = _targets(paths, checks)
+    targets = _targets(paths, checks, settings.loop.target_host)
     _check_tmux(settings, targets, checks)
     _check_docker(settings, targets, checks)
     _check_ssh(settings, targets, checks)

@@ -167,7 +167,7 @@ def _remote(target: Target, path: str, follow: bool, tail: int, raw: bool, outpu
     code = proc.wait()
     if code == MISSING:
         raise validation_failed("logPath", f"log file {path} of pane {name} does not exist on {target.key}")
-    failed = ssh.failure(code, error)
+    failed = ssh.failure(code, error, target.container is not None)
     if failed is not None:
         raise validation_failed("logPath", f"cannot read {path} on {target.key}: {failed.advice} ({error})")
     if code != 0:

@@ -56,6 +56,7 @@ class Controller:
     settings: Settings
     resync: float = 30.0
     allow_empty: bool = False
+    target_host: str | None = None  # `--target-host`: wins over AGENTTOWER_TARGET_HOST
     wake: queue.Queue[object] = field(default_factory=queue.Queue)
     stopping: bool = False
     passes: int = 0
@@ -68,7 +69,11 @@ class Controller:
 
     def run(self) -> int:
         self._signals()
-        loop = replace(self.settings.loop, allow_empty=self.allow_empty)
+        loop = replace(
+            self.settings.loop,
+            allow_empty=self.allow_empty,
+            target_host=self.target_host or self.settings.loop.target_host,
+        )
         with engine.session(self.paths, replace(self.settings, loop=loop), Actor.CONTROLLER) as session:
             self.session = session
             self.listeners = Listeners(
@@ -87,6 +92,7 @@ class Controller:
                 desired_dir=str(self.paths.desired_dir),
                 state_dir=str(self.paths.state_dir),
                 resync_s=self.resync,
+                target_host=loop.target_host,
             )
             try:
                 self._loop(session, watcher)

@@ -47,6 +47,9 @@ class Desired:
     catalog: Catalog
     manifests: tuple[Manifest, ...]
     warnings: tuple[str, ...] = ()
+    # layouts of the desired dir this reconciler does not take on (another host's, by
+    # its target-host selection): their records are left as they are, never pruned
+    outside: frozenset[str] = frozenset()
 
 
 def build_catalog(manifests: Sequence[Manifest], legacy: LegacyCatalog) -> Catalog:

@@ -75,7 +75,8 @@ def what_rule(regex: re.Pattern[str]) -> str:
         CATALOG_NAME_RE.pattern: "[A-Za-z0-9_.+-], 1 to 64 characters, not only dots",
         SESSION_RE.pattern: "[A-Za-z0-9_-], 1 to 64 characters; tmux rewrites '.' and ':'",
         ENV_KEY_RE.pattern: "a letter or _, then letters, digits or _",
-        SSH_HOST_RE.pattern: "an ssh host: [A-Za-z0-9_.-], not starting with '.' or '-', 253 at most",
+        SSH_HOST_RE.pattern: "an ssh host: [A-Za-z0-9_.-], not starting with '.' or '-', 253 at most; "
+        "no login@ (the login is `user`, or the ssh config's User for a container on the host)",
         SSH_USER_RE.pattern: "a login name: [A-Za-z0-9_.-], not starting with '.' or '-'",
         TMUX_LAYOUT_RE.pattern: "a tmux layout name or layout string",
         LABEL_PATTERN_RE.pattern: "[A-Za-z0-9_.-] and {ordinal}",

@@ -20,8 +20,12 @@ from .errors import SourceLocation
 
 @dataclass(frozen=True)
 class Target:
+    """Where a layout's tmux server runs. `user` is who tmux runs as: in a container
+    `docker exec -u` (here or on `host`), on an ssh host without a container the ssh
+    login. A container on an ssh host is reached as the login the ssh config gives."""
+
     container: str | None = None
-    user: str | None = None  # docker exec -u for a container, the ssh login for a host
+    user: str | None = None
     socket: str | None = None
     socket_path: str | None = None
     log_container_path: str | None = None
@@ -35,35 +39,50 @@ class Target:
         return self.container is None and self.host is None
 
     @property
+    def login(self) -> str | None:
+        """The ssh login (`ssh -l`): `user` on an ssh host, None in a container there
+        (its `user` is the container's; ssh's config names the login)."""
+        return self.user if self.host is not None and self.container is None else None
+
+    @property
     def destination(self) -> str:
-        """`[user@]host[:port]`: the ssh target as a key names it ("" for other targets)."""
+        """`[login@]host[:port]`: the ssh target as a key names it ("" for other targets)."""
         if self.host is None:
             return ""
-        who = f"{self.user}@" if self.user else ""
+        who = f"{self.login}@" if self.login else ""
         return f"{who}{self.host}" + (f":{self.port}" if self.port is not None else "")
 
     @property
     def key(self) -> str:
-        """`host`, `host:<socket>`, `container:<name>` or `ssh:[user@]host[:port]` (then
-        `#<socket>` when it names one): the name records and logs use."""
-        if self.container is not None:
-            return f"container:{self.container}"
+        """`host`, `host:<socket>`, `container:<name>`, `ssh:[login@]host[:port]` (then
+        `#<socket>` when it names one) or `ssh:host[:port]/container:<name>`: the name
+        records and logs use. A container's key names the container, not its user or
+        socket: one tmux server per container (reconcile/targets.py)."""
         server = self.socket if self.socket is not None else self.socket_path
         if self.host is not None:
+            if self.container is not None:
+                return f"ssh:{self.destination}/container:{self.container}"
             return f"ssh:{self.destination}" + (f"#{server}" if server is not None else "")
+        if self.container is not None:
+            return f"container:{self.container}"
         return "host" if server is None else f"host:{server}"
 
     @classmethod
     def of_key(cls, key: str) -> Target:
         """Rebuild a Target from its record key alone (`host`, `host:<socket>`, `host:/path`,
-        `container:<name>`, `ssh:[user@]host[:port][#socket]`). The key holds no
-        container user and no logMount: prefer `of_record`."""
+        `container:<name>`, `ssh:[login@]host[:port][#socket]`, `ssh:host[:port]/container:<name>`).
+        The key holds no container user and no logMount: prefer `of_record`."""
         if key == "host":
             return cls()
         kind, _, rest = key.partition(":")
         if kind == "container":
             return cls(container=rest)
         if kind == "ssh":
+            where, _, inside = rest.partition("/")  # an ssh host or login has no `/`
+            if "#" not in where and inside.startswith("container:"):
+                host, _, port = where.partition(":")
+                number = int(port) if port.isdigit() else None
+                return cls(host=host, port=number, container=inside.removeprefix("container:"))
             where, _, server = rest.partition("#")
             user, _, host = where.rpartition("@")
             host, _, port = host.partition(":")

@@ -68,17 +68,17 @@ class LogMount(_Model):
 
 
 class TargetSpec(_Model):
-    """Where the layout's tmux server runs: this host by default, a container, or another
-    machine reached with ssh."""
+    """Where the layout's tmux server runs: this host by default, a container, another
+    machine reached with ssh, or a container on that machine (`host` and `container`)."""
 
     container: Name | None = None
-    """A running docker container's name: its tmux server holds the panes (default: the host)."""
+    """A running docker container's name: its tmux server holds the panes (on `host` when set)."""
     host: SshHost | None = None
     """Another machine, reached with the system ssh client (a name from ~/.ssh/config works)."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     """The ssh port on `host` (default: what the ssh config says, else 22)."""
     user: PlainText | None = None
-    """The user tmux runs as: inside the container (docker exec -u), or the ssh login on `host`."""
+    """Who tmux runs as: in a container, docker exec -u; on `host` without a container, the ssh login."""
     socket: Name | None = None
     """A tmux socket name (tmux -L); at most one of socket and socketPath."""
     socket_path: AbsolutePath | None = None
@@ -89,13 +89,15 @@ class TargetSpec(_Model):
     def _one_socket(self) -> TargetSpec:
         if self.socket is not None and self.socket_path is not None:
             raise ValueError("set at most one of socket and socketPath")
-        if self.host is not None and self.container is not None:
-            raise ValueError("a container on an ssh host is not supported: set host or container")
         if self.host is not None and self.log_mount is not None:
-            raise ValueError("logMount is for containers; an ssh host's pane logs are read over ssh")
+            raise ValueError(
+                "logMount names paths of this machine; on an ssh host (and in a container there) "
+                "pane logs stay on that host and are read over ssh"
+            )
         if self.port is not None and self.host is None:
             raise ValueError("port needs host")
-        if self.host is not None and self.user is not None and SSH_USER_RE.fullmatch(self.user) is None:
+        login = self.host is not None and self.container is None
+        if login and self.user is not None and SSH_USER_RE.fullmatch(self.user) is None:
             raise ValueError(f"user {self.user!r} is not an ssh login ({what_rule(SSH_USER_RE)})")
         return self
 
@@ -183,7 +185,7 @@ class LayoutSpec(_Model):
     """What the layout is: where its tmux session runs, which panes it has, how they are kept."""
 
     target: TargetSpec = Field(default_factory=TargetSpec)
-    """Where the layout's tmux server runs: the host by default, or a container."""
+    """Where the layout's tmux server runs: the host by default, a container, an ssh host."""
     session: SessionName | None = None
     """The tmux session's name (default: metadata.name)."""
     template: CatalogName | None = None

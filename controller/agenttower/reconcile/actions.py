@@ -265,6 +265,7 @@ class NoteKind(StrEnum):
     UNREACHABLE = "unreachable"  # the target did not answer: nothing is planned there
     KEPT = "kept"  # a guard kept a layout its manifest no longer names
     AMBIGUOUS = "ambiguous"  # two tmux panes pass as one record: both are left alone
+    OUTSIDE = "outside"  # another host's layout (the target-host selection): left alone here
 
 
 @dataclass(frozen=True)

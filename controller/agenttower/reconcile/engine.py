@@ -34,7 +34,7 @@ from agenttower.settings import Settings
 from agenttower.store.records import LayoutRecord, PaneRecord, current_panes
 from agenttower.store.repo import Store
 
-from . import activity, desired_dir, fresh_state, log_rotation, logs, status
+from . import activity, desired_dir, fresh_state, log_rotation, logs, selection, status
 from .actions import Plan
 from .context import PassContext
 from .execute import Executor
@@ -150,9 +150,15 @@ class Session:
             tuple(self.store.layouts()), tuple(self.store.live_layout_panes()), self.store.delivered_inputs()
         )
 
+    def selected(self, desired: Desired) -> Desired:
+        """The layouts this reconciler takes on (reconcile/selection.py): every pass
+        observes and plans these, whoever asked for it."""
+        return selection.select(desired, self.settings.loop.target_host)
+
     def observe(self, desired: Desired, snapshot: Snapshot) -> dict[str, Listing]:
         """One listing per target that the desired state or the records mention, all
         targets at once (each is its own process; nothing here touches SQLite)."""
+        desired = self.selected(desired)
         wanted = {
             key: target for key, (_, target) in server_targets(desired.layouts, snapshot.layouts).items()
         }
@@ -204,6 +210,7 @@ class Session:
         recovery: bool = False,
         operations: Iterable[Operation] = (),
     ) -> Plan:
+        desired = self.selected(desired)
         return plan(
             desired.layouts,
             snapshot,
@@ -215,6 +222,7 @@ class Session:
             protected,
             recovery,
             operations,
+            desired.outside,
         )
 
     def context(self) -> PassContext:

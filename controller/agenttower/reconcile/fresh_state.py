@@ -25,7 +25,7 @@ from agenttower.settings import Settings
 from agenttower.store.db import present
 from agenttower.store.faults import Fault, StoredFile
 
-from . import desired_dir
+from . import desired_dir, selection
 
 OPT_IN = "AGENTTOWER_FRESH_STATE"
 
@@ -42,7 +42,7 @@ class OwnedPanes:
         return sum(self.by_target.values())
 
 
-def visible_targets(paths: Paths) -> dict[str, Target]:
+def visible_targets(paths: Paths, host: str | None = None) -> dict[str, Target]:
     """The host servers the desired dir names (there are no records to name more); a
     server no layout uses is never asked. Containers and ssh hosts are left to `doctor`:
     they may be shared by other installations, and each would cost an exec or a round trip."""
@@ -50,6 +50,7 @@ def visible_targets(paths: Paths) -> dict[str, Target]:
 
     legacy = load_legacy(paths.legacy_templates_dir, paths.legacy_profiles_dir)
     desired, _ = desired_dir.load_lenient(paths.desired_dir, legacy, desired_dir.DirCache())
+    desired = selection.select(desired, host)  # this host's layouts run here
     targets: dict[str, Target] = {}
     for layout in desired.layouts.values():
         if layout.target.local:
@@ -81,7 +82,7 @@ def refuse_if_orphaning(paths: Paths, settings: Settings) -> dict[str, Listing]:
     Returns the listings it made, for the pass to use instead of listing again."""
     if settings.verbs.fresh_state or present(paths.database):
         return {}
-    listings = list_targets(visible_targets(paths), settings)
+    listings = list_targets(visible_targets(paths, settings.loop.target_host), settings)
     found = owned_in(listings)
     if found.total:
         raise missing_database(paths, found)

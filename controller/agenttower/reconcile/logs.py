@@ -12,9 +12,12 @@ with a reason that says what to configure.
 
 On an ssh host the pipe writes `~/REMOTE_LOGS/<layout>/<label>.log` there (the pipe
 creates the directory, as the login user); the pane record keeps that `~/` path, and
-`logs` reads it over the same ssh connection. Nothing checks from here that the file
-appeared, and a pass neither rotates it nor sets a predecessor's file aside
-(reconcile/log_rotation.py works on this machine's files): each would cost a round trip.
+`logs` reads it over the same ssh connection. In a container on an ssh host the same
+path is below the home of the container's user, inside the container (no path of this
+machine can name a mount there), and `logs` reads it with `docker exec` over ssh.
+Nothing checks from here that the file appeared, and a pass neither rotates it nor sets
+a predecessor's file aside (reconcile/log_rotation.py works on this machine's files):
+each would cost a round trip.
 """
 
 from __future__ import annotations

@@ -78,13 +78,20 @@ def apply(session: Session, request: dict[str, Any]) -> dict[str, Any]:
 def _apply(session: Session, request: dict[str, Any]) -> ApplyAnswer:
     incoming = incoming_from(request)
     paths = session.paths
-    desired = load_desired(paths, incoming)
+    desired = session.selected(load_desired(paths, incoming))
     shown = {item.display for item in incoming}
     names = [m.name for m in desired.manifests if m.kind == "Layout" and m.document.file in shown]
     snapshot = session.snapshot()
     observed = session.observe(desired, snapshot)
     plan = session.plan(desired, snapshot, observed)
     warnings = list(desired.warnings)
+    host = session.settings.loop.target_host
+    warnings += [
+        f"layout {name}: its target.host is not {host} (this reconciler's selection): written, "
+        "left to that host's controller"
+        for name in names
+        if name in desired.outside
+    ]
     pending = _pending(desired, observed, names)
     warnings += [f"layout {p.name}: nothing can be created on {p.target} now: {p.reason}" for p in pending]
     for blocked in plan.blocked:
@@ -182,24 +189,32 @@ def delete(session: Session, objects: Sequence[tuple[str, str]]) -> dict[str, An
     """Every check first, the observation included: a target that does not answer fails
     the delete before the desired dir is touched (a cut manifest would otherwise be
     pruned by a later pass, a failure taking effect after it was reported). Then the cut
-    and one pass planned on that same observation."""
+    and one pass planned on that same observation. A layout outside this reconciler's
+    target-host selection (another host's) loses only its record and panes here: its
+    manifest is that host's, and stays."""
     paths = session.paths
     wanted = set(objects)
     layouts = sorted(name for kind, name in wanted if kind == "Layout")
     desired = load_desired(paths)
+    outside = session.selected(desired).outside
     found = {m.key: m for m in desired.manifests if m.key in wanted}
     for name in layouts:
         rec = session.store.layout_by_name(name)
-        if ("Layout", name) not in found and (rec is None or rec.state == State.REMOVED):
-            raise AgentTowerError(
-                ErrorCode.LAYOUT_NOT_FOUND, f"layout {name!r} not found", {"layout_id": name}
+        gone = rec is None or rec.state == State.REMOVED
+        if gone and (("Layout", name) not in found or name in outside):
+            why = (
+                ": it is another host's (its target.host is not this reconciler's) and has no panes "
+                "here; remove its manifest from the shared desired dir to delete it everywhere"
+                if name in outside
+                else " not found"
             )
+            raise AgentTowerError(ErrorCode.LAYOUT_NOT_FOUND, f"layout {name!r}{why}", {"layout_id": name})
     remaining = [m for m in desired.manifests if m.key not in wanted]
     resolve(remaining, legacy_catalog(paths))  # what stays must still be valid on its own
     snapshot = session.snapshot()
     observed = session.observe(desired, snapshot)
     _observable(session, layouts, observed)
-    dd.remove_objects(found)
+    dd.remove_objects({key: m for key, m in found.items() if not (m.kind == "Layout" and m.name in outside)})
     after = load_desired(paths)
     result = PassResult(session.plan(after, snapshot, observed, deletes=layouts), observed)
     session.execute(result, snapshot)

@@ -113,6 +113,7 @@ class _Planner:
     settings: Settings
     protected: frozenset[str]
     recovery: bool
+    outside: frozenset[str] = frozenset()  # another host's layouts: nothing is planned for them
     actions: list[Action] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
@@ -197,8 +198,9 @@ class _Planner:
             )
         else:
             state = "does not exist" if why is Unavailable.CONTAINER_MISSING else "is not running"
-            container = spawn.layout.target.container
-            message = f"container {container} {state}: {action.describe()} waits"
+            target = spawn.layout.target
+            where = f" on {target.host}" if target.host else ""
+            message = f"container {target.container}{where} {state}: {action.describe()} waits"
             self.waits.append(Note(layout, message, NoteKind.WAITS))
 
     def mark(self, rec: LayoutRecord, pane: PaneRecord, mark: Mark, cause: str) -> None:
@@ -215,6 +217,7 @@ class _Planner:
     def run(self) -> Plan:
         for name in sorted(self.deletes):
             self.remove_layout(name, "deleted by operator", Actor.OPERATOR)
+        self.leave_outside()
         capacity_used = len(self.live)
         for name in sorted(self.desired):
             if name in self.deletes:
@@ -234,6 +237,8 @@ class _Planner:
                 self.slots(layout, rec)
         self.prune()
         for rec in self.live.values():
+            if rec.name in self.outside and rec.name not in self.deletes:
+                continue
             if self.recovery and self.known(rec.target_key):
                 self.recovered(rec)
             for pane in self.current(rec).values():
@@ -263,6 +268,18 @@ class _Planner:
         ordered = sorted(self.actions, key=lambda a: a.phase)  # stable: discovery order within a phase
         requeue_at = min(self.requeue) if self.requeue else None
         return Plan(tuple(ordered), tuple(blocked), tuple(notes), requeue_at, tuple(self.activity))
+
+    def leave_outside(self) -> None:
+        """Another host's layouts: none is created; a record of one (it moved away since
+        it was made here) keeps its panes as they are, unmarked and never pruned, until
+        the operator deletes it."""
+        for name in sorted(self.outside - self.deletes):
+            rec = self.live.get(name)
+            where = "its target.host is another host's: left to that host's controller"
+            if rec is not None:
+                where += f"; its panes here are left as they are (`delete layout {name}` here removes them)"
+                self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
+            self.notes.append(Note(name, where, NoteKind.OUTSIDE))
 
     def suspend(self, rec: LayoutRecord) -> None:
         self.notes.append(Note(rec.name, "suspended: no actions", NoteKind.SUSPENDED))
@@ -303,7 +320,10 @@ class _Planner:
         gone = [
             rec
             for name, rec in sorted(self.live.items())
-            if name not in self.desired and name not in self.protected and name not in self.deletes
+            if name not in self.desired
+            and name not in self.protected
+            and name not in self.deletes
+            and name not in self.outside
         ]
         if not gone:
             return
@@ -678,8 +698,10 @@ def plan(
     protected: Iterable[str] = (),
     recovery: bool = False,
     operations: Iterable[Operation] = (),
+    outside: Iterable[str] = (),
 ) -> Plan:
-    """The plan of one pass (or, with `operations`, of those operator verbs alone)."""
+    """The plan of one pass (or, with `operations`, of those operator verbs alone).
+    `outside`: layouts of the desired dir that are not this reconciler's (selection.py)."""
     planner = _Planner(
         desired,
         snapshot,
@@ -690,6 +712,7 @@ def plan(
         settings or Settings(),
         frozenset(protected),
         recovery,
+        frozenset(outside),
     )
     operations = tuple(operations)
     return planner.operate(operations) if operations else planner.run()

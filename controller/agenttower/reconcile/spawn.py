@@ -301,10 +301,13 @@ class SpawnPipeline:
 
     def _await_container_logs(self, spawns: Sequence[Spawning], listing: Listing) -> None:
         """A container's pipe creates its log file itself, asynchronously: give the files
-        of live panes a moment to show up on the host before they are checked."""
+        of live panes a moment to show up on the host before they are checked (not for a
+        container on an ssh host: its files are not on this machine)."""
         paths = []
         for spawn in spawns:
-            if spawn.layout.target.container is None or spawn.log_path is None or spawn.log_error:
+            target = spawn.layout.target
+            remote = target.host is not None
+            if target.container is None or remote or spawn.log_path is None or spawn.log_error:
                 continue
             obs = self._find(spawn, listing)
             if obs is not None and not obs.dead:

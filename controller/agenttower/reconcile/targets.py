@@ -18,9 +18,10 @@ from agenttower.store.records import LayoutRecord
 
 def container_not_found(layout: DesiredLayout) -> AgentTowerError:
     name = layout.target.container or layout.target.key
+    where = f" on {layout.target.host}" if layout.target.host else ""
     return AgentTowerError(
         ErrorCode.CONTAINER_NOT_FOUND,
-        f"container {name!r} does not exist (layout {layout.name})",
+        f"container {name!r} does not exist{where} (layout {layout.name})",
         {"container_id": name},
         layout.source,
     )

@@ -9,7 +9,7 @@ to, and a recycled pid cannot have it. So a record's processes are found by that
 variable in `/proc/PID/environ`: what agenttower recorded, never a guess by name.
 
 One POSIX sh script does it where the pane ran, through the target's own exec prefix
-(nothing on the host, `docker exec -i CONTAINER` for a container): psutil cannot see
+(nothing on the host, `docker exec -i CONTAINER` for a container, ssh, or both): psutil cannot see
 into a container's pid namespace, and one mechanism for both keeps the rules in one
 place. It runs through the session's calls (runtime/calls.py), as tmux does, so a
 deadline bounds it and a stopping controller kills it. It sends TERM to each process
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from agenttower.model.environment import IDENTITY_PREFIX, PANE_ID_VARIABLE
 
+from . import ssh
 from .calls import Calls, OutOfTime
 from .observe import ListingStatus, classify_failure
 from .target import ExecTarget
@@ -111,7 +112,7 @@ def stop_processes(
     except OSError as exc:
         return Stopped(False, error=f"cannot run {argv[0]}: {exc.strerror}")
     if proc.returncode != 0:
-        return _failed(target, proc.stdout + proc.stderr)
+        return _failed(target, proc.returncode, proc.stdout + proc.stderr)
     return _parse(proc.stdout)
 
 
@@ -121,8 +122,11 @@ def _environment(target: ExecTarget) -> dict[str, str]:
     return {k: v for k, v in target.environment().items() if not k.startswith(IDENTITY_PREFIX)}
 
 
-def _failed(target: ExecTarget, output: str) -> Stopped:
-    """A container that is stopped or gone has no processes left; anything else is unknown."""
+def _failed(target: ExecTarget, returncode: int, output: str) -> Stopped:
+    """A container that is stopped or gone has no processes left; anything else (an ssh
+    host that could not be asked first of all) is unknown."""
+    if target.is_ssh and ssh.failure(returncode, output, target.is_container) is not None:
+        return Stopped(False, error=output.strip() or "ssh failed")
     if target.is_container:
         listing = classify_failure(target.key, output, container=True)
         if listing.status is ListingStatus.EMPTY and listing.unavailable is not None:

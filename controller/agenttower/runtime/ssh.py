@@ -46,6 +46,7 @@ class SshFailure(StrEnum):
     HOST_KEY = "host_key"  # the host key is unknown or changed: refused before anything runs
     DROPPED = "dropped"  # the connection broke during the call: may pass (retried)
     TMUX_MISSING = "tmux_missing"  # ssh worked, the remote shell found no `tmux`
+    DOCKER_MISSING = "docker_missing"  # ssh worked, the remote shell found no `docker`
     UNKNOWN = "unknown"
 
     @property
@@ -65,6 +66,8 @@ _ADVICE = {
     "(ssh HOST once by hand); agenttower never accepts a key by itself",
     SshFailure.DROPPED: "the connection broke mid-call; the next pass tries again",
     SshFailure.TMUX_MISSING: "install tmux on the host (on the PATH of a non-interactive ssh command)",
+    SshFailure.DOCKER_MISSING: "install docker on the host (on the PATH of a non-interactive ssh command), "
+    "or log in as a user who has it",
     SshFailure.UNKNOWN: "run `ssh -v HOST true` to see why",
 }
 
@@ -113,10 +116,13 @@ _MARKERS = (
 )
 
 
-def failure(returncode: int, stderr: str) -> SshFailure | None:
-    """The network's (or the remote shell's) failure, or None: tmux ran and answered."""
+def failure(returncode: int, stderr: str, container: bool = False) -> SshFailure | None:
+    """The network's (or the remote shell's) failure, or None: tmux (or, for a container
+    on the host, `docker exec`) ran and answered. The remote shell's "not found" is about
+    the first word it runs: `tmux`, or `docker` for a container (a `tmux` missing in the
+    container is docker's answer, exit 126, classified as for a container here)."""
     if returncode == COMMAND_NOT_FOUND:
-        return SshFailure.TMUX_MISSING
+        return SshFailure.DOCKER_MISSING if container else SshFailure.TMUX_MISSING
     return classify(stderr) if returncode == SSH_FAILED else None
 
 
@@ -166,10 +172,10 @@ def options(target: Target) -> list[str]:
 
 
 def argv(target: Target, words: list[str], tty: bool = False) -> list[str]:
-    """`ssh OPTIONS [-l user] [-p port] -T|-tt -- HOST 'word' 'word' …`: each word quoted
+    """`ssh OPTIONS [-l login] [-p port] -T|-tt -- HOST 'word' 'word' …`: each word quoted
     for the remote shell, so a label or a command with spaces and quotes arrives whole."""
     assert target.host is not None
-    who = ["-l", target.user] if target.user else []
+    who = ["-l", target.login] if target.login else []
     port = ["-p", str(target.port)] if target.port is not None else []
     return [
         ssh_binary(),

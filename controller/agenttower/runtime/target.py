@@ -1,11 +1,14 @@
 """A target is an exec prefix: `tmux [-L socket | -S path]` on the host,
-`docker exec -i [-u user] CONTAINER tmux …` for a container, or
-`ssh -o BatchMode=yes … [-l user] [-p port] HOST 'tmux' …` for another machine.
+`docker exec -i [-u user] CONTAINER tmux …` for a container,
+`ssh -o BatchMode=yes … [-l user] [-p port] HOST 'tmux' …` for another machine, and
+both for a container on another machine: `ssh … HOST 'docker' 'exec' '-i' … 'tmux' …`,
+where `docker` is that machine's own (on the PATH of a non-interactive ssh command
+there; `$AGENTTOWER_DOCKER` names this machine's client, which is not the one that runs).
 
 Everything else (the listing format, the `source-file -` batches on stdin) is the same
-for all three, so a container costs exactly as many execs as the host costs tmux
-processes, and an ssh host as many ssh round trips (runtime/ssh.py: one multiplexed
-connection, so a round trip is not a handshake).
+for all of them, so a container costs exactly as many execs as the host costs tmux
+processes, and an ssh host (or a container there) as many ssh round trips
+(runtime/ssh.py: one multiplexed connection, so a round trip is not a handshake).
 Child processes run with `$TMUX` unset, so the host target is the user's default
 server for `TMUX_TMPDIR` (or the layout's socket), never the server of the shell
 agenttower happens to run in; `docker exec` passes none of our environment inside.
@@ -32,6 +35,8 @@ from agenttower.model.resolved import Target
 
 from . import ssh
 from .docker import docker_binary
+
+REMOTE_DOCKER = "docker"  # the docker client of an ssh host, as its shell finds it
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,16 @@ class ExecTarget:
         """`words` run in the target: as they are on the host; after `docker exec -i
         [-u user] NAME` in a container (stdin carries batches); through ssh on another
         machine, quoted word by word (ssh joins its arguments with spaces and the remote
-        shell splits them again). `tty`: for a tmux client a person uses (`attach`)."""
-        if self.target.host is not None:
-            return ssh.argv(self.target, list(words), tty)
-        if self.target.container is None:
-            return list(words)
-        user = ["-u", self.target.user] if self.target.user else []
-        return [self.docker_binary, "exec", "-it" if tty else "-i", *user, self.target.container, *words]
+        shell splits them again), the `docker exec` words first for a container there.
+        `tty`: for a tmux client a person uses (`attach`)."""
+        spec = self.target
+        if spec.container is not None:
+            docker = self.docker_binary if spec.host is None else REMOTE_DOCKER
+            user = ["-u", spec.user] if spec.user else []
+            words = (docker, "exec", "-it" if tty else "-i", *user, spec.container, *words)
+        if spec.host is not None:
+            return ssh.argv(spec, list(words), tty)
+        return list(words)
 
     def tmux_words(self) -> list[str]:
         """The tmux client as the target runs it, options included (`tmux -u [-L S]`)."""

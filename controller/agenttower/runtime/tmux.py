@@ -3,8 +3,8 @@
 Written by hand because libtmux runs one process per command and cannot send a
 whole layout as one `source-file -` batch, which is what keeps creation at a
 constant number of invocations and keeps env values out of `ps`. For a container
-each invocation is one `docker exec -i`, for an ssh host one multiplexed `ssh`, and the
-batch travels on its stdin.
+each invocation is one `docker exec -i`, for an ssh host (or a container there) one
+multiplexed `ssh`, and the batch travels on its stdin.
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ class Tmux:
         result = self.run(["list-panes", "-a", "-F", FORMAT])
         if result.returncode == 0:
             return parse_listing(self.target.key, result.stdout, self._listed)
-        failed = ssh.failure(result.returncode, result.stderr) if self.target.is_ssh else None
+        target = self.target
+        failed = ssh.failure(result.returncode, result.stderr, target.is_container) if target.is_ssh else None
         if failed is not None:
             listing = ssh_failed(self.target.key, failed, result.stderr)
         else:
