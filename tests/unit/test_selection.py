@@ -113,6 +113,8 @@ def test_a_layout_outside_is_never_created_and_one_removed_from_the_dir_is_prune
     planned = plan(chosen.layouts, Snapshot(), observed, OWNER, NOW, outside=chosen.outside)
     created = sorted(a.resource.layout for a in planned.actions if a.kind is Kind.CREATE_LAYOUT)
     assert created == ["anywhere", "boxed", "mine"]
+    # "theirs" never ran here: the normal case of a shared dir, no note in every pass's log
+    assert [n for n in planned.notes if n.kind is NoteKind.OUTSIDE] == []
     _, rec, pane = _record_of(_desired(*FLEET), "mine")
     gone = select(_desired(*FLEET[1:]), "a")  # its manifest left the shared dir: no host runs it
     listing = {rec.target_key: Listing(rec.target_key, ListingStatus.OK, ())}

@@ -272,13 +272,17 @@ class _Planner:
     def leave_outside(self) -> None:
         """Another host's layouts: none is created; a record of one (it moved away since
         it was made here) keeps its panes as they are, unmarked and never pruned, until
-        the operator deletes it."""
+        the operator deletes it, and is the one that gets a note: in a shared desired dir
+        the other hosts' layouts are the normal case, not news for every pass's log."""
         for name in sorted(self.outside - self.deletes):
             rec = self.live.get(name)
-            where = "its target.host is another host's: left to that host's controller"
-            if rec is not None:
-                where += f"; its panes here are left as they are (`delete layout {name}` here removes them)"
-                self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
+            if rec is None:
+                continue
+            where = (
+                "its target.host is another host's: left to that host's controller; its panes "
+                f"here are left as they are (`delete layout {name}` here removes them)"
+            )
+            self.handled.update(p.id for p in self.by_layout.get(rec.id, []))
             self.notes.append(Note(name, where, NoteKind.OUTSIDE))
 
     def suspend(self, rec: LayoutRecord) -> None:
