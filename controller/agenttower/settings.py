@@ -117,6 +117,10 @@ class LogSettings:
     # a controller passing every second looks at its logs' sizes this often, not every pass
     # (1,000 stats were a tenth of a no-op pass); a log is still rotated within this of its cap
     check_every: float = 5.0
+    # AGENTTOWER_LOG_REMOTE_EVERY: a controller rotates the logs on an ssh host (or in a
+    # container there) this often, one ssh call per host: a pass there is otherwise one
+    # call, so the check does not ride on every pass; a CLI verb's one pass never does it
+    remote_check_every: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,7 @@ class Settings:
             logs=LogSettings(
                 max_bytes=_count("AGENTTOWER_LOG_MAX_BYTES", str(5 * 1024 * 1024)),
                 keep=_count("AGENTTOWER_LOG_KEEP", "4", minimum=0),
+                remote_check_every=_seconds("AGENTTOWER_LOG_REMOTE_EVERY", "60s"),
             ),
         )
 

@@ -418,6 +418,54 @@ def test_logs_of_a_remote_pane_stream_over_ssh_and_follow(env: Env, at: type[AtC
     assert missing.exit_code == 1 and "does not exist on ssh:remote" in missing.stderr
 
 
+def test_a_controller_rotates_a_remote_pane_log_on_that_host_with_its_event(
+    env: Env, at: type[AtCli], remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log on the ssh host past its cap is rotated there by the controller (one call
+    for the host's logs, every AGENTTOWER_LOG_REMOTE_EVERY), with the same files and
+    event as a local log; a CLI verb's pass never does it."""
+    from agenttower.reconcile.logs import REMOTE_LOGS
+    from tests.integration.test_controller import Controller
+
+    noisy = profile(
+        "noisy", ["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done; exec sleep 600"]
+    )
+    doc = layout(
+        "team",
+        None,
+        target={"host": HOST},
+        panes=[{"role": "master", "capability": "worker", "labelPattern": "m1"}],
+        launch={"master:m1": "noisy"},
+    )
+    log = remote.home / REMOTE_LOGS / "team" / "m1.log"
+    limits = {"AGENTTOWER_LOG_MAX_BYTES": "2000", "AGENTTOWER_LOG_REMOTE_EVERY": "1s"}
+    for name, value in limits.items():
+        monkeypatch.setenv(name, value)  # the CLI's passes and the controller alike
+    apply_ok(at, write(env.desired_dir / "team.yaml", doc, noisy), "--wait")
+    eventually(lambda: log.exists() and log.stat().st_size > 2000, 30, "the remote log past its cap")
+    apply_ok(at, env.desired_dir / "team.yaml")  # a CLI pass: leaves remote logs to the controller
+    assert not log.with_name("m1.log.1").exists()
+    audit = env.state_dir / "events.jsonl"
+
+    def rotated() -> list[dict[str, Any]]:
+        lines = audit.read_text().splitlines() if audit.exists() else []
+        events = [json.loads(line) for line in lines]
+        return [e for e in events if e["event_type"] == "managed_pane_log_rotated"]
+
+    ctl = Controller(env, "--resync", "1s").start()
+    try:
+        (event,) = eventually(rotated, 30, "the remote log rotated by the controller")
+    finally:
+        ctl.stop()
+    assert event["payload"]["path"] == f"~/{REMOTE_LOGS}/team/m1.log"
+    assert event["payload"]["bytes"] > 2000 and event["payload"]["kept"] == 1
+    assert b"line-399" in log.with_name("m1.log.1").read_bytes()
+    text = log.read_text()
+    assert "continued after rotation" in text and "line-399" not in text
+    shown = at.run("logs", "team/m1", "--rotated", "1")
+    assert shown.exit_code == 0 and "line-399" in shown.stdout, shown.output + shown.stderr
+
+
 def test_a_key_the_host_refuses_is_auth_refused_and_nothing_is_touched(
     env: Env, at: type[AtCli], remote: Remote
 ) -> None:

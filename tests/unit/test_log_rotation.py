@@ -90,3 +90,40 @@ def test_a_copy_that_cannot_be_written_truncates_nothing(tmp_path: Path) -> None
     (tmp_path / "m1.log.1").mkdir()  # where the copy should go: cannot be written
     assert rotate(log, LogSettings(max_bytes=100, keep=1)) is None
     assert log.read_bytes() == HEADER + b"z" * 500
+
+
+def test_the_remote_script_rotates_home_relative_logs_as_the_local_rotation_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REMOTE_SCRIPT runs on an ssh host's shell (or a container's there); here the host
+    target's prefix is empty, so this machine's `sh` runs the very same script."""
+    from agenttower.model.resolved import Target
+    from agenttower.reconcile.log_rotation import rotate_remote
+    from agenttower.runtime.calls import Calls
+    from agenttower.runtime.target import ExecTarget
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "m1.log").write_bytes(HEADER + b"big " * 100)
+    (logs / "m1.log.1").write_bytes(b"older")
+    (logs / "s1.log").write_bytes(HEADER + b"small")
+    named = ["~/logs/m1.log", "~/logs/s1.log", "~/logs/gone.log"]
+    done = rotate_remote(ExecTarget(Target()), named, LogSettings(max_bytes=200, keep=2), Calls())
+    assert [(str(r.path), r.size, r.kept) for r in done] == [("~/logs/m1.log", len(HEADER) + 400, 2)]
+    assert (logs / "m1.log.2").read_bytes() == b"older"  # shifted
+    assert (logs / "m1.log.1").read_bytes() == HEADER + b"big " * 100
+    runs = list(split_runs((logs / "m1.log").read_bytes()))
+    assert len(runs) == 1 and runs[0].header is not None and runs[0].header.continued
+    assert runs[0].header.pane_id == "pane_1" and runs[0].data == b""
+    assert (logs / "s1.log").read_bytes() == HEADER + b"small"  # under its cap: untouched
+    again = rotate_remote(ExecTarget(Target()), named, LogSettings(max_bytes=200, keep=2), Calls())
+    assert again == []  # the continued header alone is under the cap
+    runs = list(split_runs((logs / "m1.log").read_bytes()))
+    assert runs[0].header is not None and runs[0].header.continued  # continued once, not twice
+    with (logs / "m1.log").open("ab") as more:
+        more.write(b"more " * 100)
+    (done,) = rotate_remote(ExecTarget(Target()), named, LogSettings(max_bytes=200, keep=2), Calls())
+    text = (logs / "m1.log").read_text()
+    assert text.count("continued after rotation") == 1 and "more" not in text
+    assert b"more" in (logs / "m1.log.1").read_bytes() and b"big" in (logs / "m1.log.2").read_bytes()

@@ -118,6 +118,7 @@ class Session:
     captured: dict[str, datetime] = field(default_factory=dict)  # per target: its screens last read
     screens_seen: dict[str, dict[str, str]] = field(default_factory=dict)  # what they showed then
     logs_checked: datetime | None = None  # when rotate_logs last looked at the logs' sizes
+    remote_logs_checked: dict[str, datetime] = field(default_factory=dict)  # per ssh target
 
     def __post_init__(self) -> None:
         if self.sleep is time.sleep:  # probe and retry waits end at the deadline or on stop
@@ -251,33 +252,54 @@ class Session:
 
     def rotate_logs(self) -> None:
         """Each live pane's log past its cap is rotated (reconcile/log_rotation.py): one
-        stat per pane, no tmux call; each rotation is an event. An ssh host's logs are
-        on that host, out of reach of a stat (reconcile/logs.py): not rotated. A session
-        looks again only `LogSettings.check_every` after its last look."""
+        stat per pane here, no tmux call; each rotation is an event. A session looks again
+        only `LogSettings.check_every` after its last look. The logs on an ssh host (or in
+        a container there) are rotated there, one call per target, at most every
+        `LogSettings.remote_check_every` and never at a session's first look: a CLI
+        verb's one pass leaves them to the controller."""
         now = self.clock()
         every = timedelta(seconds=self.settings.logs.check_every)
         if self.logs_checked is not None and now - self.logs_checked < every:
             return
         self.logs_checked = now
-        panes = [
-            p
-            for p in self.store.live_layout_panes()
-            if p.log_path and p.state != State.REMOVED and not logs.on_remote_host(p.log_path)
-        ]
-        paths = sorted({p.log_path for p in panes if p.log_path})
-        done = {str(r.path): r for r in log_rotation.rotate_all(paths, self.settings.logs)}
+        live = [p for p in self.store.live_layout_panes() if p.log_path and p.state != State.REMOVED]
+        local = [p for p in live if not logs.on_remote_host(str(p.log_path))]
+        paths = sorted({str(p.log_path) for p in local})
+        rotated = {str(r.path): r for r in log_rotation.rotate_all(paths, self.settings.logs)}
+        done = _claimed(local, rotated)
+        done += self._rotate_remote(now, [p for p in live if logs.on_remote_host(str(p.log_path))])
         if not done:
             return
         with self.store.write(self.clock(), Actor.CONTROLLER) as tx:
-            for pane in panes:
-                rotated = done.pop(str(pane.log_path), None)
-                if rotated is not None:
-                    tx.emit(
-                        EventType.PANE_LOG_ROTATED,
-                        pane.layout_id,
-                        pane.id,
-                        {"path": str(rotated.path), "bytes": rotated.size, "kept": rotated.kept},
-                    )
+            for pane, log in done:
+                tx.emit(
+                    EventType.PANE_LOG_ROTATED,
+                    pane.layout_id,
+                    pane.id,
+                    {"path": str(log.path), "bytes": log.size, "kept": log.kept},
+                )
+
+    def _rotate_remote(
+        self, now: datetime, panes: list[PaneRecord]
+    ) -> list[tuple[PaneRecord, log_rotation.Rotated]]:
+        """Per target (its records name the same `~/...` paths as another host's do)."""
+        keys = {rec.id: rec.target_key for rec in self.store.layouts()}
+        by_target: dict[str, list[PaneRecord]] = {}
+        for pane in panes:
+            if pane.layout_id in keys:
+                by_target.setdefault(keys[pane.layout_id], []).append(pane)
+        period = timedelta(seconds=self.settings.logs.remote_check_every)
+        done: list[tuple[PaneRecord, log_rotation.Rotated]] = []
+        for key, group in sorted(by_target.items()):
+            if now - self.remote_logs_checked.setdefault(key, now) < period:
+                continue  # first sight, or looked at less than a period ago
+            self.remote_logs_checked[key] = now
+            paths = sorted({str(p.log_path) for p in group})
+            found = log_rotation.rotate_remote(
+                self.runtime(key).target, paths, self.settings.logs, self.calls
+            )
+            done += _claimed(group, {str(r.path): r for r in found})
+        return done
 
     def write_status(self, result: PassResult, before: Snapshot | None = None) -> None:
         """Conditions from the records as the pass left them (re-read only if it wrote)."""
@@ -334,6 +356,19 @@ class Session:
         self.execute(result, snapshot)
         result.invocations -= calls_before
         return result
+
+
+def _claimed(
+    panes: list[PaneRecord], rotated: dict[str, log_rotation.Rotated]
+) -> list[tuple[PaneRecord, log_rotation.Rotated]]:
+    """Each rotated log with the first pane record naming it (a slot's old and new record
+    may share the path: one event)."""
+    done = []
+    for pane in panes:
+        log = rotated.pop(str(pane.log_path), None)
+        if log is not None:
+            done.append((pane, log))
+    return done
 
 
 @contextmanager

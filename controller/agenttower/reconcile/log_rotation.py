@@ -16,6 +16,13 @@ logrotate's `copytruncate` makes the same trade.
 The truncated file then gets a `continued` header (model/log_header.py), so its first
 run is still named.
 
+A log on an ssh host (or in a container there) is out of reach of a stat here. The same
+copy-truncate runs there as REMOTE_SCRIPT, a fixed script of ours on the target's shell
+(sizes, count and paths arrive as its arguments, never parsed by a shell), one call per
+target for all its logs, through the target's own prefix (`ssh HOST [docker exec C]`).
+It copies with `cp` and truncates right after, so what the pane writes between the two
+is lost, as with logrotate; a controller runs it every `LogSettings.remote_check_every`.
+
 A layout deleted and applied again gets a new layout record but the same path
 (`<layout>/<label>.log`, as FEAT-013 names it); before its first pane's pipe starts,
 the predecessor's files are moved aside to `<label>.<old layout id>.log[.N]` and the old
@@ -25,11 +32,14 @@ pane records follow them, so `logs` of an old pane still reads its own output.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import subprocess
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agenttower.model.log_header import last_header
+from agenttower.model.log_header import CONTINUED, PREFIX, last_header
+from agenttower.runtime.calls import Calls, OutOfTime
+from agenttower.runtime.target import ExecTarget
 from agenttower.settings import LogSettings
 
 
@@ -125,3 +135,65 @@ def _append(path: Path, data: bytes) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+MARK = "agenttower-rotated"
+_CONTINUED_SED = CONTINUED.replace("(", "[(]").replace(")", "[)]")
+# $1: the cap in bytes, $2: rotated files kept, then the logs as the records name them
+# (`~/...`: below the login's home, or the container user's)
+REMOTE_SCRIPT = f"""
+max=$1 keep=$2; shift 2
+for named do
+  case $named in "~/"*) f="$HOME/${{named#??}}";; *) f=$named;; esac
+  [ -f "$f" ] || continue
+  size=$(wc -c < "$f") || continue
+  size=$((size))
+  [ "$size" -gt "$max" ] || continue
+  if [ "$keep" -gt 0 ]; then
+    i=$((keep - 1))
+    while [ "$i" -ge 1 ]; do
+      if [ -f "$f.$i" ]; then mv -f "$f.$i" "$f.$((i + 1))" || continue 2; fi
+      i=$((i - 1))
+    done
+    cp "$f" "$f.1" || continue
+  fi
+  header=$(grep -a '^{PREFIX}' "$f" | tail -n 1)
+  : > "$f" || continue
+  if [ -n "$header" ]; then
+    header=$(printf '%s' "$header" | sed -e 's/{_CONTINUED_SED} ---$/ ---/' -e 's/ ---$/{CONTINUED} ---/')
+    printf '\\n%s\\n' "$header" >> "$f"
+  fi
+  kept=0 i=1
+  while [ "$i" -le "$keep" ]; do [ -f "$f.$i" ] && kept=$((kept + 1)); i=$((i + 1)); done
+  printf '{MARK} %s %s %s\\n' "$size" "$kept" "$named"
+done
+"""
+REMOTE_TIMEOUT_S = 30.0  # copying a few 5 MiB logs on a slow disk; a silent host: try again later
+
+
+def rotate_remote(
+    target: ExecTarget, paths: Sequence[str], limits: LogSettings, calls: Calls
+) -> list[Rotated]:
+    """The logs of `paths` on `target` (an ssh host, or a container there) past their cap,
+    rotated there in one call; [] when none was, or the target did not answer (nothing
+    was concluded: the next check asks again)."""
+    if not paths:
+        return []
+    argv = target.command("sh", "-s", "--", str(limits.max_bytes), str(limits.keep), *paths)
+    try:
+        timeout = calls.timeout(REMOTE_TIMEOUT_S)
+        proc = calls.run(argv, REMOTE_SCRIPT, timeout, target.environment(), target.key)
+    except (OutOfTime, subprocess.TimeoutExpired, OSError):
+        return []
+    return parse_remote(proc.stdout) if proc.returncode == 0 else []
+
+
+def parse_remote(stdout: str) -> list[Rotated]:
+    done = []
+    for line in stdout.splitlines():
+        mark, _, rest = line.partition(" ")
+        size, _, rest = rest.partition(" ")
+        kept, _, path = rest.partition(" ")
+        if mark == MARK and size.isdigit() and kept.isdigit() and path:
+            done.append(Rotated(Path(path), int(size), int(kept)))
+    return done
