@@ -49,6 +49,7 @@ from run import (
     check_ok,
     check_ready,
     command_output,
+    count_range,
     cpu_model,
     sandbox,
     write_agenttower,
@@ -244,8 +245,7 @@ def render(all_cases: list[Case], direct: list[float], wrapped: list[float], ima
         split = case.runs[0].split()
         spawned = "-" if case.noop else ms(statistics.median(r.spawned for r in case.runs))
         inner = "-" if case.noop else ms(statistics.median(r.spawned_in for r in case.runs))
-        counts = {len(r.calls) for r in case.runs}
-        count = str(counts.pop()) if len(counts) == 1 else f"{min(counts)}-{max(counts)}"
+        count = count_range(len(r.calls) for r in case.runs)
         parts = " + ".join(str(split[k]) for k in ("observe", "spawn", "probe", "settle"))
         other = f" (+{split['other']} other)" if split["other"] else ""
         lines.append(

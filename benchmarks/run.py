@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -688,6 +688,12 @@ def other_sections(path: Path) -> str:
         if keep:
             kept.append(line)
     return "\n" + "\n".join(kept).rstrip("\n") + "\n" if kept else ""
+
+
+def count_range(counts: Iterable[int]) -> str:
+    """A count that every run shared, else its range (`3`, `3-4`): the tables' call counts."""
+    seen = sorted(set(counts))
+    return str(seen[0]) if len(seen) == 1 else f"{seen[0]}-{seen[-1]}"
 
 
 def load_range() -> str:

@@ -53,6 +53,7 @@ from run import (
     check_live_team,
     check_ok,
     check_ready,
+    count_range,
     cpu_model,
     sandbox,
     write_agenttower,
@@ -282,8 +283,7 @@ def render(cases: list[Case], cold: list[float], warm: list[float], repeat: int)
         "|---|---:|---:|---:|---:|",
     ]
     for case in cases:
-        counts = sorted(set(case.calls))
-        count = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        count = count_range(case.calls)
         lines.append(
             f"| {case.name} | {len(case.walls)} | {ms(statistics.median(case.walls))} "
             f"| {ms(min(case.walls))} | {count} |"

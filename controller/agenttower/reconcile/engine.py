@@ -283,6 +283,8 @@ class Session:
         self, now: datetime, panes: list[PaneRecord]
     ) -> list[tuple[PaneRecord, log_rotation.Rotated]]:
         """Per target (its records name the same `~/...` paths as another host's do)."""
+        if not panes:
+            return []  # no ssh target: no read of the layouts either
         keys = {rec.id: rec.target_key for rec in self.store.layouts()}
         by_target: dict[str, list[PaneRecord]] = {}
         for pane in panes:
