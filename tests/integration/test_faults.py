@@ -186,3 +186,25 @@ def test_fr022_a_server_killed_during_the_probe_leaves_creations_to_resume_not_f
     assert again.exit_code == 0, again.output + again.stderr
     assert recorded(env) == {("ready", None)}
     assert len(env.panes()) == 3
+
+
+def test_fr020_a_server_with_no_session_yet_is_an_empty_server_not_an_error(
+    env: Env, at: type[AtCli]
+) -> None:
+    """Another apply's `start-server` has run, its `new-session` not yet: `list-panes -a`
+    answers "no current target". A reader and an apply see an empty server there."""
+    env.tmux("start-server", ";", "set-option", "-g", "exit-empty", "off")
+    assert env.tmux("list-panes", "-a", check=False).stderr.strip() == "no current target"
+    path = write(env.root / "team.yaml", layout("team", launch=LAUNCH), profile("sleepy", SLEEP))
+
+    diff = at.run("diff", "-f", str(path))
+    assert diff.exit_code == 1, diff.output + diff.stderr  # 1: there is something to create
+    assert "internal_error" not in diff.output + diff.stderr
+
+    applied = at.run("apply", "-f", str(path), "--wait")
+    assert applied.exit_code == 0, applied.output + applied.stderr
+    assert {(name, state) for name, (state, _) in states(at).items()} == {
+        ("team/m1", "ready"),
+        ("team/s1", "ready"),
+        ("team/s2", "ready"),
+    }

@@ -26,6 +26,10 @@ from .ssh import SshFailure
 _EMPTY_MARKERS = (
     "no server running",
     "server exited unexpectedly",  # its last session just went: the server is gone, not unknown
+    # A live server with no session at this instant: `list-panes -a` still resolves a
+    # default target first and fails. It happens between another apply's `start-server`
+    # and the first `new-session` of its batch. No session holds no pane.
+    "no current target",
     "error connecting to",
     "no such file or directory",
     "connection refused",
