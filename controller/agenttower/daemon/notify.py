@@ -49,6 +49,7 @@ class Notifier:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _busy: set[str] = field(default_factory=set)  # panes (or layouts) with a call in flight
     _armed: dict[str, threading.Timer] = field(default_factory=dict)  # pane id -> its waiting timer
+    _stopped: bool = False
 
     def feed(self, events: Sequence[Event]) -> None:
         """What a pass wrote, oldest first: notify now, arm or disarm a waiting timer.
@@ -107,21 +108,10 @@ class Notifier:
             self._call(key, argv, body)
 
     def _call(self, key: str, argv: tuple[str, ...], body: str) -> None:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,  # its own group: a timeout kills what it started too
-            )
-        except OSError as exc:
-            log.warning("notify failed to start", argv=list(argv), error=exc.strerror)
+        proc = self._start(argv)
+        if proc is None:
             self._done(key)
             return
-        with self._lock:
-            self._live[proc.pid] = proc
         try:
             _, err = proc.communicate(body, timeout=self.settings.timeout)
             if proc.returncode != 0:
@@ -134,6 +124,27 @@ class Notifier:
                 self._live.pop(proc.pid, None)
             self._done(key)
 
+    def _start(self, argv: tuple[str, ...]) -> subprocess.Popen[str] | None:
+        """Started and registered under the lock, so a stop either sees the call (and
+        kills it) or comes first (and the call never starts): nothing outlives a stop."""
+        with self._lock:
+            if self._stopped:
+                return None
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,  # its own group: a timeout kills what it started too
+                )
+            except OSError as exc:
+                log.warning("notify failed to start", argv=list(argv), error=exc.strerror)
+                return None
+            self._live[proc.pid] = proc
+            return proc
+
     def _done(self, key: str) -> None:
         with self._lock:
             self._busy.discard(key)
@@ -141,6 +152,7 @@ class Notifier:
     def stop(self) -> None:
         """Disarm the timers and kill the calls still running (a stop does not wait)."""
         with self._lock:
+            self._stopped = True
             for timer in self._armed.values():
                 timer.cancel()
             self._armed.clear()
