@@ -6,6 +6,7 @@ and the readiness probe decides `ready` or `degraded` / `readiness`."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,13 @@ def pane_status(at: type[AtCli]) -> dict[str, Any]:
 
 
 def activity_changes(env: Env) -> list[str]:
-    return [e["payload"]["to"] for e in events_of(env, "managed_pane_activity_changed")]
+    """The activities the pane went through. A change of source alone (the screen said idle
+    at the prompt, then the SessionStart hook said idle too, when the hook was slower) is an
+    event of its own but no transition: consecutive equal activities count once."""
+    events = events_of(env, "managed_pane_activity_changed")
+    seen = [(e["payload"]["to"], e["payload"]["reason"]) for e in events]
+    assert all(a != b for a, b in itertools.pairwise(seen)), f"an event that changed nothing: {seen}"
+    return [to for to, _ in itertools.groupby(to for to, _ in seen)]
 
 
 def test_activity_follows_the_hooks_working_waiting_idle(
