@@ -153,9 +153,10 @@ class Launch:
         kind = AGENTS.get(self.agent) if self.agent else None
         return self.screen + (kind.screen if kind else ())
 
-    @property
+    @functools.cached_property
     def watched(self) -> bool:
-        """Its screen is read every period: it has rules or a readiness probe."""
+        """Its screen is read every period: it has rules or a readiness probe. Asked for
+        every pane twice a pass, so worked out once per launch."""
         return bool(self.readiness or self.rules())
 
     def to_json(self) -> dict[str, Any]:

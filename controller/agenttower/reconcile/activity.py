@@ -25,7 +25,7 @@ from agenttower.model.resolved import DesiredLayout, Launch
 from agenttower.runtime.observe import Listing, ObservedPane, Screen
 from agenttower.store.records import LayoutRecord, PaneRecord
 
-from .identity import claims, match
+from .identity import Claims, claims, match
 
 
 class Source(StrEnum):
@@ -156,17 +156,21 @@ def watched(
     screen rules or a readiness probe, found running in that target's listing."""
     found: dict[str, list[str]] = {}
     by_id = {rec.id: rec for rec in layouts}
-    claimed = {key: claims(listing.panes, owner) for key, listing in observed.items() if listing.known}
+    claimed: dict[str, Claims] = {}  # worked out for a target once one of its panes is watched
     for pane in panes:
         rec = by_id.get(pane.layout_id)
-        if rec is None or not pane.live or rec.target_key not in claimed:
+        listing = observed.get(rec.target_key) if rec is not None else None
+        if rec is None or listing is None or not listing.known or not pane.live:
             continue
         if pane.state == State.CREATING and pane.ready_by is None:
             continue  # still being spawned
         launch = launch_of(desired, rec, pane)
         if launch is None or not launch.watched:
             continue
-        obs = match(pane, rec.session, claimed[rec.target_key]).pane
+        table = claimed.get(rec.target_key)
+        if table is None:
+            table = claimed[rec.target_key] = claims(listing.panes, owner)
+        obs = match(pane, rec.session, table).pane
         if obs is not None and not obs.dead:
             found.setdefault(rec.target_key, []).append(obs.pane_id)
     return {key: tuple(ids) for key, ids in found.items()}
