@@ -15,7 +15,6 @@ from agenttower.runtime.target import ExecTarget
 
 VALUES = {
     "session_name": "team",
-    "session_id": "$0",
     "window_id": "@0",
     "pane_index": "1",
     "pane_id": "%3",
@@ -23,7 +22,6 @@ VALUES = {
     "pane_dead": "0",
     "pane_dead_status": "",
     "pane_dead_signal": "",
-    "pane_dead_time": "",
     "@agenttower_pane": "pane-1",
     "@agenttower_owner": "owner-1",
     "@agenttower_pending": "",

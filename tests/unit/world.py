@@ -79,7 +79,6 @@ def observed(
 ) -> ObservedPane:
     return ObservedPane(
         session=session,
-        session_id="$1",
         window_id="@1",
         pane_index=0,
         pane_id=record.tmux_pane_id or f"%{next(_ids)}",
@@ -87,7 +86,6 @@ def observed(
         dead=dead,
         dead_status=3 if dead else None,
         dead_signal=None,
-        dead_time=None,
         record_id=record.id,
         owner=owner,
         pending="",
@@ -102,7 +100,6 @@ def observed(
 def foreign(session: str) -> ObservedPane:
     return ObservedPane(
         session=session,
-        session_id="$9",
         window_id="@9",
         pane_index=0,
         pane_id=f"%{next(_ids)}",
@@ -110,7 +107,6 @@ def foreign(session: str) -> ObservedPane:
         dead=False,
         dead_status=None,
         dead_signal=None,
-        dead_time=None,
         record_id="",
         owner="",
         pending="",

@@ -16,6 +16,7 @@ only the message differs.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -87,26 +88,38 @@ def _text(text: str) -> str:
     return text
 
 
-def _tmux(name: str, parse: Callable[[str], object] = _text) -> Any:
-    """A field read from the listing's `#{name}`, converted by `parse`."""
-    return field(metadata={"format": name, "parse": parse})
+@dataclass(frozen=True)
+class Only:
+    """A field expanded only when the format `name` is set (`#{?name,...}`), or only when
+    it is not (`when=False`); otherwise it reads as "". Every field of the listing costs
+    tmux 1 to 2 ms per 1,000 panes (benchmarks/listing.py), and tmux skips the lookups
+    of the branch it does not take."""
+
+    name: str
+    when: bool = True
+
+
+def _tmux(name: str, parse: Callable[[str], object] = _text, only: Only | None = None) -> Any:
+    """A field read from the listing's `#{name}`, converted by `parse` (which reads the
+    "" of a field `only` left out)."""
+    return field(metadata={"format": name, "parse": parse, "only": only})
 
 
 @dataclass(frozen=True)
 class ObservedPane:
     """One line of the listing. Each field names the tmux format it is read from; the
-    listing's format is these fields in this order (the title last: it may hold tabs)."""
+    listing's format is these fields in this order (the title last: it may hold tabs).
+    What only some panes need is expanded only for them: an exit only for a dead pane,
+    the title (which only `scan` shows) only for a pane no agenttower owns."""
 
     session: str = _tmux("session_name")
-    session_id: str = _tmux("session_id")
     window_id: str = _tmux("window_id")
     pane_index: int = _tmux("pane_index", _index)
     pane_id: str = _tmux("pane_id")
     pid: int | None = _tmux("pane_pid", _int)
     dead: bool = _tmux("pane_dead", _flag)
-    dead_status: int | None = _tmux("pane_dead_status", _int)
-    dead_signal: int | None = _tmux("pane_dead_signal", _int)
-    dead_time: int | None = _tmux("pane_dead_time", _int)
+    dead_status: int | None = _tmux("pane_dead_status", _int, Only("pane_dead"))
+    dead_signal: int | None = _tmux("pane_dead_signal", _int, Only("pane_dead"))
     record_id: str = _tmux("@agenttower_pane")
     owner: str = _tmux("@agenttower_owner")
     pending: str = _tmux("@agenttower_pending")
@@ -114,7 +127,7 @@ class ObservedPane:
     activity: str = _tmux("@agenttower_activity")  # set by the agent's own hooks (model/agents.py)
     server_pid: int | None = _tmux("pid", _int)  # the server's: a new pid is a new server
     agent_session: str = _tmux("@agenttower_agent_session")  # the id the agent's hooks reported
-    title: str = _tmux("pane_title")
+    title: str = _tmux("pane_title", only=Only("@agenttower_pane", when=False))
 
     @property
     def unreaped(self) -> bool:
@@ -171,7 +184,24 @@ class Listing:
 
 
 FIELDS = tuple(f.metadata["format"] for f in fields(ObservedPane))
-FORMAT = "\t".join("#{" + name + "}" for name in FIELDS)
+
+
+def _listing_format() -> str:
+    """The fields tab-separated; a run of fields under one `Only` is one conditional whose
+    other branch holds just their tabs, so every line has the same columns."""
+    columns: list[str] = []
+    for only, run in itertools.groupby(fields(ObservedPane), key=lambda f: f.metadata["only"]):
+        expanded = "\t".join("#{" + f.metadata["format"] + "}" for f in run)
+        if only is None:
+            columns.append(expanded)
+            continue
+        empty = "\t" * expanded.count("\t")
+        taken, other = (expanded, empty) if only.when else (empty, expanded)
+        columns.append("#{?" + only.name + "," + taken + "," + other + "}")
+    return "\t".join(columns)
+
+
+FORMAT = _listing_format()
 _PARSERS = tuple(f.metadata["parse"] for f in fields(ObservedPane))
 
 
