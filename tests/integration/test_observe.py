@@ -1,9 +1,9 @@
 """The listing's format leaves out what only some panes need (runtime/observe.py): checked
 against a real tmux that it still reads every pane as the plain format of every field does.
 
-An exit is expanded only for a dead pane and a title only for a pane no agenttower owns,
-so a wrong conditional would show here as a dead pane without its status, a signal
-read as a status, a shifted column, or a foreign pane without its title.
+An exit is expanded only for a dead pane, and window, index, pid and title only for a pane
+no agenttower owns, so a wrong conditional would show here as a dead pane without its
+status, a signal read as a status, a shifted column, or a foreign pane without its title.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def test_fr020_the_listing_reads_exits_and_titles_as_every_field_expanded_does(e
     plain = parse_listing("host", env.tmux("list-panes", "-a", "-F", PLAIN).stdout)
     assert listing.known and len(listing.panes) == len(plain.panes) == 4
     by_id = {p.pane_id: p for p in listing.panes}
-    for every in plain.panes:  # the same, but for the title of the pane that is ours
-        expected = dataclasses.replace(every, title="") if every.record_id else every
+    for every in plain.panes:  # the same, but for what only `scan` shows of the pane that is ours
+        unread = {"window_id": "", "pane_index": 0, "pid": None, "title": ""}
+        expected = dataclasses.replace(every, **unread) if every.record_id else every
         assert by_id[every.pane_id] == expected
     alive = next(p for p in listing.panes if p.session == "mine" and p.pane_index == 0)
     assert (alive.dead, alive.dead_status, alive.dead_signal, alive.title) == (

@@ -99,6 +99,9 @@ class Only:
     when: bool = True
 
 
+FOREIGN = Only("@agenttower_pane", when=False)  # a pane with no agenttower record
+
+
 def _tmux(name: str, parse: Callable[[str], object] = _text, only: Only | None = None) -> Any:
     """A field read from the listing's `#{name}`, converted by `parse` (which reads the
     "" of a field `only` left out)."""
@@ -110,13 +113,11 @@ class ObservedPane:
     """One line of the listing. Each field names the tmux format it is read from; the
     listing's format is these fields in this order (the title last: it may hold tabs).
     What only some panes need is expanded only for them: an exit only for a dead pane,
-    the title (which only `scan` shows) only for a pane no agenttower owns."""
+    and what only `scan` shows (window, index, pid, title) only for a pane no agenttower
+    owns."""
 
     session: str = _tmux("session_name")
-    window_id: str = _tmux("window_id")
-    pane_index: int = _tmux("pane_index", _index)
     pane_id: str = _tmux("pane_id")
-    pid: int | None = _tmux("pane_pid", _int)
     dead: bool = _tmux("pane_dead", _flag)
     dead_status: int | None = _tmux("pane_dead_status", _int, Only("pane_dead"))
     dead_signal: int | None = _tmux("pane_dead_signal", _int, Only("pane_dead"))
@@ -127,7 +128,10 @@ class ObservedPane:
     activity: str = _tmux("@agenttower_activity")  # set by the agent's own hooks (model/agents.py)
     server_pid: int | None = _tmux("pid", _int)  # the server's: a new pid is a new server
     agent_session: str = _tmux("@agenttower_agent_session")  # the id the agent's hooks reported
-    title: str = _tmux("pane_title", only=Only("@agenttower_pane", when=False))
+    window_id: str = _tmux("window_id", only=FOREIGN)
+    pane_index: int = _tmux("pane_index", _index, FOREIGN)
+    pid: int | None = _tmux("pane_pid", _int, FOREIGN)
+    title: str = _tmux("pane_title", only=FOREIGN)
 
     @property
     def unreaped(self) -> bool:
