@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -372,6 +372,38 @@ def test_property_every_rule_converges_and_holds_to_capacity_and_targets(
     again = run(world, want, capacity=capacity)
     assert again.actions == (), str(again)
     assert str(run(world, want, capacity=capacity)) == str(again)  # and it stays there
+
+
+def plan_at(world: World, want: dict[str, DesiredLayout], at: datetime, capacity: int) -> Plan:
+    return plan(want, world.snapshot(), world.listings(), OWNER, at, (), knobs(capacity=capacity))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hard_worlds(), st.integers(min_value=0, max_value=7200), st.booleans())
+def test_property_an_action_free_plan_holds_until_its_requeue_time(
+    case: tuple[World, dict[str, DesiredLayout], int], later_s: int, just_before: bool
+) -> None:
+    """What lets a pass reuse its last plan (reconcile/plan_memo.py): a plan without
+    actions depends on the clock only through the time it asks to be woken at, so the
+    same world planned at any later instant before that time plans the same. A rule that
+    waited on the clock without reporting its time would break this."""
+    world, want, capacity = case
+    for _ in range(6):  # to a pass with nothing to do, as a converged controller sees it
+        result = plan_at(world, want, NOW, capacity)
+        if not result.actions:
+            break
+        world.apply(result)
+    first = plan_at(world, want, NOW, capacity)
+    if first.actions:
+        return
+    due = first.requeue_at
+    later = NOW + timedelta(seconds=later_s)
+    if just_before and due is not None:
+        later = due - timedelta(microseconds=1)
+    if due is not None and later >= due:
+        return
+    again = plan_at(world, want, later, capacity)
+    assert (str(again), again.requeue_at, again.activity) == (str(first), first.requeue_at, first.activity)
 
 
 # ---- controller semantics: prune, guards, restarts, updates ----------------------------

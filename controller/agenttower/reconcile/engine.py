@@ -41,6 +41,7 @@ from .execute import Executor
 from .live import Seen, Source
 from .lock import reconciler_lock
 from .plan import Operation, Snapshot, plan
+from .plan_memo import PlanMemo
 from .targets import server_targets
 
 
@@ -119,6 +120,7 @@ class Session:
     screens_seen: dict[str, dict[str, str]] = field(default_factory=dict)  # what they showed then
     logs_checked: datetime | None = None  # when rotate_logs last looked at the logs' sizes
     remote_logs_checked: dict[str, datetime] = field(default_factory=dict)  # per ssh target
+    memo: PlanMemo = field(default_factory=PlanMemo)  # the last pass's plan, while it holds
 
     def __post_init__(self) -> None:
         if self.sleep is time.sleep:  # probe and retry waits end at the deadline or on stop
@@ -212,6 +214,12 @@ class Session:
         operations: Iterable[Operation] = (),
     ) -> Plan:
         desired = self.selected(desired)
+        deletes, protected, operations = tuple(deletes), tuple(protected), tuple(operations)
+        if not (deletes or protected or operations):  # a pass: its last plan may still hold
+            owner, now = self.store.instance_id, self.clock()
+            return self.memo.plan(
+                desired.layouts, snapshot, observed, owner, now, self.settings, recovery, desired.outside
+            )
         return plan(
             desired.layouts,
             snapshot,
