@@ -213,6 +213,11 @@ class DesiredLayout:
     spec: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @functools.cached_property
+    def watched(self) -> bool:
+        """Some pane's launch is watched (Launch.watched): worked out once per layout."""
+        return any(p.launch.watched for p in self.panes)
+
+    @functools.cached_property
     def _by_label(self) -> dict[str, DesiredPane]:
         return {p.label: p for p in self.panes}
 

@@ -138,11 +138,16 @@ def _hook(value: str) -> Activity | None:
 
 def launch_of(desired: Mapping[str, DesiredLayout], rec: LayoutRecord, pane: PaneRecord) -> Launch | None:
     """The launch a slot is watched by: its layout's desired spec, else the one recorded."""
+    layout = layout_of(desired, rec)
+    slot = layout.pane(pane.label) if layout is not None else None
+    return slot.launch if slot is not None else None
+
+
+def layout_of(desired: Mapping[str, DesiredLayout], rec: LayoutRecord) -> DesiredLayout | None:
     layout = desired.get(rec.name)
     if layout is None and rec.resolved:
         layout = DesiredLayout.from_json(rec.resolved)
-    slot = layout.pane(pane.label) if layout is not None else None
-    return slot.launch if slot is not None else None
+    return layout
 
 
 def watched(
@@ -153,23 +158,30 @@ def watched(
     owner: str,
 ) -> dict[str, tuple[str, ...]]:
     """Target -> the tmux panes whose screens a pass reads: live records whose launch has
-    screen rules or a readiness probe, found running in that target's listing."""
+    screen rules or a readiness probe, found running in that target's listing. A layout
+    none of whose launches is watched is passed over whole (most of them: a pass asks
+    this of every pane)."""
     found: dict[str, list[str]] = {}
-    by_id = {rec.id: rec for rec in layouts}
+    watching: dict[str, tuple[LayoutRecord, DesiredLayout]] = {}
+    for rec in layouts:
+        layout = layout_of(desired, rec)
+        listing = observed.get(rec.target_key)
+        if layout is not None and layout.watched and listing is not None and listing.known:
+            watching[rec.id] = (rec, layout)
     claimed: dict[str, Claims] = {}  # worked out for a target once one of its panes is watched
-    for pane in panes:
-        rec = by_id.get(pane.layout_id)
-        listing = observed.get(rec.target_key) if rec is not None else None
-        if rec is None or listing is None or not listing.known or not pane.live:
+    for pane in panes if watching else ():
+        hit = watching.get(pane.layout_id)
+        if hit is None or not pane.live:
             continue
         if pane.state == State.CREATING and pane.ready_by is None:
             continue  # still being spawned
-        launch = launch_of(desired, rec, pane)
-        if launch is None or not launch.watched:
+        rec, layout = hit
+        slot = layout.pane(pane.label)
+        if slot is None or not slot.launch.watched:
             continue
         table = claimed.get(rec.target_key)
         if table is None:
-            table = claimed[rec.target_key] = claims(listing.panes, owner)
+            table = claimed[rec.target_key] = claims(observed[rec.target_key].panes, owner)
         obs = match(pane, rec.session, table).pane
         if obs is not None and not obs.dead:
             found.setdefault(rec.target_key, []).append(obs.pane_id)
