@@ -121,6 +121,7 @@ class Session:
     logs_checked: datetime | None = None  # when rotate_logs last looked at the logs' sizes
     remote_logs_checked: dict[str, datetime] = field(default_factory=dict)  # per ssh target
     memo: PlanMemo = field(default_factory=PlanMemo)  # the last pass's plan, while it holds
+    status_held: tuple[object, ...] | None = None  # what the conditions were last found as recorded from
 
     def __post_init__(self) -> None:
         if self.sleep is time.sleep:  # probe and retry waits end at the deadline or on stop
@@ -312,8 +313,17 @@ class Session:
         return done
 
     def write_status(self, result: PassResult, before: Snapshot | None = None) -> None:
-        """Conditions from the records as the pass left them (re-read only if it wrote)."""
+        """Conditions from the records as the pass left them (re-read only if it wrote).
+        They are a function of those records, the plan and the problems (the clock only
+        stamps a condition that changed), so a pass that found them all as recorded does
+        not work them out again while all three are as they were."""
         snapshot = before if before is not None and not result.plan.actions else self.snapshot()
+        inputs = (snapshot, result.plan, result.problems)
+        if inputs == self.status_held:
+            return
+        self.status_held = inputs if self._write_conditions(result, before, snapshot) == 0 else None
+
+    def _write_conditions(self, result: PassResult, before: Snapshot | None, snapshot: Snapshot) -> int:
         messages = problem_messages(result.problems, snapshot)
         now = rfc3339(self.clock())
         by_layout: dict[str, list[PaneRecord]] = {}
@@ -329,6 +339,7 @@ class Session:
             with self.store.write(self.clock(), self.actor) as tx:
                 for layout_id, conditions, observed in updates:
                     tx.set_status(layout_id, conditions, observed)
+        return len(updates)
 
     def _removed_since(self, before: Snapshot | None, after: Snapshot) -> list[LayoutRecord]:
         """Layouts this pass removed: they leave the live snapshot, but their Ready
