@@ -9,19 +9,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from agenttower.paths import Paths
-from agenttower.reconcile import engine
 from agenttower.reconcile.engine import PassResult, Session
-from agenttower.reconcile.reconciler import Op, Request, reconcile
 from agenttower.settings import AgentSettings, Settings
 from tests.conftest import REPO, AtCli, Env, eventually
 from tests.integration.test_controller import Controller, controller, events_of
 from tests.manifests import layout, profile, write
+from tests.passes import Run, clocked_passes
 
 pytestmark = pytest.mark.tmux
 __all__ = ["controller"]  # the fixture, used by name
@@ -88,22 +85,10 @@ def test_activity_follows_the_hooks_working_waiting_idle(
 
 
 @pytest.fixture
-def passes(env: Env) -> Iterator[tuple[Session, Callable[[float], PassResult]]]:
-    """An in-process session on a clock the test moves: `run(seconds)` moves it on, then
-    runs one pass of the desired dir (its tmux invocations are counted)."""
-    paths = Paths.resolve(None, None)
+def passes(env: Env) -> Iterator[tuple[Session, Run]]:
     settings = replace(Settings.from_env(), agents=AgentSettings(screen_period=5.0))
-    now = [datetime.now(UTC)]
-    with engine.session(paths, settings) as session:
-        session.clock = lambda: now[0]
-
-        def run(seconds: float = 0.0) -> PassResult:
-            now[0] += timedelta(seconds=seconds)
-            result = reconcile(session, Request(Op.PASS, desired=engine.load_desired(paths)))
-            assert result.passed is not None
-            return result.passed
-
-        yield session, run
+    with clocked_passes(settings) as passes:
+        yield passes
 
 
 def screen_of(env: Env, pane: str) -> str:

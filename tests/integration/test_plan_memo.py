@@ -8,23 +8,19 @@ change (a killed agent, a back-off running out) that must be planned for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 
 import pytest
 
-from agenttower.paths import Paths
-from agenttower.reconcile import engine
 from agenttower.reconcile.actions import Kind
 from agenttower.reconcile.engine import PassResult, Session
-from agenttower.reconcile.reconciler import Op, Request, reconcile
 from agenttower.settings import Settings
 from tests.conftest import AtCli, Env, eventually
 from tests.manifests import SLEEP, layout, profile, write
+from tests.passes import Run, clocked_passes
 
 pytestmark = pytest.mark.tmux
 
-Run = Callable[[float], PassResult]
 LABELS = ["master:m1", "slave:s1", "slave:s2"]
 
 
@@ -38,18 +34,8 @@ def passes(env: Env, at: type[AtCli]) -> Iterator[tuple[Session, Run]]:
         profile("sleepy", SLEEP),
     )
     assert at.run("apply", "-f", str(path), "--wait").exit_code == 0
-    paths = Paths.resolve(None, None)
-    now = [datetime.now(UTC)]
-    with engine.session(paths, Settings.from_env()) as session:
-        session.clock = lambda: now[0]
-
-        def run(seconds: float = 0.0) -> PassResult:
-            now[0] += timedelta(seconds=seconds)
-            result = reconcile(session, Request(Op.PASS, desired=engine.load_desired(paths)))
-            assert result.passed is not None
-            return result.passed
-
-        yield session, run
+    with clocked_passes(Settings.from_env()) as passes:
+        yield passes
 
 
 def kill_agent(env: Env, session: Session, label: str) -> str:
