@@ -867,11 +867,11 @@ it asked to be woken at (reconcile/plan_memo.py: the planner is pure, and every 
 that waits reports its time, which a property test checks); the layouts' conditions
 are not worked out again while the records, the plan and the problems are as they
 were; and looking for screens to read passes over a layout with no watched launch.
-Alternating processes on one 1,000-pane server (in-process passes, 6 rounds of 20, load
-~0.6): b34315f 63.4 ms median (min 47.2), 1e6f6cc 36.5 ms (min 24.7), of which ~1 ms is
-Python. The controller's own `duration_ms` below is a little higher (the same listing
-from a process with its listener, watcher and socket threads) and about as noisy as
-the listing itself.
+Alternating processes on one 1,000-pane server, `python benchmarks/noop_pass.py --before
+b34315f --rounds 6` (in-process passes, 120 of each), three runs within half an hour at
+load 0.6 to 0.8: b34315f 63.4 / 64.5 / 67.6 ms median (min 47.2 / 47.6 / 43.8), this
+tree 36.5 / 46.1 / 46.7 ms (min 24.7 / 34.4 / 32.1); about 1 ms of it is Python, the
+rest the listing, which moves with the machine's load from one minute to the next.
 """
 
 
