@@ -868,9 +868,9 @@ that waits reports its time, which a property test checks); the layouts' conditi
 are not worked out again while the records, the plan and the problems are as they
 were; and looking for screens to read passes over a layout with no watched launch.
 Alternating processes on one 1,000-pane server, `python benchmarks/noop_pass.py --before
-b34315f --rounds 6` (in-process passes, 120 of each), three runs within half an hour at
-load 0.6 to 0.8: b34315f 63.4 / 64.5 / 67.6 ms median (min 47.2 / 47.6 / 43.8), this
-tree 36.5 / 46.1 / 46.7 ms (min 24.7 / 34.4 / 32.1); about 1 ms of it is Python, the
+b34315f --rounds 6` (in-process passes, 120 of each), three runs within ten minutes at
+load 0.7 to 1.2: b34315f 64.5 / 67.6 / 65.5 ms median (min 47.6 / 43.8 / 42.5), this
+tree 46.1 / 46.7 / 39.3 ms (min 34.4 / 32.1 / 27.9); about 1 ms of it is Python, the
 rest the listing, which moves with the machine's load from one minute to the next.
 """
 
