@@ -168,8 +168,10 @@ def watched(
         listing = observed.get(rec.target_key)
         if layout is not None and layout.watched and listing is not None and listing.known:
             watching[rec.id] = (rec, layout)
+    if not watching:
+        return {}
     claimed: dict[str, Claims] = {}  # worked out for a target once one of its panes is watched
-    for pane in panes if watching else ():
+    for pane in panes:
         hit = watching.get(pane.layout_id)
         if hit is None or not pane.live:
             continue
