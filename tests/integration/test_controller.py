@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from agenttower.daemon import protocol
 from tests.conftest import AtCli, Env, eventually
 from tests.manifests import SLEEP, layout, profile, write
 
@@ -50,6 +50,19 @@ class Controller:
 
     def text(self) -> str:
         return self.log.read_text()
+
+    def passes(self) -> int:
+        """How many passes it has finished (its own count, answered from memory)."""
+        answer = protocol.call(
+            self.env.state_dir / "agenttowerd.sock", {"op": protocol.OBSERVATION}, timeout=5
+        )
+        return int(answer["passes"])
+
+    def await_passes(self, more: int = 2) -> None:
+        """Until `more` passes have finished after now: the second began after this call,
+        so whatever it would change has been seen."""
+        seen = self.passes()
+        eventually(lambda: self.passes() >= seen + more, what=f"{more} more passes")
 
 
 @pytest.fixture
@@ -109,7 +122,7 @@ def test_atomic_rename_edit_is_applied_once(env: Env, at: type[AtCli], controlle
         ),
         what="generation 2",
     )
-    time.sleep(2.5)  # a resync later, still applied exactly once
+    controller.await_passes()  # a resync later, still applied exactly once
     again = at.json("get", "layouts", "team")
     assert again["metadata"]["generation"] == 2 and again["status"]["observedGeneration"] == 2  # type: ignore[index]
     assert item["status"]["state"] == "ready"
@@ -162,7 +175,7 @@ def test_bad_edit_keeps_panes_sets_stalled_and_recovers(
 
     cond = eventually(stalled, what="Stalled")
     assert cond["reason"] == "InvalidManifest" and f"{path}:" in cond["message"]
-    time.sleep(2.5)
+    controller.await_passes()
     assert identity() == before
     path.write_text(good)
     eventually(lambda: not stalled(), what="recovered")
@@ -174,7 +187,7 @@ def test_emptying_the_dir_kills_nothing(env: Env, at: type[AtCli], controller: C
     controller.start()
     eventually(ready(at, "team"))
     shutil.rmtree(env.desired_dir)
-    time.sleep(3)
+    controller.await_passes()
     assert len(env.panes()) == 3
     assert states(at) == {"team/m1": "ready", "team/s1": "ready", "team/s2": "ready"}
     assert "refusing to prune every layout" in controller.text()

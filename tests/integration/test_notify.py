@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from agenttower.daemon import protocol
 from agenttower.daemon.notify import Notifier
 from agenttower.settings import NotifySettings
 from tests.conftest import AtCli, Env, eventually
@@ -44,11 +43,6 @@ def _notified(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
-def _passes(env: Env) -> int:
-    answer = protocol.call(env.state_dir / "agenttowerd.sock", {"op": protocol.OBSERVATION}, timeout=5)
-    return int(answer["passes"])
-
-
 def test_notify_runs_once_for_a_held_crash_loop_with_the_event_on_stdin(
     env: Env, at: type[AtCli], controller: Controller
 ) -> None:
@@ -58,8 +52,7 @@ def test_notify_runs_once_for_a_held_crash_loop_with_the_event_on_stdin(
     (event,) = eventually(lambda: _notified(got), what="the notify program's input")
     assert event["event_type"] == "managed_pane_crash_loop_held"
     assert event["pane"] == "loop/m1" and event["payload"]["exit_code"] == 127
-    seen = _passes(env)
-    eventually(lambda: _passes(env) >= seen + 2, what="two more passes")  # the resync
+    controller.await_passes()  # the resync
     assert len(_notified(got)) == 1  # one episode, one call, however many passes see it
 
 
@@ -152,6 +145,5 @@ def test_a_real_waiting_episode_from_the_agents_hook_notifies_once(
     assert event["event_type"] == "managed_pane_activity_changed" and event["payload"]["to"] == "waiting"
     env.tmux("send-keys", "-t", status["tmuxPaneId"], "y", "Enter")
     eventually(lambda: pane_status(at).get("activity") == "idle", what="the prompt answered")
-    seen = _passes(env)
-    eventually(lambda: _passes(env) >= seen + 2, what="two more passes")
+    controller.await_passes()
     assert len(_notified(got)) == 1
