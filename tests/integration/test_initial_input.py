@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO, AtCli, Env, eventually
-from tests.integration.test_controller import Controller, controller, panes
-from tests.integration.test_notify import _passes
+from tests.integration.test_controller import Controller, controller, events_of, panes
 from tests.manifests import layout, profile, write
 
 pytestmark = pytest.mark.tmux
@@ -42,18 +41,14 @@ def test_initial_input_is_delivered_once_across_a_controller_restart_and_an_agen
     knobs = {"AGENTTOWER_INITIAL_INPUT_DELAY": "300ms"}
     controller.start(**knobs)
     eventually(lambda: _inbox(env) == [TASK], what="the first task in the agent's inbox")
-    events = [
-        e
-        for e in map(json.loads, (env.state_dir / "events.jsonl").read_text().splitlines())
-        if e["event_type"] == "managed_pane_input_sent"
-    ]
+    # the agent may read its task before the pass that typed it has appended the audit file
+    events = eventually(lambda: events_of(env, "managed_pane_input_sent"), what="the input's event")
     assert [(e["payload"]["length"], e["payload"]["initial"]) for e in events] == [(len(TASK), True)]
     assert "make test" not in (env.state_dir / "events.jsonl").read_text()
 
     assert controller.stop() == 0  # re-attach: the same pane, found again by a new controller
     controller.start(**knobs)
-    seen = _passes(env)
-    eventually(lambda: _passes(env) >= seen + 2, what="two passes of the new controller")
+    controller.await_passes()  # two passes of the new controller
     assert _inbox(env) == [TASK]
 
     first = panes(at)[0]["status"]
@@ -65,6 +60,5 @@ def test_initial_input_is_delivered_once_across_a_controller_restart_and_an_agen
         ),
         what="its successor ready",
     )
-    seen = _passes(env)
-    eventually(lambda: _passes(env) >= seen + 2, what="two more passes")
+    controller.await_passes()
     assert _inbox(env) == [TASK]  # the successor resumes the slot: no second first task
