@@ -872,6 +872,19 @@ b34315f --rounds 6` (in-process passes, 120 of each), three runs within ten minu
 load 0.7 to 1.2: b34315f 64.5 / 67.6 / 65.5 ms median (min 47.6 / 43.8 / 42.5), this
 tree 46.1 / 46.7 / 39.3 ms (min 34.4 / 32.1 / 27.9); about 1 ms of it is Python, the
 rest the listing, which moves with the machine's load from one minute to the next.
+
+Where the spawn batch's time goes can be re-run: `python benchmarks/spawn_batch.py
+--rounds 10` captures the spawn batch of one 100-pane apply and replays it into fresh
+servers, as captured and with one part left out at a time, in turns with the floor's
+batch. At load ~1.3 (2026-12-02, at 5b38e53): agenttower's batch 508 ms median (min
+431), the floor's 222 ms (min 180), 2.3 times; without the log pipes 379 ms, without
+the launch wrapper 404 ms; without the tags, the guard or the re-tiling after each
+split, each within the noise (489 to 570 ms); without all of them 218 ms, the floor's.
+With every check kept the batch alone is above twice the floor's, and the Python side
+(the interpreter, pydantic and the manifest models ~0.25 s, the records and log files
+~0.1 s) is above the 0.12 s start-up the goal leaves for it, so this design cannot meet
+the 100-pane goal. What would move it is a log capture cheaper than a piped process
+per pane, and a clean environment without an extra exec per pane.
 """
 
 
