@@ -881,10 +881,12 @@ batch. At load ~1.3 (2026-12-02, at 5b38e53): agenttower's batch 508 ms median (
 the launch wrapper 404 ms; without the tags, the guard or the re-tiling after each
 split, each within the noise (489 to 570 ms); without all of them 218 ms, the floor's.
 With every check kept the batch alone is above twice the floor's, and the Python side
-(the interpreter, pydantic and the manifest models ~0.25 s, the records and log files
-~0.1 s) is above the 0.12 s start-up the goal leaves for it, so this design cannot meet
-the 100-pane goal. What would move it is a log capture cheaper than a piped process
-per pane, and a clean environment without an extra exec per pane.
+is above the 0.12 s start-up the goal leaves for it: under `python -X importtime` the
+apply path's imports take ~0.4 s (pydantic 72 ms, building the 16 manifest models 61
+ms, agenttower's other modules ~130 ms with the 140 dataclasses they define), and the
+records and log files ~0.1 s more. So this design cannot meet the 100-pane goal. What
+would move it is a log capture cheaper than a piped process per pane, and a clean
+environment without an extra exec per pane.
 """
 
 
