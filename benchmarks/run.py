@@ -16,6 +16,7 @@ section of the same file.
 from __future__ import annotations
 
 import argparse
+import atexit
 import compileall
 import json
 import os
@@ -530,6 +531,7 @@ def export_tree(rev: str) -> str:
     PYTHONPATH set to it runs that revision's agenttower (the same console script)."""
     short = command_output("git", "-C", str(REPO), "rev-parse", "--short", rev)
     root = Path(tempfile.mkdtemp(prefix="atb-before-", dir="/tmp"))
+    atexit.register(shutil.rmtree, root, True)  # True: ignore_errors
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", rev, "controller"], capture_output=True, check=True
     ).stdout
