@@ -46,3 +46,18 @@ def test_rich_and_pyte_are_imported_only_by_what_shows_progress_or_renders_a_log
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[]", "True"]
+
+
+def test_what_a_verb_leaves_alive_is_frozen_before_teardown() -> None:
+    """Python's teardown then has next to nothing left to collect (cli/main.py)."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print(gc.get_freeze_count(), len(gc.get_objects())))\n"
+        "sys.argv = ['agenttower', 'schema', '--help']\n"
+        "from agenttower.cli.main import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    frozen, tracked = map(int, proc.stdout.split()[-2:])
+    assert frozen > 10_000 and tracked < 100, (frozen, tracked)

@@ -7,6 +7,7 @@ does not pay for importing `doctor`, `logs` or `get`, ~20 ms of its start-up her
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -83,4 +84,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="agenttower")
+    """What is still alive when a verb ends is frozen before Python's teardown, whose
+    collections would otherwise walk all of it (~37,000 objects after an apply: modules,
+    pydantic's validators, the pass's records) to find next to nothing: the teardown of a
+    100-pane apply took 80 ms median here, 13 ms frozen. The process frees it on exit."""
+    try:
+        cli(prog_name="agenttower")
+    finally:
+        gc.freeze()
