@@ -151,9 +151,9 @@ def _converge(
     session.execute(result)
     answer.errors = [e.to_wire() for e in result.errors]
     if request.get("wait"):
-        settle(session, names)
-        answer.not_ready = not_ready(session, names)
-        created = {name for name, _ in current(session, names)}
+        panes = settle(session, names)
+        answer.not_ready = not_ready(panes)
+        created = {name for name, _ in panes}
         answer.pending = [p for p in answer.pending if p.name not in created]
 
 
@@ -169,18 +169,22 @@ def current(session: Session, names: Sequence[str]) -> list[tuple[str, PaneRecor
     return found
 
 
-def settle(session: Session, names: Sequence[str]) -> None:
-    """Passes until no pane of `names` is still creating, or the verb's deadline."""
+def settle(session: Session, names: Sequence[str]) -> list[tuple[str, PaneRecord]]:
+    """Passes until no pane of `names` is still creating, or the verb's deadline; the
+    panes as the last look found them (`current`)."""
     deadline = session.calls.deadline or time.monotonic() + session.settings.verbs.wait_without_deadline
-    while any(p.state == State.CREATING for _, p in current(session, names)) and time.monotonic() < deadline:
+    panes = current(session, names)
+    while any(p.state == State.CREATING for _, p in panes) and time.monotonic() < deadline:
         session.sleep(0.2)
         session.run_pass(load_desired(session.paths))
+        panes = current(session, names)
+    return panes
 
 
-def not_ready(session: Session, names: Sequence[str]) -> list[dict[str, Any]]:
+def not_ready(panes: Sequence[tuple[str, PaneRecord]]) -> list[dict[str, Any]]:
     return [
         {"name": f"{n}/{p.label}", "state": p.state, "failedStage": p.failed_stage, "reason": p.reason}
-        for n, p in current(session, names)
+        for n, p in panes
         if p.state not in (State.READY, State.REMOVED)
     ]
 
