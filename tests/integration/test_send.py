@@ -148,6 +148,13 @@ def test_send_reports_an_unconfirmed_delivery(
     assert answer["results"][0]["outcome"] == "unconfirmed"
     assert sum("capture-pane" in c for c in env.tmux_calls()) == 2 + 3  # before, before Enter, 3 looks
     eventually(lambda: got.exists() and "quiet words" in got.read_text(), what="the text in the file")
+    # the table does not call typed text undelivered: a second send would type it twice
+    table = at.run("send", "still/w1", "more")
+    assert table.exit_code == 3
+    assert table.stdout == (
+        "pane/still/w1: 4 characters pasted, not confirmed (the screen did not change within 0.3s):"
+        " look before sending again\n"
+    )
 
 
 def test_send_when_idle_waits_for_the_agent_s_own_idle_and_never_types_into_unknown(
@@ -189,6 +196,9 @@ def test_send_when_idle_waits_for_the_agent_s_own_idle_and_never_types_into_unkn
     answer = json.loads(unknown.stdout)
     assert answer["results"][0]["outcome"] == "not_idle"
     assert answer["results"][0]["reason"] == "activity unknown"
+    table = at.run("send", "team/p1", "three", "--when", "idle", "--timeout", "1s")
+    assert table.exit_code == 3
+    assert table.stdout == "pane/team/p1: nothing typed, not idle (activity unknown)\n"
     assert not any("paste-buffer" in c for c in env.tmux_calls())
     assert _inbox(env) == ["one", "two"]
 

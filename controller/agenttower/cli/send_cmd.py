@@ -17,6 +17,16 @@ NOT_DELIVERED_EXIT = 3  # not confirmed on screen, or (--when idle) never idle b
 IDLE_POLL_S = 0.25
 LOOK_S = 10.0  # what one look at the panes may take, whatever is left of --timeout
 
+# How a table line says each outcome (runtime/paste.py). `unconfirmed` text was typed:
+# saying "not delivered" there would invite a second send, and the agent would get the
+# message twice.
+SAID = {
+    "confirmed": "{length} characters delivered",
+    "unconfirmed": "{length} characters pasted, not confirmed ({reason}): look before sending again",
+    "not_pasted": "{length} characters NOT delivered ({reason})",
+    "not_idle": "nothing typed, not idle ({reason})",
+}
+
 
 def _text(given: str | None, file: Path | None) -> str:
     from agenttower.model.errors import validation_failed
@@ -120,9 +130,7 @@ def send_command(
         emit(result, output)
     else:
         for item in result["results"]:
-            said = (
-                "delivered" if item["delivered"] else f"NOT delivered ({item['outcome']}: {item['reason']})"
-            )
-            click.echo(f"pane/{item['pane']}: {item['length']} characters {said}")
+            said = SAID[item["outcome"]].format(length=item["length"], reason=item["reason"])
+            click.echo(f"pane/{item['pane']}: {said}")
     if not result["delivered"]:
         raise Exit(NOT_DELIVERED_EXIT)
