@@ -60,6 +60,28 @@ def test_o_name_output_is_accepted_back_by_get_describe_restart_and_delete(
     assert at.run("get", "layouts", "-o", "name").stdout.split() == ["layout/team"]
 
 
+def test_get_agents_shows_the_current_ones_and_all_of_them_with_a(applied: Env, at: type[AtCli]) -> None:
+    def agents(*flags: str) -> list[tuple[str, str]]:
+        items = at.json("get", "agents", *flags)["items"]  # type: ignore[index]
+        return sorted((a["spec"]["pane"], a["status"]["paneId"]) for a in items)
+
+    def pane_ids() -> dict[str, str]:
+        items = at.json("get", "panes")["items"]  # type: ignore[index]
+        named = (p["metadata"] for p in items)
+        return {m["name"]: m["uid"] for m in named if m["layout"] == "team"}
+
+    first = pane_ids()
+    assert at.run("restart", "pane/team/s1").exit_code == 0
+    assert at.run("remove", "pane/team/s2").exit_code == 0
+    assert at.run("delete", "layout/solo").exit_code == 0
+    now = pane_ids()
+    assert now["team/s1"] != first["team/s1"]
+    assert agents() == [("team/m1", now["team/m1"]), ("team/s1", now["team/s1"])]
+    everything = agents("-A")
+    assert len(everything) == 5 and ("team/s1", first["team/s1"]) in everything
+    assert ("team/s2", first["team/s2"]) in everything
+
+
 def test_get_panes_of_one_layout_and_by_label_selector(applied: Env, at: type[AtCli]) -> None:
     assert at.run("get", "panes", "--layout", "solo", "-o", "name").stdout.split() == ["pane/solo/w1"]
     assert at.run("get", "layouts", "-l", "tier=agents", "-o", "name").stdout.split() == ["layout/team"]

@@ -201,7 +201,10 @@ def collect_items(
         items = [views.pane_item(world, p) for p in panes]
         columns, extra, row = tables.PANE_COLUMNS, tables.PANE_WIDE, tables.pane_row
     else:
-        agents = [a for a in world.agents if not names or a.id in names]
+        if names or show_all:
+            agents = [a for a in world.agents if not names or a.id in names]
+        else:
+            agents = current_agents(world)
         missing = sorted(set(names) - {a.id for a in agents})
         if missing:
             from agenttower.model.errors import AgentTowerError, ErrorCode
@@ -212,6 +215,18 @@ def collect_items(
         items = [views.agent_item(a) for a in agents]
         columns, extra, row = tables.AGENT_COLUMNS, (), tables.agent_row
     return items, (*columns, *(extra if wide else ())), lambda item: row(item, wide)
+
+
+def current_agents(world: Any) -> list[Any]:
+    """The agents of the panes `get panes` shows (a restart's or a removal's predecessor
+    is not one of them), and every adopted agent: the registry keeps one row per run of
+    every slot, which `-A` shows."""
+    from agenttower.model.lifecycle import State
+
+    from . import views
+
+    shown = {p.id for p in views.visible_panes(world, False) if p.state != State.REMOVED}
+    return [a for a in world.agents if a.origin == "adopted" or a.pane_id in shown]
 
 
 def _get_catalog(
