@@ -889,6 +889,15 @@ ms, agenttower's other modules ~130 ms with the 140 dataclasses they define), an
 records and log files ~0.1 s more. So this design cannot meet the 100-pane goal. What
 would move it is a log capture cheaper than a piped process per pane, and a clean
 environment without an extra exec per pane.
+
+What came off the Python side since: the teardown. After a verb returns, Python's last
+collections walked every object still alive (~37,000 after an apply: modules, pydantic's
+validators, the pass's records); `python benchmarks/teardown.py --rounds 10` (2026-12-02,
+load 0.5 to 0.9) gave 72.9 ms median (min 51.7) after a 100-pane apply, and 12.7 ms (min
+8.1) now that `main` freezes them first (`gc.freeze`). `apply --wait` also read each
+layout's current panes three times after its last pass (75 queries for 25 layouts), now
+once. A larger first collector threshold was tried as well and left out: the
+collections during the run (~100, 17 ms) became ~30 of the same total cost.
 """
 
 
