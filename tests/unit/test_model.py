@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from agenttower.model.errors import AgentTowerError
 from agenttower.model.legacy import load_legacy
 from agenttower.model.manifests import is_manifest_name, manifest_files, parse_text
 from agenttower.model.redaction import redact
+from agenttower.model.resolved import DesiredLayout
 from agenttower.model.yamlload import load_documents
 from tests.manifests import layout, pane, profile, template
 
@@ -202,3 +204,30 @@ def test_durations() -> None:
     assert parse_duration("250ms") == 0.25 and parse_duration("0") == 0
     with pytest.raises(ValueError):
         parse_duration("5 minutes")
+
+
+def test_a_layout_fingerprint_stays_what_records_already_hold() -> None:
+    """A layout record keeps its fingerprint; one computed differently after an upgrade
+    would read as a changed spec for every layout. These are the values stored before
+    `fingerprint` could take the caller's `to_json()` (with notify and an initialInput,
+    and without), and they must not move; handing it `to_json()` gives the same."""
+
+    def resolved(doc: dict[str, Any]) -> DesiredLayout:
+        return next(iter(resolve(parse_text(json.dumps(doc), "t.yaml")).layouts.values()))
+
+    rich = layout(
+        "rich",
+        template=None,
+        panes=[
+            {"role": "w", "capability": "worker", "labelPattern": "w1", "initialInput": "first task"},
+            {"role": "w", "capability": "worker", "labelPattern": "w2"},
+        ],
+    )
+    rich["spec"]["notify"] = ["ntfy", "publish", "team"]
+    for doc, pinned in ((layout("team"), "0e6617e1753bd86e"), (rich, "e22366f23c30ec19")):
+        assert resolved(doc).fingerprint() == pinned
+        given = resolved(doc)
+        data = given.to_json()
+        before = json.dumps(data, sort_keys=True)
+        assert given.fingerprint(data) == pinned
+        assert json.dumps(data, sort_keys=True) == before  # left as it was

@@ -265,19 +265,21 @@ class DesiredLayout:
             spec=dict(data.get("spec") or {}),
         )
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, data: Mapping[str, Any] | None = None) -> str:
         """Changes whenever anything in the resolved spec changes (drives `generation`).
         Computed once per object: the controller's file cache hands back the same objects
-        while the manifests are unchanged, so a no-op pass does not hash 40 layouts again."""
+        while the manifests are unchanged, so a no-op pass does not hash 40 layouts again.
+        `data`: this layout's `to_json()` when the caller has it already (it is left as
+        it was), so a new layout's record does not build it twice."""
         cached = self.__dict__.get("_fingerprint")
         if cached is None:
-            body = self.to_json()
-            body.pop("source", None)
-            if not body["notify"]:  # added later: a layout without it keeps its fingerprint
-                body.pop("notify")
-            for pane in body["panes"]:
-                if pane["initial_input"] is None:
-                    pane.pop("initial_input")
+            data = self.to_json() if data is None else data
+            # `notify` and `initial_input` came later: a layout without them keeps its hash
+            body = {k: v for k, v in data.items() if k != "source" and (k != "notify" or v)}
+            body["panes"] = [
+                {k: v for k, v in pane.items() if k != "initial_input" or v is not None}
+                for pane in data["panes"]
+            ]
             cached = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
             object.__setattr__(self, "_fingerprint", cached)
         return str(cached)

@@ -91,6 +91,7 @@ class SpawnPipeline:
     tmux: Tmux
     _claimed: tuple[Listing, Claims] | None = None  # the last listing matched, and its claims
     _screens: Mapping[str, str] = field(default_factory=dict)  # exited at the probe: their last output
+    _latest_layouts: dict[tuple[str, str], LayoutRecord] | None = None  # (name, target) -> newest record
 
     @property
     def store(self) -> Store:
@@ -176,14 +177,15 @@ class SpawnPipeline:
         predecessor = None
         if spawn.layout_id is None:
             predecessor = self._predecessor_layout(layout)
+            resolved = layout.to_json()
             layout_id = tx.insert_layout(
                 layout.name,
                 layout.target.key,
                 layout.session,
                 layout.spec,
                 layout.source.file if layout.source else None,
-                layout.to_json(),
-                layout.fingerprint(),
+                resolved,
+                layout.fingerprint(resolved),
             )
             tx.emit(
                 EventType.LAYOUT_CREATED,
@@ -288,11 +290,13 @@ class SpawnPipeline:
 
     def _predecessor_layout(self, layout: DesiredLayout) -> str | None:
         """The removed layout of this name on this target whose log files a new one would
-        otherwise append to (reconcile/log_rotation.py)."""
-        for rec in reversed(self.store.layouts(include_removed=True)):
-            if rec.name == layout.name and rec.target_key == layout.target.key:
-                return rec.id if rec.state == State.REMOVED else None
-        return None
+        otherwise append to (reconcile/log_rotation.py). The records are read once per
+        batch of creations: those it inserts are new layouts, never a removed one."""
+        if self._latest_layouts is None:  # in creation order: the newest of a name wins
+            records = self.store.layouts(include_removed=True)
+            self._latest_layouts = {(rec.name, rec.target_key): rec for rec in records}
+        rec = self._latest_layouts.get((layout.name, layout.target.key))
+        return rec.id if rec is not None and rec.state == State.REMOVED else None
 
     def _prepare_log(self, spawn: Spawning) -> None:
         if spawn.set_aside is not None and spawn.log_path is not None and spawn.layout.target.host is None:
