@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import complete, refs, selectors, tables
 from .common import emit, output_option, path_options, verb
+
+if TYPE_CHECKING:
+    from agenttower.store.records import AgentRecord
+
+    from .views import World
 
 
 def _store(state_dir: Path | None, desired_dir: Path | None) -> tuple[Any, Any]:
@@ -217,7 +222,7 @@ def collect_items(
     return items, (*columns, *(extra if wide else ())), lambda item: row(item, wide)
 
 
-def current_agents(world: Any) -> list[Any]:
+def current_agents(world: World) -> list[AgentRecord]:
     """The agents of the panes `get panes` shows (a restart's or a removal's predecessor
     is not one of them), and every adopted agent: the registry keeps one row per run of
     every slot, which `-A` shows."""
